@@ -1,0 +1,3 @@
+"""qkt: docker for trading strategies."""
+
+__version__ = "0.14.0"

@@ -1,0 +1,43 @@
+"""The typer app: global options and the list of commands (each lives in its own module)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qkt import __version__
+from qkt.cli import check
+
+app = typer.Typer(
+    name="qkt",
+    help="Docker for trading strategies: host many .qkt strategies on one box, one process each.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"qkt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Docker for trading strategies: host many .qkt strategies on one box, one process each."""
+
+
+app.command("check")(check.check_command)

@@ -1,0 +1,27 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qkt.paths import ENV_STATE_DIR, StateDir
+
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar=ENV_STATE_DIR,
+        help="State folder of the daemon (default: the platform's user state dir).",
+        show_default=False,
+    ),
+]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only, for scripts.")]
+
+
+def state_dir(explicit: Path | None) -> StateDir:
+    """The state folder named by `--state-dir`, `$QKT_STATE_DIR` or the platform default."""
+    return StateDir.resolve(explicit)

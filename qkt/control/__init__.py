@@ -1,0 +1,1 @@
+"""The HTTP control plane of the daemon (FastAPI) and its client."""

@@ -1,0 +1,1 @@
+"""The .qkt language: lexer, parser, checker and compiler to a `Program`."""

@@ -1,0 +1,1 @@
+"""The CandleHub: ref-counted keys, ZeroMQ fan-out of closed candles, snapshots, subscribers."""

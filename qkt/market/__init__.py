@@ -1,0 +1,1 @@
+"""Market data: candles, keys, timeframes, feeds and the trade -> candle aggregator."""

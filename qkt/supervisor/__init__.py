@@ -1,0 +1,1 @@
+"""The daemon: registry of worker processes, spawn, staged stop, restart policy, shutdown."""

@@ -1,0 +1,1 @@
+"""One strategy in one process: candles in, engine, journal, status server."""
