@@ -293,11 +293,17 @@ class HubSubscriber:
 
     async def _read(self) -> None:
         while True:
-            if len(self._out) >= self._max_buffered:
+            # Back-pressure: stop reading while the consumer is behind (ZeroMQ buffers, then the
+            # hub drops, then gap repair catches up), but never while a key waits for its sync
+            # marker, or subscribe() would time out behind an unread backlog.
+            while len(self._out) >= self._max_buffered and not self._any_syncing():
                 self._drained.clear()
                 await self._drained.wait()
             frames = await self._sub.recv_multipart()
             await self._handle(frames)
+
+    def _any_syncing(self) -> bool:
+        return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
 
     async def _handle(self, frames: list[bytes]) -> None:
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
 import pytest
 
-from qkt.hub import CandleHub, HubConfig, HubError, HubSubscriber, WireError
+from qkt.hub import CandleHub, HubConfig, HubEndpoints, HubError, HubSubscriber, WireError
 from qkt.paths import StateDir
 from tests.helpers import wait_until_async
 from tests.hub.feeds import ScriptedFeeds, candle, key, run, take
@@ -194,3 +195,35 @@ def test_ipc_transport_refuses_a_path_that_cannot_fit(tmp_path: Path) -> None:
             await hub.start()
 
     run(scenario())
+
+
+def test_endpoints_round_trip_for_the_spawn_spec() -> None:
+    endpoints = HubEndpoints("ipc:///s/hub.sock", "tcp://127.0.0.1:5555")
+    assert HubEndpoints.from_json(endpoints.to_json()) == endpoints
+    with pytest.raises(ValueError, match="need 'pub' and 'snapshot' strings"):
+        HubEndpoints.from_json({"pub": "ipc:///s/hub.sock"})
+
+
+def test_close_is_bounded_when_a_feed_hangs(
+    state_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Hanging(ScriptedFeeds):
+        def __call__(self, broker: str):  # type: ignore[no-untyped-def]
+            feed = super().__call__(broker)
+
+            async def never() -> None:
+                await asyncio.Event().wait()
+
+            feed.aclose = never  # type: ignore[method-assign]
+            return feed
+
+    async def scenario() -> None:
+        state = StateDir(state_root)
+        hub = CandleHub(Hanging(), state, HubConfig(close_timeout_s=0.2))
+        await hub.start()
+        hub.acquire(K1M)
+        await hub.aclose()
+        assert not state.hub_socket.exists()
+
+    run(scenario(), timeout=10)
+    assert "closing feed SIM failed: TimeoutError()" in caplog.text

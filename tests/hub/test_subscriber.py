@@ -366,3 +366,25 @@ def test_the_first_candle_after_subscribe_is_never_lost_to_a_slow_join(state_roo
                     assert got.seq == 1
 
     run(scenario())
+
+
+def test_a_slow_consumer_pauses_the_reader_without_losing_or_blocking(state_root: Path) -> None:
+    async def scenario() -> None:
+        async with (
+            running_hub(state_root, K1M, K15M) as (hub, feeds),
+            HubSubscriber(hub.endpoints, max_buffered=5) as sub,
+        ):
+            await sub.subscribe([K1M])
+            for i in range(50):
+                feeds["SIM"].push(candle(K1M, i))
+            await wait_until_async(lambda: hub.stats()[1].seq == 50)  # sorted: 15m, 1m
+            # Nobody consumes yet: the reader stops at 5 queued candles. A new key must
+            # still get through its subscription handshake.
+            await sub.subscribe([K15M], warmup=0)
+            feeds["SIM"].push(candle(K15M, 0))
+            got = await take(sub, 51)
+            assert [x.seq for x in got if x.key == K1M] == list(range(1, 51))
+            assert [x.seq for x in got if x.key == K15M] == [1]
+            assert sub.stats().missed == 0
+
+    run(scenario())
