@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -29,7 +28,8 @@ import zmq.asyncio
 from qkt.hub import wire
 from qkt.hub.endpoints import HubEndpoints
 from qkt.hub.errors import HubError, HubUnavailableError, UnknownKeyError, WireError
-from qkt.hub.wire import SequencedCandle, SnapshotReply, SnapshotRequest, SyncMarker
+from qkt.hub.requester import SnapshotRequester
+from qkt.hub.wire import SequencedCandle, SyncMarker
 from qkt.market.models import CandleKey
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,6 @@ class HubSubscriber:
     ) -> None:
         self._endpoints = endpoints
         self._connect_timeout_s = connect_timeout_s
-        self._request_timeout_s = request_timeout_s
         self._on_gap = on_gap
         self._max_buffered = max_buffered
         self._own_context = context is None
@@ -107,15 +106,13 @@ class HubSubscriber:
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, RCVHWM)
         self._sub.connect(endpoints.pub)
-        self._dealer = self._context.socket(zmq.DEALER)
-        self._dealer.setsockopt(zmq.LINGER, 0)
-        self._dealer.connect(endpoints.snapshot)
+        self._snapshots = SnapshotRequester(
+            self._context, endpoints.snapshot, request_timeout_s, self._note_malformed
+        )
         self._tracks: dict[bytes, _Track] = {}
         self._out: deque[SequencedCandle] = deque()
         self._ready = asyncio.Event()  # something to deliver, or the reader stopped
         self._drained = asyncio.Event()  # the consumer caught up; the reader may read again
-        self._request_lock = asyncio.Lock()
-        self._request_ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._delivered = self._duplicates = self._buffered = 0
@@ -196,7 +193,7 @@ class HubSubscriber:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._sub.close(linger=0)
-        self._dealer.close(linger=0)
+        self._snapshots.close()
         if self._own_context:
             self._context.term()
         self._ready.set()
@@ -233,12 +230,11 @@ class HubSubscriber:
         )
 
     async def _load_snapshot(self, track: _Track, warmup: int) -> None:
-        request = SnapshotRequest(next(self._request_ids), track.key, after_seq=0, limit=warmup)
-        reply = await self._request(request)
+        reply = await self._snapshots.ask(track.key, after_seq=0, limit=warmup)
         if reply is None:
             raise HubUnavailableError(
                 f"the CandleHub at {self._endpoints.snapshot} did not answer a snapshot request "
-                f"for {track.key} within {self._request_timeout_s:g} s"
+                f"for {track.key} within {self._snapshots.timeout_s:g} s"
             )
         if reply.error == "unknown_key":
             raise UnknownKeyError(reply.message or f"the hub does not carry {track.key}")
@@ -260,27 +256,6 @@ class HubSubscriber:
             if self._tracks.pop(track.topic, None) is not None and not self._closed:
                 self._sub.unsubscribe(track.topic)
             track.synced.cancel()
-
-    async def _request(self, request: SnapshotRequest) -> SnapshotReply | None:
-        """Send one request and wait for its reply; None if none came in time."""
-        loop = asyncio.get_running_loop()
-        async with self._request_lock:
-            await self._dealer.send(wire.encode_request(request))
-            deadline = loop.time() + self._request_timeout_s
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    frame = await asyncio.wait_for(self._dealer.recv(), remaining)
-                except TimeoutError:
-                    break
-                try:
-                    reply = wire.decode_reply(frame)
-                except WireError as error:
-                    self._note_malformed(error, [frame])
-                    continue
-                if reply.request_id == request.request_id:
-                    return reply
-                # Otherwise a late answer to a request we gave up on: skip it.
-        return None
 
     # -- the live stream ---------------------------------------------------------------------
 
@@ -340,21 +315,25 @@ class HubSubscriber:
 
     async def _repair(self, track: _Track, item: SequencedCandle) -> None:
         """Fill seqs last_seq+1 .. item.seq-1 from the history ring, or report them lost."""
-        request = SnapshotRequest(next(self._request_ids), track.key, after_seq=track.last_seq)
-        reply = await self._request(request)
+        reply = await self._snapshots.ask(track.key, after_seq=track.last_seq)
         found: tuple[SequencedCandle, ...] = ()
         if reply is None:
-            log.warning("hub: gap repair for %s timed out", track.key)
-        elif reply.error is not None or reply.epoch != track.epoch:
-            log.warning("hub: gap repair for %s failed: %s", track.key, reply.message or "restart")
+            why = "the repair request timed out"
+        elif reply.error is not None:
+            why = f"the repair request failed: {reply.message}"
+        elif reply.epoch != track.epoch:
+            why = "the key restarted in the hub during the repair"
         else:
+            why = "no longer in the hub's history"
+            # Later candles in the reply will come on the stream too; keep this one last.
             found = tuple(c for c in reply.candles if c.seq < item.seq)
         for candle in (*found, item):
             if candle.seq <= track.last_seq:
                 self._duplicates += 1
                 continue
             if candle.seq > track.last_seq + 1:
-                self._report_gap(Gap(track.key, track.last_seq + 1, candle.seq - 1, track.epoch))
+                gap = Gap(track.key, track.last_seq + 1, candle.seq - 1, track.epoch)
+                self._report_gap(gap, why)
             if candle is not item:
                 self._repaired += 1
             self._deliver(track, candle)
@@ -365,14 +344,15 @@ class HubSubscriber:
         self._delivered += 1
         self._ready.set()
 
-    def _report_gap(self, gap: Gap) -> None:
+    def _report_gap(self, gap: Gap, why: str) -> None:
         self._missed += gap.count
         log.warning(
-            "hub: %s lost %d candle(s), seq %d..%d: no longer in the hub's history",
+            "hub: %s lost %d candle(s), seq %d..%d: %s",
             gap.key,
             gap.count,
             gap.first_seq,
             gap.last_seq,
+            why,
         )
         if self._on_gap is not None:
             try:

@@ -40,6 +40,12 @@ class HubConfig:
     tcp_host: str = "127.0.0.1"
     close_timeout_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        if self.history < 1:
+            raise ValueError(f"hub history must keep at least 1 candle per key, got {self.history}")
+        if self.sndhwm < 0 or self.close_timeout_s <= 0:
+            raise ValueError("hub sndhwm must be >= 0 and close_timeout_s > 0")
+
 
 @dataclass(frozen=True, slots=True)
 class KeyStats:

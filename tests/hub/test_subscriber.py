@@ -388,3 +388,26 @@ def test_a_slow_consumer_pauses_the_reader_without_losing_or_blocking(state_root
             assert sub.stats().missed == 0
 
     run(scenario())
+
+
+def test_a_gap_whose_repair_gets_no_answer_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        hub = HandDrivenHub(K1M, history=100)
+        gaps: list[Gap] = []
+        try:
+            async with HubSubscriber(
+                hub.endpoints, request_timeout_s=0.3, on_gap=gaps.append
+            ) as sub:
+                await sub.subscribe([K1M])
+                await hub.publish()
+                await hub.responder.aclose()  # the snapshot side stops answering
+                await hub.publish(send=False)
+                last = await hub.publish()
+                got = await take(sub, 2)
+                assert [x.seq for x in got] == [1, 3] and got[1] == last
+                assert gaps == [Gap(K1M, 2, 2, epoch=7)]
+        finally:
+            await hub.aclose()
+
+    run(scenario())
+    assert "lost 1 candle(s), seq 2..2: the repair request timed out" in caplog.text
