@@ -304,7 +304,7 @@ class HubSubscriber:
             if item.epoch < track.epoch:
                 self._duplicates += 1  # from a life of the key that has ended
                 return
-            log.info("hub: %s restarted in the hub (new epoch); following it anew", track.key)
+            log.info("%s restarted in the hub (new epoch); following it anew", track.key)
             track.epoch, track.last_seq = item.epoch, 0
         if item.seq <= track.last_seq:
             self._duplicates += 1
@@ -347,7 +347,7 @@ class HubSubscriber:
     def _report_gap(self, gap: Gap, why: str) -> None:
         self._missed += gap.count
         log.warning(
-            "hub: %s lost %d candle(s), seq %d..%d: %s",
+            "%s lost %d candle(s), seq %d..%d: %s",
             gap.key,
             gap.count,
             gap.first_seq,
@@ -358,12 +358,12 @@ class HubSubscriber:
             try:
                 self._on_gap(gap)
             except Exception:
-                log.exception("hub: the on_gap callback failed")
+                log.exception("the on_gap callback failed")
 
     def _note_malformed(self, error: WireError, frames: list[bytes]) -> None:
         self._malformed += 1
         if self._malformed <= _LOGGED_MALFORMED or self._malformed % 1000 == 0:
             preview = [bytes(f[:80]) for f in frames[:3]]
             log.warning(
-                "hub: malformed frame skipped (%s): %r [%d so far]", error, preview, self._malformed
+                "malformed frame skipped (%s): %r [%d so far]", error, preview, self._malformed
             )

@@ -133,7 +133,7 @@ class CandleHub:
         publisher.start()
         responder.start()
         self._endpoints = HubEndpoints(pub, snapshot)
-        log.info("hub: publishing on %s, snapshots on %s", pub, snapshot)
+        log.info("hub publishing on %s, snapshots on %s", pub, snapshot)
         return self._endpoints
 
     def _bind(self, bind: Callable[[str], str], endpoint: str) -> str:
@@ -166,13 +166,13 @@ class CandleHub:
         )
         for (broker, _), result in zip(feeds, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("hub: closing feed %s failed: %r", broker, result)
+                log.warning("closing feed %s failed: %r", broker, result)
         for task in self._pumps.values():
             task.cancel()
         if self._pumps:
             _, pending = await asyncio.wait(self._pumps.values(), timeout=timeout)
             if pending:
-                log.warning("hub: %d feed pump(s) did not stop in %.1f s", len(pending), timeout)
+                log.warning("%d feed pump(s) did not stop in %.1f s", len(pending), timeout)
         if self._publisher is not None:
             await self._publisher.aclose()
         if self._responder is not None:
@@ -183,7 +183,7 @@ class CandleHub:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         self._keys.clear()
-        log.info("hub: closed")
+        log.info("hub closed")
 
     async def __aenter__(self) -> CandleHub:
         await self.start()
@@ -212,7 +212,7 @@ class CandleHub:
         feed.subscribe(key)
         self._last_epoch = max(time.time_ns(), self._last_epoch + 1)
         self._keys[key] = _KeyState(HistoryRing(self._config.history, self._last_epoch))
-        log.info("hub: %s acquired; %s feed subscribed", key, key.broker)
+        log.info("%s acquired; %s feed subscribed", key, key.broker)
 
     def release(self, key: CandleKey) -> None:
         """Drop a reference on `key`; the last one unsubscribes the feed and forgets history."""
@@ -226,8 +226,8 @@ class CandleHub:
         try:
             self._feeds[key.broker].unsubscribe(key)
         except Exception:
-            log.exception("hub: unsubscribing %s from its feed failed", key)
-        log.info("hub: %s released; %s feed unsubscribed", key, key.broker)
+            log.exception("unsubscribing %s from its feed failed", key)
+        log.info("%s released; %s feed unsubscribed", key, key.broker)
 
     def refcount(self, key: CandleKey) -> int:
         """How many holders `key` has (0 if none)."""
@@ -285,7 +285,7 @@ class CandleHub:
             # The protocol says candles() never raises; if one does, say so loudly and show it
             # in /hub rather than restart a feed whose state we cannot trust.
             self._failed.add(broker)
-            log.exception("hub: the %s feed failed; its keys get no more candles", broker)
+            log.exception("the %s feed failed; its keys get no more candles", broker)
 
     async def _publish(self, candle: Candle) -> None:
         state = self._keys.get(candle.key)
@@ -297,7 +297,7 @@ class CandleHub:
             level = logging.DEBUG if candle.open_ms == state.last_open_ms else logging.WARNING
             log.log(
                 level,
-                "hub: %s candle at %d dropped (duplicate or late)",
+                "%s candle at %d dropped (duplicate or late)",
                 candle.key,
                 candle.open_ms,
             )
