@@ -1,0 +1,296 @@
+"""The hub's fixed frame format: topics, candle and sync frames, snapshot requests and replies.
+
+PUB frames are multipart `[topic, payload]`. The topic is `candle.<BROKER>.<SYMBOL>.<tf>` and a
+terminator byte, so that ZeroMQ's prefix matching of a subscription to `...1m` cannot also match
+`...15m` or `...1mo`. Payloads are orjson objects carrying `v` (the schema version), prices and
+volumes as exact decimal strings and times as epoch milliseconds. Every candle carries `seq`, its
+number in the key's stream (1, 2, 3, ... without holes), and `epoch`, which names one life of the
+key in one hub (a key released by everyone and acquired again starts over at seq 1, new epoch).
+
+Snapshot requests and replies travel as one orjson frame each over DEALER -> ROUTER.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import orjson
+
+from qkt.hub.errors import WireError
+from qkt.market.models import Candle, CandleKey
+from qkt.money import parse_decimal
+
+WIRE_VERSION: Final = 1
+TOPIC_PREFIX: Final = b"candle."
+# NUL never occurs in a broker, symbol or timeframe, so `...1m\0` is a prefix of nothing else.
+TERMINATOR: Final = b"\x00"
+
+ReplyError = Literal["unknown_key", "bad_request"]
+_REPLY_ERRORS: Final[frozenset[str]] = frozenset({"unknown_key", "bad_request"})
+
+
+@dataclass(frozen=True, slots=True)
+class SequencedCandle:
+    """A closed candle as the hub published it: with its key's sequence number and epoch."""
+
+    candle: Candle
+    seq: int
+    epoch: int
+
+    @property
+    def key(self) -> CandleKey:
+        return self.candle.key
+
+
+@dataclass(frozen=True, slots=True)
+class SyncMarker:
+    """Sent on a topic whenever someone subscribes to it: proof that a subscription is live."""
+
+    topic: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """ "The candles of `key` after `after_seq`, at most the last `limit` of them" (None: all)."""
+
+    request_id: int
+    key: CandleKey
+    after_seq: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReply:
+    """The hub's answer: candles in seq order and `seq`, the key's latest seq when it answered."""
+
+    request_id: int
+    key: CandleKey | None  # None only in the answer to a request too broken to name one
+    epoch: int
+    seq: int
+    candles: tuple[SequencedCandle, ...] = ()
+    error: ReplyError | None = None
+    message: str = ""
+
+
+def topic(key: CandleKey) -> bytes:
+    """The PUB topic of `key`, terminator included: what a SUB socket subscribes to."""
+    parts = (key.broker, key.symbol, key.timeframe.text)
+    # A dot in the broker would make two keys share a topic; symbols may hold dots (BRK.B).
+    if "." in key.broker or any("\x00" in part for part in parts):
+        raise WireError(f"candle key {key} cannot be a topic: no '.' in the broker, no NUL bytes")
+    return TOPIC_PREFIX + ".".join(parts).encode() + TERMINATOR
+
+
+def is_candle_topic(data: bytes) -> bool:
+    """True if `data` has the shape of a full candle topic (not a prefix subscription)."""
+    return data.startswith(TOPIC_PREFIX) and data.endswith(TERMINATOR) and len(data) > 8
+
+
+def encode_candle(item: SequencedCandle) -> list[bytes]:
+    """The two PUB frames of a published candle."""
+    c = item.candle
+    payload = {
+        "v": WIRE_VERSION,
+        "type": "candle",
+        "key": str(c.key),
+        "epoch": item.epoch,
+        "seq": item.seq,
+        "open_ms": c.open_ms,
+        "open": _dec(c.open),
+        "high": _dec(c.high),
+        "low": _dec(c.low),
+        "close": _dec(c.close),
+        "volume": _dec(c.volume),
+    }
+    return [topic(c.key), orjson.dumps(payload)]
+
+
+def encode_sync(topic_frame: bytes) -> list[bytes]:
+    """The two PUB frames of a sync marker on `topic_frame`."""
+    return [topic_frame, orjson.dumps({"v": WIRE_VERSION, "type": "sync"})]
+
+
+def decode_message(frames: Sequence[bytes]) -> SequencedCandle | SyncMarker:
+    """Decode a PUB message; raise WireError for anything that is not one we sent."""
+    if len(frames) != 2:
+        raise WireError(f"expected 2 frames [topic, payload], got {len(frames)}")
+    topic_frame, payload = bytes(frames[0]), bytes(frames[1])
+    if not is_candle_topic(topic_frame):
+        raise WireError(f"not a candle topic: {topic_frame[:80]!r}")
+    obj = _load(payload)
+    kind = _get(obj, "type", str)
+    if kind == "sync":
+        return SyncMarker(topic_frame)
+    if kind != "candle":
+        raise WireError(f"unknown message type {kind!r}")
+    key = _key(obj)
+    if topic(key) != topic_frame:
+        raise WireError(f"topic {topic_frame!r} does not match the payload's key {key}")
+    return SequencedCandle(
+        candle=_candle(key, obj),
+        seq=_positive(obj, "seq"),
+        epoch=_get(obj, "epoch", int),
+    )
+
+
+def encode_request(request: SnapshotRequest) -> bytes:
+    """The one frame of a snapshot request."""
+    return orjson.dumps(
+        {
+            "v": WIRE_VERSION,
+            "type": "snapshot",
+            "id": request.request_id,
+            "key": str(request.key),
+            "after_seq": request.after_seq,
+            "limit": request.limit,
+        }
+    )
+
+
+def decode_request(frame: bytes) -> SnapshotRequest:
+    """Decode a snapshot request; raise WireError if it is malformed."""
+    obj = _load(frame)
+    if _get(obj, "type", str) != "snapshot":
+        raise WireError(f"expected a snapshot request, got type {obj['type']!r}")
+    limit = obj.get("limit")
+    if limit is not None and (not _is_int(limit) or limit < 0):
+        raise WireError(f"'limit' must be null or an integer >= 0, got {limit!r}")
+    after_seq = _get(obj, "after_seq", int)
+    if after_seq < 0:
+        raise WireError(f"'after_seq' must be >= 0, got {after_seq}")
+    return SnapshotRequest(_get(obj, "id", int), _key(obj), after_seq, limit)
+
+
+def request_id_of(frame: bytes) -> int | None:
+    """Best effort: the id of a request too broken to decode, so that its error can be addressed."""
+    try:
+        value = orjson.loads(frame).get("id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if _is_int(value) else None
+
+
+def encode_reply(reply: SnapshotReply) -> bytes:
+    """The one frame of a snapshot reply; candles travel as compact arrays."""
+    rows = [
+        [
+            item.seq,
+            item.candle.open_ms,
+            _dec(item.candle.open),
+            _dec(item.candle.high),
+            _dec(item.candle.low),
+            _dec(item.candle.close),
+            _dec(item.candle.volume),
+        ]
+        for item in reply.candles
+    ]
+    return orjson.dumps(
+        {
+            "v": WIRE_VERSION,
+            "type": "snapshot_reply",
+            "id": reply.request_id,
+            "key": None if reply.key is None else str(reply.key),
+            "epoch": reply.epoch,
+            "seq": reply.seq,
+            "candles": rows,
+            "error": reply.error,
+            "message": reply.message,
+        }
+    )
+
+
+def decode_reply(frame: bytes) -> SnapshotReply:
+    """Decode a snapshot reply; raise WireError if it is malformed."""
+    obj = _load(frame)
+    if _get(obj, "type", str) != "snapshot_reply":
+        raise WireError(f"expected a snapshot reply, got type {obj['type']!r}")
+    key = None if obj.get("key") is None else _key(obj)
+    epoch = _get(obj, "epoch", int)
+    error = obj.get("error")
+    if error is not None and error not in _REPLY_ERRORS:
+        raise WireError(f"unknown snapshot error code {error!r}")
+    rows = _get(obj, "candles", list)
+    if rows and key is None:
+        raise WireError("a snapshot reply with candles must name its key")
+    candles = tuple(_row(key, epoch, row) for row in rows) if key is not None else ()
+    return SnapshotReply(
+        request_id=_get(obj, "id", int),
+        key=key,
+        epoch=epoch,
+        seq=_get(obj, "seq", int),
+        candles=candles,
+        error=error,
+        message=str(obj.get("message", "")),
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+_ROW_FIELDS: Final = ("seq", "open_ms", "open", "high", "low", "close", "volume")
+
+
+def _row(key: CandleKey, epoch: int, row: object) -> SequencedCandle:
+    if not isinstance(row, list) or len(row) != len(_ROW_FIELDS):
+        raise WireError(f"a snapshot row must be [seq, open_ms, o, h, l, c, v], got {row!r}")
+    fields = dict(zip(_ROW_FIELDS, row, strict=True))
+    return SequencedCandle(_candle(key, fields), _positive(fields, "seq"), epoch)
+
+
+def _dec(value: Decimal) -> str:
+    # "f" keeps the exchange's precision ("1.50" stays "1.50") and never writes an exponent.
+    return format(value, "f")
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise WireError(f"payload is not JSON: {error}") from None
+    if not isinstance(obj, dict):
+        raise WireError(f"payload must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("v")
+    if version != WIRE_VERSION:
+        raise WireError(f"unsupported wire version {version!r} (this qkt speaks {WIRE_VERSION})")
+    return obj
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _get(obj: dict[str, Any], name: str, kind: type[Any]) -> Any:
+    value = obj.get(name)
+    ok = _is_int(value) if kind is int else isinstance(value, kind)
+    if not ok:
+        raise WireError(f"field {name!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _positive(obj: dict[str, Any], name: str) -> int:
+    value: int = _get(obj, name, int)
+    if value < 1:
+        raise WireError(f"field {name!r} must be >= 1, got {value}")
+    return value
+
+
+def _key(obj: dict[str, Any]) -> CandleKey:
+    text = _get(obj, "key", str)
+    try:
+        return CandleKey.parse(text)
+    except ValueError as error:
+        raise WireError(str(error)) from None
+
+
+def _candle(key: CandleKey, obj: dict[str, Any]) -> Candle:
+    values: dict[str, Decimal] = {}
+    for name in ("open", "high", "low", "close", "volume"):
+        text = _get(obj, name, str)
+        try:
+            values[name] = parse_decimal(text)
+        except ValueError as error:
+            raise WireError(f"field {name!r}: {error}") from None
+    return Candle(key=key, open_ms=_get(obj, "open_ms", int), **values)
