@@ -1,10 +1,11 @@
 """SimulatedFeed (`SIM`): a seeded random market per symbol on its own sped-up clock; no network.
 
-Each symbol's price follows a random walk in log space with regimes: stretches of trend (a drift
-that lasts market minutes, so EMA crossovers and RSI extremes really happen) alternate with
-stretches that revert to a slowly moving anchor. About ten trades print per market second at the
-symbol's tick and lot size. Trades are generated lazily, a market second at a time, only when the
-clock has passed them: the feed sleeps until the next candle of a subscribed key is due.
+Each symbol's price follows a random walk in log space with regimes (stretches of trend alternate
+with stretches that revert to an anchor) plus a slow swing of 15 to 30 market minutes, so that
+EMA crossovers and RSI extremes happen every few tens of market minutes, as on a real chart.
+About ten trades print per market second at the symbol's tick and lot size. Trades are generated
+lazily, a market second at a time, only when the clock has passed them: the feed sleeps until the
+next candle of a subscribed key is due.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from qkt.market.models import Candle, CandleKey
 from qkt.market.outbox import Outbox
 
 # Per second of market time, in log-price units.
-_SIGMA_S: Final = 0.00012  # ~0.09% per minute, the order of a liquid pair's 1m candles
-_TREND_S: Final = 0.000035  # a trend moves ~0.2% per minute, well above the noise over 15 min
+_SIGMA_S: Final = 0.0001  # ~0.08% per minute, the order of a liquid pair's 1m candles
+_TREND_S: Final = 0.000008  # a trend adds ~0.05% per minute: a few tenths of a % per regime
 _REVERT_S: Final = 1 / 600  # pull towards the anchor in a ranging regime
 _MEAN_REGIME_S: Final = 600  # regimes last ten market minutes on average
+_CYCLE_AMPLITUDE: Final = 0.005  # in log-price: a swing of about +-0.5%
+_CYCLE_PERIOD_S: Final = (900.0, 1_800.0)  # a full swing takes 15 to 30 market minutes
 _TRADES_PER_S: Final = 10
 _MAX_STEP_MS: Final = 60_000  # generate at most a market minute per step, then let others run
 
@@ -72,6 +75,10 @@ class Walk:
         self._x = math.log(self.profile.price)
         self._anchor = self._x
         self._drift = 0.0
+        # A slow swing on top of the walk (market cycles): what makes EMA crossovers and RSI
+        # extremes come every few tens of minutes rather than by luck.
+        self._cycle_period_s = self._rng.uniform(*_CYCLE_PERIOD_S)
+        self._cycle_phase = self._rng.uniform(0, 2 * math.pi)
         self._second = start_ms // 1000
         self._start_ms = start_ms
         self._pending: list[tuple[int, Decimal, Decimal]] = []
@@ -94,6 +101,10 @@ class Walk:
             # A new regime: trend up, trend down, or range around where the price is now.
             self._drift = rng.choice((_TREND_S, -_TREND_S, 0.0, 0.0)) * rng.uniform(0.5, 1.5)
             self._anchor = self._x
+            # Keep the swing continuous while changing its period.
+            angle = self._cycle_phase + 2 * math.pi * self._second / self._cycle_period_s
+            self._cycle_period_s = rng.uniform(*_CYCLE_PERIOD_S)
+            self._cycle_phase = angle - 2 * math.pi * self._second / self._cycle_period_s
         count = rng.randint(_TRADES_PER_S // 2, _TRADES_PER_S * 3 // 2)
         offsets = sorted(rng.randrange(1000) for _ in range(count))
         step_sigma = _SIGMA_S / math.sqrt(count)
@@ -105,7 +116,8 @@ class Walk:
             if ts < self._start_ms:
                 continue
             self._x += self._drift / count + revert + rng.gauss(0.0, step_sigma)
-            ticks = max(1, round(math.exp(self._x) / tick))
+            angle = self._cycle_phase + 2 * math.pi * ts / 1000 / self._cycle_period_s
+            ticks = max(1, round(math.exp(self._x + _CYCLE_AMPLITUDE * math.sin(angle)) / tick))
             lots = 1 + int(rng.expovariate(0.2))
             trades.append((ts, ticks * self.profile.tick, lots * lot))
         return trades
