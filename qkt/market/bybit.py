@@ -50,6 +50,15 @@ class Backoff:
         return rng.uniform(ceiling / 2, ceiling)
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A subscribe/unsubscribe sent and not answered yet."""
+
+    op: str
+    topics: tuple[str, ...]
+    sent: float  # monotonic
+
+
 @dataclass(slots=True)
 class _Source:
     """One subscribed topic and the aggregator building candles from it."""
@@ -83,7 +92,7 @@ class BybitFeed:
         self._sources: dict[str, _Source] = {}  # topic -> source
         self._outbox = Outbox()
         self._upstream: set[str] = set()  # topics subscribed on the current connection
-        self._requests: dict[str, tuple[str, tuple[str, ...]]] = {}  # req_id -> (op, args)
+        self._requests: dict[str, _Request] = {}  # unanswered, by req_id
         self._req_ids = itertools.count(1)
         self._dirty = asyncio.Event()
         self._state = FeedState.CONNECTING
@@ -247,6 +256,9 @@ class BybitFeed:
                 log.warning("%s: connection to %s closed by the exchange", self._broker, self._url)
             except (OSError, TimeoutError, websockets.WebSocketException) as error:
                 log.warning("%s: connection to %s lost: %s", self._broker, self._url, error)
+            except Exception:
+                # Whatever went wrong, the feed must outlive it: log it loudly and reconnect.
+                log.exception("%s: unexpected error on %s", self._broker, self._url)
             finally:
                 self._disconnected()
             if self._outbox.closed:
@@ -297,7 +309,7 @@ class BybitFeed:
             ):
                 for chunk in _chunks(topics, wire.SPOT_MAX_ARGS):
                     req_id = str(next(self._req_ids))
-                    self._requests[req_id] = (op, chunk)
+                    self._requests[req_id] = _Request(op, chunk, time.monotonic())
                     await ws.send(wire.request(req_id, op, chunk))
                     if op == "subscribe":
                         self._upstream.update(chunk)
@@ -310,12 +322,20 @@ class BybitFeed:
             await ws.send(wire.request(str(next(self._req_ids)), "ping"))
 
     async def _watch(self, ws: ClientConnection) -> None:
-        """Cut a connection that has been silent for twice `stale_after_s` (it is dead)."""
+        """Cut a connection silent for twice `stale_after_s`, or one that leaves a request
+        unanswered that long: it is dead, or lost a subscription we would wait for forever."""
         limit = 2 * self._options.stale_after_s
         while True:
             await asyncio.sleep(min(limit / 4, 1.0))
-            if self._heard is not None and time.monotonic() - self._heard > limit:
+            now = time.monotonic()
+            if self._heard is not None and now - self._heard > limit:
                 log.warning("%s: nothing heard for %.1f s; reconnecting", self._broker, limit)
+                await ws.close()
+                return
+            if any(now - request.sent > limit for request in self._requests.values()):
+                log.warning(
+                    "%s: a request went unanswered for %.1f s; reconnecting", self._broker, limit
+                )
                 await ws.close()
                 return
 
@@ -329,12 +349,15 @@ class BybitFeed:
                 self._on_push(message)
         except wire.WireError as error:
             self._report(error)
+        except Exception:
+            # A bug here must not end the feed for every other symbol: loud, then go on.
+            log.exception("%s: failed to handle a message: %.200r", self._broker, frame)
 
     def _on_ack(self, ack: wire.Ack) -> None:
         sent = self._requests.pop(ack.req_id, None) if ack.req_id is not None else None
         if sent is None:
             return  # a pong, or the answer to a request of an earlier connection
-        op, topics = sent
+        op, topics = sent.op, sent.topics
         if not ack.success:
             log.error("%s: %s %s refused: %s", self._broker, op, ",".join(topics), ack.ret_msg)
             if op == "subscribe":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -11,7 +12,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from qkt.market.bybit import BybitFeed
+from qkt.market.bybit import Backoff, BybitFeed
 from qkt.market.feed import FeedOptions, FeedState
 from qkt.market.models import CandleKey
 from tests.fakes.bybit_exchange import FakeBybit, fake_bybit
@@ -206,9 +207,7 @@ def test_trades_build_second_candles_and_a_quiet_market_still_closes_them() -> N
         feed.subscribe(BTC_1M)
         async with Collector(feed) as got:
             await wait_until_async(lambda: fake.subscribed() == {"publicTrade.BTCUSDT"})
-            await wait_until_async(lambda: feed.status().last_message_age_ms is not None)
-            await wait_until_async(lambda: len(fake.requests) == 1)
-            await asyncio.sleep(0.05)  # let the subscription ack arrive before trades
+            # The fake acks a subscribe before it pushes anything on it, like Bybit.
             fake.push_trades("BTCUSDT", [(base + 100, "10.5", "1"), (base + 500, "11", "2")])
             fake.push_trades("BTCUSDT", [(base + 1200, "9", "1"), (base + 59_900, "12", "0.5")])
             # No later trade: the clock (exchange time + local time since) closes them.
@@ -334,3 +333,35 @@ def test_malformed_messages_are_logged_once_with_their_topic_and_skipped(
 
     caplog.set_level(logging.WARNING, logger="qkt.market")
     _run(scenario)
+
+
+def test_a_subscribe_left_unanswered_is_retried_on_a_new_connection() -> None:
+    eth = CandleKey.parse("BYBIT:ETHUSDT:1m")
+
+    async def scenario(fake: FakeBybit) -> None:
+        feed = BybitFeed(_options(fake, stale_after_s=0.2, ping_interval_s=0.05))
+        feed.subscribe(BTC_1M)
+        async with Collector(feed) as got:
+            await wait_until_async(lambda: fake.subscribed() == {"kline.1.BTCUSDT"})
+            fake.stall()
+            feed.subscribe(eth)
+            await wait_until_async(
+                lambda: any("kline.1.ETHUSDT" in r.args for r in fake.subscribe_requests())
+            )
+            fake.resume()  # pongs flow again, but that subscribe was lost
+            await wait_until_async(lambda: "kline.1.ETHUSDT" in fake.subscribed())
+            await wait_until_async(lambda: _minute(fake, 0, "ETHUSDT") and got.of(eth))
+        assert fake.connections_opened >= 2
+
+    _run(scenario)
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter_and_never_zero() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=60.0)
+    rng = random.Random(1)
+    for attempt, ceiling in [(0, 1.0), (1, 2.0), (3, 8.0), (6, 60.0), (100, 60.0)]:
+        delays = [backoff.delay(attempt, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), attempt
+        assert max(delays) - min(delays) > ceiling / 4  # jittered, not one fixed value
+    # Even a server that drops every connection at once gets at most ~300 per 5 minutes.
+    assert sum(backoff.delay(0, rng) for _ in range(300)) >= 150
