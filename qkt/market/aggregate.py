@@ -26,13 +26,14 @@ _BLOCKED = 2**62
 class _Slot:
     """One timeframe's forming candle (mutable on purpose: it is updated on every trade)."""
 
-    __slots__ = ("key", "ms", "since_ms", "open_ms", "end_ms", "o", "h", "lo", "c", "v")
+    __slots__ = ("key", "ms", "since_ms", "done_ms", "open_ms", "end_ms", "o", "h", "lo", "c", "v")
 
     def __init__(self, key: CandleKey, since_ms: int | None) -> None:
         self.key = key
         self.ms = key.timeframe.ms
         # None: "from the first input on" (decided when it arrives).
         self.since_ms = since_ms
+        self.done_ms = -1  # end of the last bucket closed: input before it is late
         self.open_ms = -1  # -1: no forming candle
         self.end_ms = -1
         self.o = self.h = self.lo = self.c = self.v = Decimal(0)
@@ -49,9 +50,10 @@ class _Slot:
     def take(self) -> Candle | None:
         """End the forming candle; return it if it is complete, else None (logged)."""
         open_ms = self.open_ms
-        self.open_ms = self.end_ms = -1
         if open_ms < 0:
             return None
+        self.done_ms = self.end_ms
+        self.open_ms = self.end_ms = -1
         if self.since_ms is not None and open_ms < self.since_ms:
             log.debug(
                 "dropping incomplete candle %s at %d (input since %d)",
@@ -110,12 +112,15 @@ class CandleAggregator:
         closed: list[Candle] = []
         for slot in self._slots:
             if slot.open_ms < 0:
-                slot.start(ts_ms, price, price, price, price, size)
+                if ts_ms >= slot.done_ms:
+                    slot.start(ts_ms, price, price, price, price, size)
+                    continue
             elif ts_ms >= slot.end_ms:
                 candle = slot.take()
                 if candle is not None:
                     closed.append(candle)
                 slot.start(ts_ms, price, price, price, price, size)
+                continue
             elif ts_ms >= slot.open_ms:
                 if price > slot.h:
                     slot.h = price
@@ -123,8 +128,9 @@ class CandleAggregator:
                     slot.lo = price
                 slot.c = price
                 slot.v += size
-            else:
-                log.debug("late trade for %s at %d ignored", slot.key, ts_ms)
+                continue
+            # Older than a candle already closed or forming: it cannot be added any more.
+            log.debug("late trade for %s at %d ignored", slot.key, ts_ms)
         return _ordered(closed)
 
     def on_candle(self, candle: Candle) -> list[Candle]:

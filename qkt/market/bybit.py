@@ -136,9 +136,14 @@ class BybitFeed:
         plan = wire.plan_upstream(symbol, sorted(market.timeframes))
         current = market.current
         if current is None or current.upstream.topic != plan.topic:
+            retiring = market.retiring
+            if retiring is not None and retiring.upstream.topic == plan.topic:
+                fresh = retiring  # back to the topic being retired: it is still subscribed
+            else:
+                fresh = self._new_source(symbol, plan)
             market.retiring = current
             market.handover = set(current.aggregator.timeframes) if current else set()
-            current = market.current = self._new_source(symbol, plan)
+            current = market.current = fresh
         for source in (current, market.retiring):
             if source is None:
                 continue
@@ -157,11 +162,7 @@ class BybitFeed:
         self._index()
 
     def _new_source(self, symbol: str, plan: wire.Upstream) -> _Source:
-        aggregator = CandleAggregator(self._broker, symbol, plan.base)
-        if plan.base is None:
-            # Trades count only once the subscription is acknowledged (`resume` then).
-            aggregator.interrupt(self._clock_ms())
-        return _Source(plan, aggregator)
+        return _Source(plan, CandleAggregator(self._broker, symbol, plan.base))
 
     def _index(self) -> None:
         """Rebuild topic -> source and ask the connection to sync its subscriptions."""
@@ -364,13 +365,15 @@ class BybitFeed:
                 self._upstream.difference_update(topics)
             return
         if op == "subscribe":
-            now = self._clock_ms()
             for topic in topics:
                 source = self._sources.get(topic)
                 if source is not None and not source.acked:
-                    source.acked = True
-                    if source.upstream.base is None:
-                        source.aggregator.resume(now)
+                    self._acknowledged(source)
+
+    def _acknowledged(self, source: _Source) -> None:
+        source.acked = True
+        if source.upstream.base is None:
+            source.aggregator.resume(self._clock_ms())  # trades are whole from now on
 
     def _on_push(self, push: wire.Push) -> None:
         source = self._sources.get(push.topic)

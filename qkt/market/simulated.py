@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from qkt.errors import UserError
 from qkt.market.aggregate import CandleAggregator, merge_closed
 from qkt.market.feed import FeedOptions, FeedState, FeedStatus
 from qkt.market.models import Candle, CandleKey
@@ -128,7 +129,9 @@ class MarketClock:
 
     def __init__(self, start_ms: int, speed: float) -> None:
         if not speed > 0:
-            raise ValueError(f"speed must be greater than 0, got {speed}")
+            raise UserError(
+                f"--speed must be greater than 0 (market seconds per second), not {speed}"
+            )
         self.start_ms = start_ms
         self.speed = speed
         self._t0: float | None = None

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qkt.market.aggregate import CandleAggregator
 from qkt.market.models import Candle, CandleKey, Timeframe, Trade
@@ -141,3 +143,53 @@ def test_base_candles_must_divide_the_timeframe() -> None:
     aggregator = CandleAggregator("SIM", "TEST", base=Timeframe.parse("2m"))
     with pytest.raises(ValueError, match="3m cannot be built from 2m"):
         aggregator.add_timeframe(Timeframe.parse("3m"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 13, 400, 999, 1_000, 59_999, 60_000, 301_000, 3_700_000]),
+            st.integers(1, 10_000),
+            st.integers(0, 1_000),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_any_trade_series_with_any_clock_ticks_gives_the_plain_loop_candles(
+    steps: list[tuple[int, int, int, bool]],
+) -> None:
+    aggregator = CandleAggregator("SIM", "TEST")
+    for text in TIMEFRAMES:
+        aggregator.add_timeframe(Timeframe.parse(text), since_ms=T0)
+    trades: list[Trade] = []
+    emitted: list[Candle] = []
+    ts = T0
+    for delta, price, size, tick in steps:
+        ts += delta
+        trade = Trade("TEST", ts, Decimal(price) / 100, Decimal(size) / 10)
+        trades.append(trade)
+        if tick:  # the clock reaches the trade's time before the trade does
+            emitted += aggregator.advance(ts)
+        emitted += aggregator.on_trade(trade.ts_ms, trade.price, trade.size)
+    emitted += aggregator.flush()
+    for text in TIMEFRAMES:
+        timeframe = Timeframe.parse(text)
+        got = [_row(c) for c in emitted if c.key.timeframe == timeframe]
+        assert got == _reference(trades, timeframe.ms), text
+    order = [(c.end_ms, c.key.timeframe.ms) for c in emitted]
+    assert order == sorted(order)
+
+
+def test_a_trade_for_a_candle_already_closed_is_ignored_not_emitted_again() -> None:
+    aggregator = CandleAggregator("SIM", "TEST")
+    aggregator.add_timeframe(Timeframe.parse("1s"), since_ms=T0)
+    one = Decimal(1)
+    aggregator.on_trade(T0 + 999, one, one)
+    [closed] = aggregator.advance(T0 + 1_000)
+    assert aggregator.on_trade(T0 + 998, Decimal(2), one) == []  # late: its candle is out
+    assert aggregator.flush() == []
+    [next_one] = aggregator.on_trade(T0 + 5_000, one, one) + aggregator.flush()
+    assert (closed.open_ms, closed.high, next_one.open_ms) == (T0, one, T0 + 5_000)

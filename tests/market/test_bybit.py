@@ -365,3 +365,56 @@ def test_backoff_doubles_up_to_its_cap_with_jitter_and_never_zero() -> None:
         assert max(delays) - min(delays) > ceiling / 4  # jittered, not one fixed value
     # Even a server that drops every connection at once gets at most ~300 per 5 minutes.
     assert sum(backoff.delay(0, rng) for _ in range(300)) >= 150
+
+
+def test_a_key_dropped_and_taken_again_before_the_sync_keeps_its_topic_live() -> None:
+    base = (time.time_ns() // 10**6 // MINUTE + 2) * MINUTE
+    one_s = CandleKey.parse("BYBIT:BTCUSDT:1s")
+
+    async def scenario(fake: FakeBybit) -> None:
+        feed = BybitFeed(_options(fake))
+        feed.subscribe(one_s)
+        async with Collector(feed) as got:
+            await wait_until_async(lambda: fake.subscribed() == {"publicTrade.BTCUSDT"})
+            feed.unsubscribe(one_s)
+            feed.subscribe(one_s)  # a strategy restarted: same loop turn, nothing sent upstream
+            fake.push_trades("BTCUSDT", [(base + 10, "5", "1"), (base + 1_010, "6", "1")])
+            await wait_until_async(lambda: got.of(one_s))
+        assert [c.open_ms for c in got.of(one_s)][:1] == [base]
+        assert [r.op for r in fake.subscribe_requests()] == ["subscribe"]
+
+    _run(scenario)
+
+
+def test_going_back_to_a_topic_being_retired_keeps_its_forming_candles() -> None:
+    ten = CandleKey.parse("BYBIT:BTCUSDT:10m")
+
+    async def scenario(fake: FakeBybit) -> None:
+        feed = BybitFeed(_options(fake))
+        feed.subscribe(ten)  # built from kline.5
+        async with Collector(feed) as got:
+            await wait_until_async(lambda: fake.subscribed() == {"kline.5.BTCUSDT"})
+            feed.subscribe(BTC_1M)  # kline.1 takes over; kline.5 stays until it has
+            await wait_until_async(lambda: len(fake.subscribed()) == 2)
+            fake.push_kline("BTCUSDT", T0, "100", "104", "99", "104", "5", interval="5")
+            for i in range(5):
+                _minute(fake, i)
+            await wait_until_async(lambda: len(got.of(BTC_1M)) == 5)
+            feed.unsubscribe(BTC_1M)  # ...and back: kline.5 serves 10m alone again
+            fake.push_kline(
+                "BTCUSDT", T0 + 5 * MINUTE, "105", "111", "104", "110", "7", interval="5"
+            )
+            await wait_until_async(lambda: got.of(ten))
+            await wait_until_async(lambda: fake.subscribed() == {"kline.5.BTCUSDT"})
+        # The first half of the 10m candle came before the switch back: it is not lost.
+        assert [(c.open_ms, c.open, c.volume) for c in got.of(ten)] == [
+            (T0, Decimal(100), Decimal(12))
+        ]
+        ops = [(r.op, r.args) for r in fake.subscribe_requests()]
+        assert ops == [
+            ("subscribe", ("kline.5.BTCUSDT",)),
+            ("subscribe", ("kline.1.BTCUSDT",)),
+            ("unsubscribe", ("kline.1.BTCUSDT",)),
+        ]
+
+    _run(scenario)
