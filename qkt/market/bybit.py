@@ -20,6 +20,8 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -85,6 +87,9 @@ class BybitFeed:
         self._broker = broker
         linear = broker == "BYBIT_LINEAR"
         self._url = url or (options.bybit_linear_url if linear else options.bybit_spot_url)
+        # The environment's proxy settings apply to the exchange, never to a loopback server.
+        loopback = urlsplit(self._url).hostname in ("127.0.0.1", "localhost", "::1")
+        self._proxy: Literal[True] | None = None if loopback else True
         self._options = options
         self._backoff = Backoff(options.reconnect_initial_s, options.reconnect_max_s)
         self._rng = random.Random()
@@ -247,7 +252,11 @@ class BybitFeed:
             opened = time.monotonic()
             try:
                 async with connect(
-                    self._url, ping_interval=None, open_timeout=10, close_timeout=1, proxy=None
+                    self._url,
+                    ping_interval=None,  # Bybit wants its own JSON ping, sent by `_ping`
+                    open_timeout=10,
+                    close_timeout=1,
+                    proxy=self._proxy,
                 ) as ws:
                     opened = time.monotonic()
                     self._heard = opened

@@ -66,7 +66,8 @@ def test_one_candle_file_serves_every_stream_aggregated_up(tmp_path: Path, iso: 
 
 def test_a_folder_holds_one_file_per_symbol_and_start_end_filter(tmp_path: Path) -> None:
     (tmp_path / "BTCUSDT.csv").write_text(_minutes(30))
-    (tmp_path / "ETHUSDT.csv").write_text(_minutes(30, start=T0 + 2 * MINUTE))
+    with gzip.open(tmp_path / "ETHUSDT.csv.gz", "wt") as handle:
+        handle.write(_minutes(30, start=T0 + 2 * MINUTE))
     btc, eth = key("BACKTEST:BTCUSDT:5m"), key("BACKTEST:ETHUSDT:1m")
     candles = list(replay_candles(tmp_path, [btc, eth], T0 + 7 * MINUTE, T0 + 20 * MINUTE))
     # 5m buckets wholly inside [07:00, 20:00): 10 and 15; the 05 bucket began before the start.
