@@ -263,7 +263,7 @@ class BybitFeed:
                     self._state = FeedState.LIVE
                     log.info("%s: connected to %s", self._broker, self._url)
                     await self._serve(ws)
-                log.warning("%s: connection to %s closed by the exchange", self._broker, self._url)
+                log.warning("%s: connection to %s closed", self._broker, self._url)
             except (OSError, TimeoutError, websockets.WebSocketException) as error:
                 log.warning("%s: connection to %s lost: %s", self._broker, self._url, error)
             except Exception:
