@@ -50,6 +50,9 @@ class FeedOptions:
     bybit_linear_url: str = "wss://stream.bybit.com/v5/public/linear"
     ping_interval_s: float = 20.0
     stale_after_s: float = 30.0
+    # Reconnect backoff: doubles from `reconnect_initial_s` up to `reconnect_max_s`, with jitter.
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 60.0
     # BACKTEST: a candle CSV, a folder of <SYMBOL>.csv, or a qkt 0.13 tick data root.
     data_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
