@@ -183,14 +183,16 @@ class SlotTable:
         return all(slot.warm for slot in self.indicators.values())
 
     def export(self) -> dict[str, Any]:
-        """Every slot's state as JSON-able data."""
+        """Every slot's state as JSON data (slot numbers as string keys, as JSON has them)."""
         since = self.since_open
         return {
-            "indicators": {s: i.indicator.export() for s, i in self.indicators.items()},
-            "crosses": {s: c.above for s, c in self.crosses.items()},
-            "windows": {s: [value_to_json(v) for v in w.values] for s, w in self.windows.items()},
+            "indicators": {str(s): i.indicator.export() for s, i in self.indicators.items()},
+            "crosses": {str(s): c.above for s, c in self.crosses.items()},
+            "windows": {
+                str(s): [value_to_json(v) for v in w.values] for s, w in self.windows.items()
+            },
             "since_open": {
-                s: {
+                str(s): {
                     "count": st.count,
                     "total": str(st.total),
                     "high": None if st.high is None else str(st.high),
@@ -199,12 +201,14 @@ class SlotTable:
                 }
                 for s, st in since.items()
             },
-            "captured": {s: value_to_json(v) for s, v in self.captured.items()},
-            "lags": {s: [value_to_json(v) for v in lag.values] for s, lag in self.lags.items()},
+            "captured": {str(s): value_to_json(v) for s, v in self.captured.items()},
+            "lags": {
+                str(s): [value_to_json(v) for v in lag.values] for s, lag in self.lags.items()
+            },
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load what `export` returned (JSON turns the slot numbers into strings)."""
+        """Load what `export` returned."""
         for key, state in data["indicators"].items():
             slot = self.indicators[int(key)]
             slot.indicator.restore(state)

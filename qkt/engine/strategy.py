@@ -29,6 +29,7 @@ from qkt.dsl.program import (
     CandleRef,
     CloseAction,
     CloseAllAction,
+    Crosses,
     Expr,
     IndicatorCall,
     LogAction,
@@ -43,7 +44,7 @@ from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
-from qkt.engine.plan import build_plan
+from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
 from qkt.engine.slots import SlotTable
@@ -240,6 +241,13 @@ class StrategyEngine:
                     self._slots.captured[node.slot] = value
 
     # -- views -------------------------------------------------------------------------------
+
+    def value_of(self, expr: Expr) -> Value:
+        """The value of `expr` now, as a rule would see it (for inspection and tests). Refuses
+        expressions holding a CROSSES: evaluating one advances its state."""
+        if any(isinstance(node, Crosses) for node in walk(expr)):
+            raise ValueError("value_of cannot evaluate CROSSES: that would advance its state")
+        return self._value_in_slot(-1, expr)
 
     @property
     def account(self) -> Account:

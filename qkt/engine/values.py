@@ -1,10 +1,10 @@
 """The values expressions produce: an exact `Decimal`, a `bool`, or `UNDEFINED` (one sentinel).
 
 Indicators compute in binary floats (as TA-Lib does); `from_float` is the one place where such a
-float becomes a value. It converts *exactly* (every float is a finite binary fraction), so that
-comparing two indicators (`fast > slow`, `CROSSES`) decides exactly as TA-Lib's floats do, even
-where they differ in the 17th digit. Arithmetic on the result rounds to 16 significant digits
-(`qkt.money.CONTEXT`), and prices that reach the paper broker are rounded to that context too.
+float becomes a value, rounded like every number of the language to 16 significant digits
+(`qkt.money.CONTEXT`). That is far inside the 1e-9 agreement with TA-Lib, and it absorbs the
+last-bit noise of float sums: in a market that stood still, SMA(close, 20) equals the close
+instead of being one ulp above it, so `close > SMA(...)` is FALSE as a trader expects.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ JsonValue: TypeAlias = str | bool | None
 
 
 def from_float(number: float | None) -> Decimal | Undefined:
-    """An indicator's float as an exact Decimal; None, NaN and infinities are undefined."""
+    """An indicator's float as a 16-digit Decimal; None, NaN and infinities are undefined."""
     if number is None or not math.isfinite(number):
         return UNDEFINED
-    return Decimal(number)
+    return CONTEXT.create_decimal_from_float(number)
 
 
 def to_price(value: Decimal) -> Decimal:

@@ -258,6 +258,14 @@ class ProgramBuilder:
         self._rules.append(rule)
         return rule
 
+    def watch(self, *exprs: E) -> None:
+        """A rule that evaluates `exprs` on every close and never fires: their slots exist, and
+        `engine.value_of` can read them."""
+        condition = const(False)
+        for expr in exprs:
+            condition = condition & (expr == expr)
+        self.rule(condition, LogAction("never"), stream=self._streams[0].alias)
+
     def build(self) -> Program:
         return Program(
             self.name, 1, f"{self.name}.qkt", tuple(self._streams), tuple(self._rules), self._slot
