@@ -31,6 +31,7 @@ from qkt.dsl.program import (
     CloseAllAction,
     Crosses,
     Expr,
+    FieldRef,
     IndicatorCall,
     LogAction,
     OrderAction,
@@ -144,7 +145,9 @@ class StrategyEngine:
     def _feed(self, node: IndicatorCall) -> None:
         slot = self._slots.indicators[node.slot]
         source = node.source
-        if isinstance(source, CandleRef):
+        if isinstance(source, FieldRef):  # the common case, without the evaluator
+            slot.feed(float(getattr(self._candles[source.stream], source.field)))
+        elif isinstance(source, CandleRef):
             bar = self._candles[source.stream]
             slot.feed_bar(float(bar.high), float(bar.low), float(bar.close))
         elif isinstance(source, IndicatorCall):
