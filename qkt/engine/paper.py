@@ -6,8 +6,10 @@ Choices a trader should know (dsl.md is silent on them):
   same single price and filled whole or cancelled (unlimited liquidity: FOK = IOC here).
 - GTC and DAY orders rest. A resting order is matched against candles of its symbol's finest
   stream that open at or after it was placed, so it never fills on the candle that placed it.
-  DAY orders expire at the next UTC midnight after placement, when a candle opening at or after
-  it arrives. Bracket, trailing and OCO exits rest GTC (OCO exits DAY if the action says DAY).
+  DAY orders expire at the next UTC midnight after placement (placement is at the signal
+  candle's close time, so a DAY order placed at a 1d close lives through the next day), when a
+  candle opening at or after that midnight arrives. Bracket, trailing and OCO exits rest GTC
+  (OCO exits DAY if the action says DAY).
 - Slippage moves every fill price against you (buys higher, sells lower) by `slippage_bps`; a
   limit (or triggered stop-limit) is then capped at its limit, so it never fills worse than it.
   The fee is `fee_bps` of the fill's notional, paid from the balance (a realized loss).
@@ -35,12 +37,12 @@ from typing import Any, Final
 from qkt.dsl.program import TimeInForce
 from qkt.engine.config import EngineConfig, FillAt
 from qkt.engine.events import EventBuffer, OrderEvent, TradeEvent
+from qkt.engine.exits import exit_levels, worst_per_group
 from qkt.engine.matching import Match, at_price, match_candle
 from qkt.engine.orders import (
     ExitPlan,
     Fill,
     Instrument,
-    Level,
     Order,
     OrderKind,
     OrderRequest,
@@ -196,7 +198,7 @@ class PaperBroker:
                     self._record(result.order, "stop triggered", candle.end_ms)
             if result.price is not None:
                 hits.append(result)
-        for hit in sorted(_worst_per_group(hits), key=lambda m: m.order.id):
+        for hit in sorted(worst_per_group(hits), key=lambda m: m.order.id):
             current = self._orders.get(hit.order.id)
             if current is None:  # cancelled by an earlier fill of this candle
                 continue
@@ -270,20 +272,8 @@ class PaperBroker:
         if opened <= 0:
             return  # the entry only reduced or closed a position: nothing of its own to protect
         qty = min(fill.qty, opened)
-        sign = Decimal(entry.side.sign)
-        entry_price = fill.price
-        stop = None if plan.stop_loss is None else _stop_price(plan.stop_loss, entry_price, sign)
-        take = None
-        if plan.take_profit is not None:
-            take = _take_price(plan.take_profit, entry_price, sign, stop)
         group = self._take_group_id()
-        exits: list[tuple[OrderKind, OrderRole, Decimal | None]] = []
-        if plan.stop_loss is not None:
-            exits.append((OrderKind.STOP, OrderRole.STOP_LOSS, stop))
-        if plan.take_profit is not None:
-            exits.append((OrderKind.LIMIT, OrderRole.TAKE_PROFIT, take))
-        if plan.trailing is not None:
-            exits.append((OrderKind.TRAILING, OrderRole.TRAILING_EXIT, entry_price))
+        exits = exit_levels(plan, entry.side, fill.price)
         for kind, role, level in exits:
             if level is None or level <= 0:
                 self._events.warn_once(
@@ -371,50 +361,3 @@ def _reduces(side: Side, held: Decimal) -> bool:
 
 def _next_midnight(ms: int) -> int:
     return (ms // DAY_MS + 1) * DAY_MS
-
-
-def _stop_price(level: Level, entry: Decimal, sign: Decimal) -> Decimal:
-    """Stop-loss price of a long (sign +1) or short (sign -1) entry filled at `entry`."""
-    if level.kind == "AT":
-        return level.value
-    if level.kind == "BY":
-        return CONTEXT.subtract(entry, CONTEXT.multiply(sign, level.value))
-    return CONTEXT.multiply(entry, CONTEXT.subtract(ONE, CONTEXT.multiply(sign, level.value)))
-
-
-def _take_price(
-    level: Level, entry: Decimal, sign: Decimal, stop: Decimal | None
-) -> Decimal | None:
-    """Take-profit price; `RR x` is x times the stop distance beyond the entry."""
-    if level.kind == "AT":
-        return level.value
-    if level.kind == "BY":
-        return CONTEXT.add(entry, CONTEXT.multiply(sign, level.value))
-    if level.kind == "PCT":
-        return CONTEXT.multiply(entry, CONTEXT.add(ONE, CONTEXT.multiply(sign, level.value)))
-    if stop is None:
-        return None
-    distance = abs(CONTEXT.subtract(entry, stop))
-    return CONTEXT.add(entry, CONTEXT.multiply(sign, CONTEXT.multiply(level.value, distance)))
-
-
-def _worst_per_group(hits: list[Match]) -> list[Match]:
-    """Keep one hit per OCO group: the worst fill for the trader (a stop loss over a target)."""
-    best: dict[int, Match] = {}
-    loose: list[Match] = []
-    for hit in hits:
-        group = hit.order.group
-        if group is None:
-            loose.append(hit)
-            continue
-        current = best.get(group)
-        if current is None or _worse(hit, current):
-            best[group] = hit
-    return loose + list(best.values())
-
-
-def _worse(a: Match, b: Match) -> bool:
-    assert a.price is not None and b.price is not None
-    if a.price != b.price:
-        return a.price < b.price if a.order.side is Side.SELL else a.price > b.price
-    return a.order.kind is not OrderKind.LIMIT and b.order.kind is OrderKind.LIMIT

@@ -21,7 +21,8 @@ class Journal(Protocol):
         """A fill, before it is reported."""
 
     def record_order(self, order: Order) -> None:
-        """An order as it now stands (placed, triggered, filled, cancelled, expired)."""
+        """An order as it now stands (placed, triggered, filled, cancelled, expired). A trailing
+        stop's anchor moves on every candle without being recorded; `EngineState` carries it."""
 
     def record_signal(self, signal: SignalEvent) -> None:
         """A rule that fired."""

@@ -205,7 +205,13 @@ class StrategyEngine:
         self._observe_positions()
 
     def _place(self, action: OrderAction, rule: Rule) -> None:
-        price = self._candles[action.stream].close
+        latest = self._candles.get(action.stream)
+        if latest is None:  # only if a rule's stream is not its action's (the compiler's job)
+            self._events.warn_once(
+                "price", f"no candle of {action.stream} yet; skipped", rule=rule.index
+            )
+            return
+        price = latest.close
         now = self._events.now_ms
         resolved = self._resolver.resolve(action, rule.index, price)
         if isinstance(resolved, Skip):

@@ -6,8 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from qkt.dsl.program import SizeNotional, SizePercentOf, SizePosition, SizeRisk
-from qkt.engine.events import LogEvent, SignalEvent
+from qkt.dsl.program import SizeNotional, SizePercentOf, SizePosition, SizeRisk, TimeInForce
+from qkt.engine.config import EngineConfig, FillAt
+from qkt.engine.events import LogEvent, LogLevel, SignalEvent, TradeEvent
+from qkt.engine.orders import Fill, OrderRole, OrderStatus
+from qkt.engine.protocols import MemoryJournal
+from qkt.engine.strategy import StrategyEngine
 from qkt.engine.values import UNDEFINED, Value
 from tests.engine.builder import (
     D,
@@ -323,3 +327,73 @@ def test_a_market_that_stood_still_has_its_sma_equal_to_the_close() -> None:
     r = run(p.build(), [candle(i, "100.1") for i in range(25)])
     assert r.engine.value_of(sma.node) == D("100.1")
     assert r.warnings == []
+
+
+class FailingJournal(MemoryJournal):
+    """A journal whose disk is full."""
+
+    def record_fill(self, fill: Fill) -> None:
+        raise OSError("disk full")
+
+
+def test_fills_are_journaled_before_they_are_reported() -> None:
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    p.rule(btc.close == 100, buy("btc", 1, stop_loss=level("BY", 5)))
+    journal = MemoryJournal()
+    engine = StrategyEngine(p.build(), EngineConfig(), journal)
+    events = engine.on_candle(candle(0, 100))
+    assert journal.fills == [e.fill for e in events if isinstance(e, TradeEvent)]
+    assert [s.rule for s in journal.signals] == [0]
+    assert [(o.role, o.status) for o in journal.orders] == [
+        (OrderRole.ENTRY, OrderStatus.FILLED),
+        (OrderRole.STOP_LOSS, OrderStatus.OPEN),
+    ]
+    # A journal that cannot record stops the candle: no fill is ever reported unrecorded.
+    failing = StrategyEngine(p.build(), EngineConfig(), FailingJournal())
+    with pytest.raises(OSError, match="disk full"):
+        failing.on_candle(candle(0, 100))
+
+
+def test_account_position_and_average_price_values() -> None:
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    p.rule(btc.close == 100, buy("btc", 2))
+    p.rule(btc.close == 104, sell("btc", 1))
+    r = run(p.build(), closes([100, 104, 103]), fee_bps=D(10))
+    value = r.engine.value_of
+    # Fees: 0.2 + 0.104; realized = 4 - 0.304; unrealized = 1 * (103 - 100).
+    assert value(p.account("realized_pnl").node) == D("3.696")
+    assert value(p.account("balance").node) == D("10003.696")
+    assert value(p.account("unrealized_pnl").node) == D(3)
+    assert value(p.account("equity").node) == D("10006.696")
+    assert value(p.account("total_pnl").node) == D("6.696")
+    assert value(p.position("btc").node) == D(1)
+    assert value(p.avg_price("btc").node) == D(100)
+
+
+def test_ioc_at_the_next_open_fills_or_cancels_there() -> None:
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    p.rule(btc.close == 100, buy("btc", 1, order_type=limit_at(101), tif=TimeInForce.IOC))
+    p.rule(btc.close == 100, buy("btc", 1, order_type=limit_at(99), tif=TimeInForce.FOK))
+    r = run(p.build(), [candle(0, 100)], fill_at=FillAt.NEXT_OPEN)
+    assert r.fills == [] and len(r.engine.open_orders) == 2
+    r.feed([candle(1, "100.5", 101, 95, 96)])  # the FOK's limit is touched later: too late
+    assert [(f.price, f.ts) for f in r.fills] == [(D("100.5"), candle(1, 0).open_ms)]
+    assert r.engine.open_orders == ()
+    assert r.journal.orders[-1].status is OrderStatus.CANCELLED
+
+
+def test_log_actions_are_info_lines() -> None:
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    p.rule(btc.close > 0, log("tick"))
+    r = run(p.build(), [candle(0, 1)])
+    [line] = [e for e in r.events if isinstance(e, LogEvent)]
+    assert (line.level, line.message, line.rule, line.ts) == (
+        LogLevel.INFO,
+        "tick",
+        0,
+        candle(0, 1).end_ms,
+    )
