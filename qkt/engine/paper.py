@@ -194,7 +194,7 @@ class PaperBroker:
             result = match_candle(order, candle)
             if result.order is not order:
                 self._orders[order.id] = result.order
-                if result.order.triggered and not order.triggered:
+                if result.order.triggered and not order.triggered and result.price is None:
                     self._record(result.order, "stop triggered", candle.end_ms)
             if result.price is not None:
                 hits.append(result)

@@ -397,3 +397,12 @@ def test_log_actions_are_info_lines() -> None:
         0,
         candle(0, 1).end_ms,
     )
+
+
+def test_config_refuses_negative_costs_and_floats() -> None:
+    with pytest.raises(ValueError, match="must not be negative"):
+        EngineConfig(fee_bps=D(-1))
+    with pytest.raises(ValueError, match="balance must be a finite Decimal"):
+        EngineConfig(balance=10_000.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="qty_step must be positive"):
+        EngineConfig(qty_step=D(0))

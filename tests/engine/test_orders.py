@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from qkt.dsl.program import SizePosition, TimeInForce
 from qkt.engine.config import FillAt
 from qkt.engine.events import OrderEvent
@@ -137,6 +139,8 @@ def test_stop_limit_triggers_then_fills_within_its_limit() -> None:
     assert rest.fills == []
     [order] = rest.engine.open_orders
     assert order.triggered
+    triggered = [e.reason for e in rest.events if isinstance(e, OrderEvent)]
+    assert triggered == ["placed", "stop triggered"]
     rest.feed([candle(2, 107, 107, 104, 105)])
     assert fills_of(rest) == [("BUY", D(1), D(106), end(2))]
 
@@ -380,3 +384,46 @@ def test_pnl_to_the_cent_with_averaging_partial_exits_and_marks() -> None:
     assert account.equity == D("10023.12")
     assert account.total_pnl == D("23.12")
     assert account.to_json()["equity"] == "10023.12"
+
+
+@pytest.mark.parametrize(
+    ("side", "stop_loss", "take_profit", "expected"),
+    [
+        ("BUY", level("AT", 90), level("RR", 2), (D(90), D(120))),
+        ("BUY", level("BY", 4), level("PCT", "0.1"), (D(96), D(110))),
+        ("BUY", level("PCT", "0.05"), level("AT", 130), (D(95), D(130))),
+        ("SELL", level("AT", 110), level("RR", "1.5"), (D(110), D(85))),
+        ("SELL", level("BY", 4), level("BY", 6), (D(104), D(94))),
+        ("SELL", level("PCT", "0.05"), level("PCT", "0.1"), (D(105), D(90))),
+    ],
+)
+def test_bracket_levels_are_measured_from_the_entry_fill(
+    side: str, stop_loss: object, take_profit: object, expected: tuple[Decimal, Decimal]
+) -> None:
+    r = once_at_100(
+        (buy if side == "BUY" else sell)("btc", 1, stop_loss=stop_loss, take_profit=take_profit)
+    )
+    levels = {o.role: o.stop or o.limit for o in r.engine.open_orders}
+    assert (levels[OrderRole.STOP_LOSS], levels[OrderRole.TAKE_PROFIT]) == expected
+    assert {o.side for o in r.engine.open_orders} == {Side.SELL if side == "BUY" else Side.BUY}
+
+
+def test_bracket_levels_use_the_fill_price_after_slippage() -> None:
+    r = once_at_100(buy("btc", 1, stop_loss=level("BY", 5)), slippage_bps=D(100))
+    assert [o.stop for o in r.engine.open_orders] == [D(96)]  # filled at 101
+
+
+def test_a_trailing_exit_and_a_bracket_form_one_oco_group() -> None:
+    r = once_at_100(
+        buy(
+            "btc",
+            1,
+            stop_loss=level("BY", 10),
+            take_profit=level("BY", 20),
+            trailing_exit=trailing(3),
+        )
+    )
+    assert len({o.group for o in r.engine.open_orders}) == 1
+    r.feed([candle(1, 100, 108, 100, 107), candle(2, 107, 107, 104, 104)])  # trail 105 hit
+    assert fills_of(r)[1:] == [("SELL", D(1), D(105), end(2))]
+    assert r.engine.open_orders == ()
