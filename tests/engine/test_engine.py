@@ -13,6 +13,7 @@ from qkt.engine.orders import Fill, OrderRole, OrderStatus
 from qkt.engine.protocols import MemoryJournal
 from qkt.engine.strategy import StrategyEngine
 from qkt.engine.values import UNDEFINED, Value
+from qkt.market.models import Candle
 from tests.engine.builder import (
     D,
     E,
@@ -32,7 +33,7 @@ from tests.engine.builder import (
 )
 
 
-def values_after_each(program_builder: ProgramBuilder, probe: E, bars: list) -> list[Value]:  # type: ignore[type-arg]
+def values_after_each(program_builder: ProgramBuilder, probe: E, bars: list[Candle]) -> list[Value]:
     r = run(program_builder.build())
     seen = []
     for bar in bars:
