@@ -17,6 +17,8 @@ from qkt.engine.orders import Fill, Order
 
 
 class LogLevel(Enum):
+    """How loud a log line is."""
+
     INFO = "INFO"
     WARNING = "WARNING"
 
@@ -30,9 +32,11 @@ class TradeEvent:
 
     @property
     def ts(self) -> int:
+        """The fill's time, epoch ms."""
         return self.fill.ts
 
     def to_json(self) -> dict[str, Any]:
+        """The event as JSON (money as exact strings, times in epoch ms)."""
         return {"type": self.type, **self.fill.to_json()}
 
 
@@ -49,6 +53,7 @@ class SignalEvent:
     line: int
 
     def to_json(self) -> dict[str, Any]:
+        """The event as JSON (money as exact strings, times in epoch ms)."""
         return {
             "type": self.type,
             "ts": self.ts,
@@ -70,6 +75,7 @@ class OrderEvent:
     reason: str  # why, in a few words: "placed", "filled", "oco", "position closed", ...
 
     def to_json(self) -> dict[str, Any]:
+        """The event as JSON (money as exact strings, times in epoch ms)."""
         return {"type": self.type, "ts": self.ts, "reason": self.reason, **self.order.to_json()}
 
 
@@ -84,6 +90,7 @@ class LogEvent:
     rule: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The event as JSON (money as exact strings, times in epoch ms)."""
         return {
             "type": self.type,
             "ts": self.ts,
@@ -105,6 +112,7 @@ class EventBuffer:
         self._once: set[str] = set()
 
     def add(self, event: EngineEvent) -> None:
+        """Append an event."""
         self._events.append(event)
 
     def log(
@@ -128,7 +136,9 @@ class EventBuffer:
         return events
 
     def export(self) -> list[str]:
+        """The "logged once" keys already used."""
         return sorted(self._once)
 
     def restore(self, once: list[str]) -> None:
+        """Load what `export` returned."""
         self._once = set(once)

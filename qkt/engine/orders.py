@@ -19,6 +19,8 @@ from qkt.money import to_str
 
 
 class Side(Enum):
+    """Which way an order trades."""
+
     BUY = "BUY"
     SELL = "SELL"
 
@@ -29,10 +31,13 @@ class Side(Enum):
 
     @property
     def opposite(self) -> Side:
+        """The other side."""
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
 class OrderKind(Enum):
+    """How an order fills (matching.py has the rules)."""
+
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     STOP = "STOP"
@@ -41,6 +46,8 @@ class OrderKind(Enum):
 
 
 class OrderStatus(Enum):
+    """Where an order is in its life."""
+
     OPEN = "OPEN"  # resting, or (market, fill-at-next-open) waiting for the next candle
     FILLED = "FILLED"
     CANCELLED = "CANCELLED"
@@ -60,6 +67,7 @@ class OrderRole(Enum):
 
     @property
     def is_exit(self) -> bool:
+        """Reduce-only: it may only make a position smaller."""
         return self is not OrderRole.ENTRY
 
 
@@ -72,6 +80,7 @@ class Instrument:
 
     @classmethod
     def of(cls, key: CandleKey) -> Instrument:
+        """The instrument a candle key trades."""
         return cls(key.broker, key.symbol)
 
     @classmethod

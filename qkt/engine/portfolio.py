@@ -34,9 +34,11 @@ class Position:
 
     @property
     def unrealized(self) -> Decimal:
+        """qty * (mark - average price)."""
         return CONTEXT.multiply(self.qty, CONTEXT.subtract(self.mark, self.avg_price))
 
     def to_json(self) -> dict[str, Any]:
+        """As JSON, money as exact decimal strings."""
         return {
             "broker": self.instrument.broker,
             "symbol": self.instrument.symbol,
@@ -60,6 +62,7 @@ class Account:
     fees: Decimal
 
     def to_json(self) -> dict[str, Any]:
+        """As JSON, money as exact decimal strings."""
         return {
             "start_balance": to_str(self.start_balance),
             "balance": to_str(self.balance),
@@ -160,6 +163,7 @@ class Portfolio:
 
     @property
     def unrealized(self) -> Decimal:
+        """Unrealized PnL of every position at its mark."""
         total = ZERO
         for position in self.positions():
             total = CONTEXT.add(total, position.unrealized)
@@ -167,10 +171,12 @@ class Portfolio:
 
     @property
     def balance(self) -> Decimal:
+        """Start + realized (fees included)."""
         return CONTEXT.add(self.start_balance, self.realized)
 
     @property
     def equity(self) -> Decimal:
+        """Balance + unrealized."""
         return CONTEXT.add(self.balance, self.unrealized)
 
     def account(self) -> Account:

@@ -58,6 +58,7 @@ class IndicatorSlot:
 
     @property
     def warm(self) -> bool:
+        """The indicator has a value."""
         return self.indicator.value is not None
 
 
@@ -96,9 +97,11 @@ class WindowState:
         self.values: deque[Value] = deque(maxlen=size)
 
     def push(self, value: Value) -> None:
+        """Add the current close's value."""
         self.values.append(value)
 
     def result(self, func: AggregateFunc) -> Value:
+        """MAX/MIN/SUM/MEAN of the window, or undefined."""
         if len(self.values) < (self.values.maxlen or 0):
             return UNDEFINED
         numbers = [v for v in self.values if isinstance(v, Decimal)]
@@ -114,6 +117,7 @@ class SinceOpenState:
         self.reset()
 
     def reset(self) -> None:
+        """Start over (a position opened, closed or flipped)."""
         self.count = 0
         self.total = Decimal(0)
         self.high: Decimal | None = None
@@ -121,6 +125,7 @@ class SinceOpenState:
         self.spoiled = False  # an undefined value arrived: undefined until the next reset
 
     def push(self, value: Value) -> None:
+        """Add the current close's value."""
         if not isinstance(value, Decimal):
             self.spoiled = True
             return
@@ -130,6 +135,7 @@ class SinceOpenState:
         self.low = value if self.low is None else min(self.low, value)
 
     def result(self, func: AggregateFunc) -> Value:
+        """MAX/MIN/SUM/MEAN since the open, or undefined."""
         if self.spoiled or self.high is None or self.low is None:
             return UNDEFINED
         if func == "MAX":
@@ -146,10 +152,12 @@ class LagState:
         self.values: deque[Value] = deque(maxlen=lag + 1)
 
     def push(self, value: Value) -> None:
+        """Add the current close's value."""
         self.values.append(value)
 
     @property
     def value(self) -> Value:
+        """The value N closes ago, or undefined."""
         return self.values[0] if len(self.values) == self.values.maxlen else UNDEFINED
 
 

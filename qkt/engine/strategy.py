@@ -275,10 +275,12 @@ class StrategyEngine:
 
     @property
     def trade_count(self) -> int:
+        """Fills so far."""
         return self._broker.trade_count
 
     @property
     def last_trade(self) -> Fill | None:
+        """The latest fill, if any."""
         return self._broker.last_trade
 
     @property
