@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import talib
 
+from qkt.engine.values import UNDEFINED
 from qkt.market.models import Candle, CandleKey
 from tests.engine.builder import D, E, ProgramBuilder, buy, close, run
 
@@ -115,3 +116,22 @@ def test_close_versus_sma_trades_exactly_where_talib_sma_says(seed: int) -> None
     ours = p.sma(btc.close, 20)
     long_only(p, btc.close > ours, btc.close < ours)
     assert engine_fills(p, prices) == expected
+
+
+def test_nested_ema_of_rsi_through_the_engine_matches_talib() -> None:
+    prices = walk(8, 400)
+    reference = talib.EMA(talib.RSI(np.array([float(p) for p in prices]), 14), 5)
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    nested = p.ema(p.rsi(btc.close, 14), 5)
+    p.watch(nested)
+    r = run(p.build())
+    for bar, expected in zip(bars(prices), reference, strict=True):
+        r.feed([bar])
+        value = r.engine.value_of(nested.node)
+        if np.isnan(expected):
+            assert value is UNDEFINED
+        else:
+            assert isinstance(value, Decimal)
+            assert float(value) == pytest.approx(float(expected), rel=1e-9)
+    assert r.engine.warm
