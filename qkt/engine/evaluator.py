@@ -1,0 +1,205 @@
+"""Evaluates program expressions to a Decimal, a bool or UNDEFINED (dsl.md "Values").
+
+- Undefined spreads through every operator, `FALSE AND undefined` and `TRUE OR undefined`
+  included; nothing short-circuits (every CROSSES in a condition sees every evaluation) except
+  `CASE`, which evaluates branch conditions in order and only the value of the first exactly-TRUE
+  one (an undefined condition is not true).
+- `+ - * /` use `qkt.money.CONTEXT` (16 significant digits, half-even). `x / 0` is undefined and
+  logged once per rule (once per slot outside rules); the engine keeps going.
+- Comparisons of two numbers are exact; booleans compare with `==` and `!=` only. Anything else
+  (a number against a bool, arithmetic on a bool) is undefined: the compiler should have refused it.
+- `IN` is numeric equality with any member, `BETWEEN` is inclusive.
+- Reading a stream gives its latest closed candle (undefined before one); an indicator, its value
+  once warm; aggregates and snapshots, their slot's state (slots.py).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from decimal import Decimal, DecimalException
+from typing import Final
+
+from qkt.dsl.program import (
+    AccountRef,
+    Aggregate,
+    Arith,
+    Between,
+    Case,
+    Compare,
+    Const,
+    Crosses,
+    Expr,
+    FieldRef,
+    IndicatorCall,
+    InList,
+    Logic,
+    Neg,
+    Not,
+    PositionAvgPriceRef,
+    PositionRef,
+    Snapshot,
+)
+from qkt.engine.events import EventBuffer
+from qkt.engine.plan import Plan
+from qkt.engine.portfolio import Portfolio
+from qkt.engine.slots import SlotTable
+from qkt.engine.values import UNDEFINED, Undefined, Value
+from qkt.market.models import Candle
+from qkt.money import CONTEXT
+
+_COMPARE: Final[dict[str, Callable[[Decimal, Decimal], bool]]] = {
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_ARITH: Final[dict[str, Callable[[Decimal, Decimal], Decimal]]] = {
+    "+": CONTEXT.add,
+    "-": CONTEXT.subtract,
+    "*": CONTEXT.multiply,
+    "/": CONTEXT.divide,
+}
+
+
+class Evaluator:
+    """Evaluates expressions against the strategy's current candles, slots and portfolio."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        slots: SlotTable,
+        candles: dict[str, Candle],
+        portfolio: Portfolio,
+        events: EventBuffer,
+    ) -> None:
+        self._plan = plan
+        self._slots = slots
+        self._candles = candles
+        self._portfolio = portfolio
+        self._events = events
+        # Who is evaluating, for "logged once": a rule's index, or a slot outside rules.
+        self.rule: int | None = None
+        self.scope = "rule"
+
+    def is_true(self, expr: Expr) -> bool:
+        """A rule's test: the condition is exactly TRUE (undefined and FALSE are not)."""
+        return self.value(expr) is True
+
+    def number(self, expr: Expr) -> Decimal | Undefined:
+        """A numeric value (a bool here is undefined)."""
+        value = self.value(expr)
+        return value if isinstance(value, Decimal) else UNDEFINED
+
+    def value(self, expr: Expr) -> Value:
+        """The value of `expr` now."""
+        match expr:
+            case Const():
+                return expr.value
+            case FieldRef():
+                candle = self._candles.get(expr.stream)
+                return UNDEFINED if candle is None else getattr(candle, expr.field)
+            case IndicatorCall():
+                return self._slots.indicators[expr.slot].value
+            case Compare():
+                return self._compare(expr)
+            case Logic():
+                left, right = self._bool(expr.left), self._bool(expr.right)
+                if left is UNDEFINED or right is UNDEFINED:
+                    return UNDEFINED
+                return (left and right) if expr.op == "AND" else (left or right)
+            case Arith():
+                return self._arith(expr)
+            case Not():
+                operand = self._bool(expr.operand)
+                return UNDEFINED if operand is UNDEFINED else not operand
+            case Neg():
+                number = self.number(expr.operand)
+                return UNDEFINED if number is UNDEFINED else CONTEXT.minus(number)
+            case Crosses():
+                a, b = self.value(expr.left), self.value(expr.right)
+                return self._slots.crosses[expr.slot].step(a, b, expr.direction)
+            case Between():
+                value, low, high = (self.number(e) for e in (expr.value, expr.low, expr.high))
+                if value is UNDEFINED or low is UNDEFINED or high is UNDEFINED:
+                    return UNDEFINED
+                return low <= value <= high
+            case InList():
+                value = self.number(expr.value)
+                options = [self.number(option) for option in expr.options]
+                if value is UNDEFINED or any(option is UNDEFINED for option in options):
+                    return UNDEFINED
+                return any(value == option for option in options)
+            case Case():
+                for condition, result in expr.branches:
+                    if self.value(condition) is True:
+                        return self.value(result)
+                return self.value(expr.default)
+            case Aggregate():
+                return self._aggregate(expr)
+            case Snapshot():
+                return self._snapshot(expr)
+            case AccountRef():
+                return self._account(expr)
+            case PositionRef():
+                return self._portfolio.position(self._plan.instruments[expr.stream])
+            case PositionAvgPriceRef():
+                return self._portfolio.avg_price(self._plan.instruments[expr.stream])
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def _bool(self, expr: Expr) -> bool | Undefined:
+        value = self.value(expr)
+        return value if isinstance(value, bool) else UNDEFINED
+
+    def _compare(self, expr: Compare) -> Value:
+        left, right = self.value(expr.left), self.value(expr.right)
+        if isinstance(left, Decimal) and isinstance(right, Decimal):
+            return _COMPARE[expr.op](left, right)
+        if isinstance(left, bool) and isinstance(right, bool) and expr.op in ("==", "!="):
+            return (left == right) if expr.op == "==" else (left != right)
+        return UNDEFINED
+
+    def _arith(self, expr: Arith) -> Value:
+        left, right = self.number(expr.left), self.number(expr.right)
+        if left is UNDEFINED or right is UNDEFINED:
+            return UNDEFINED
+        if expr.op == "/" and right == 0:
+            self._warn("division by zero", "division by zero: the value is undefined")
+            return UNDEFINED
+        try:
+            return _ARITH[expr.op](left, right)
+        except DecimalException as error:
+            self._warn("arithmetic", f"arithmetic error ({type(error).__name__}): undefined")
+            return UNDEFINED
+
+    def _aggregate(self, expr: Aggregate) -> Value:
+        if expr.window is not None:
+            return self._slots.windows[expr.slot].result(expr.func)
+        if self._portfolio.position(self._plan.instruments[expr.stream]) == 0:
+            return UNDEFINED
+        return self._slots.since_open[expr.slot].result(expr.func)
+
+    def _snapshot(self, expr: Snapshot) -> Value:
+        if expr.kind == "T":
+            return self._slots.lags[expr.slot].value
+        if expr.kind == "OPEN":
+            if self._portfolio.position(self._plan.instruments[expr.stream]) == 0:
+                return UNDEFINED
+        return self._slots.captured[expr.slot]
+
+    def _account(self, expr: AccountRef) -> Value:
+        portfolio = self._portfolio
+        if expr.field == "equity":
+            return portfolio.equity
+        if expr.field == "balance":
+            return portfolio.balance
+        if expr.field == "realized_pnl":
+            return portfolio.realized
+        if expr.field == "unrealized_pnl":
+            return portfolio.unrealized
+        return CONTEXT.add(portfolio.realized, portfolio.unrealized)
+
+    def _warn(self, key: str, message: str) -> None:
+        self._events.warn_once(f"{self.scope}:{key}", message, rule=self.rule)

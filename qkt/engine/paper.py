@@ -1,0 +1,363 @@
+"""The paper broker: books orders, fills them by the rules of matching.py, pays fees and slippage.
+
+Choices a trader should know (dsl.md is silent on them):
+- Market orders fill at the close of the signalling candle (`FillAt.CLOSE`) or wait for the open
+  of the symbol's next candle (`FillAt.NEXT_OPEN`). IOC and FOK orders are checked against that
+  same single price and filled whole or cancelled (unlimited liquidity: FOK = IOC here).
+- GTC and DAY orders rest. A resting order is matched against candles of its symbol's finest
+  stream that open at or after it was placed, so it never fills on the candle that placed it.
+  DAY orders expire at the next UTC midnight after placement (placement is at the signal
+  candle's close time, so a DAY order placed at a 1d close lives through the next day), when a
+  candle opening at or after that midnight arrives. Bracket, trailing and OCO exits rest GTC
+  (OCO exits DAY if the action says DAY).
+- Slippage moves every fill price against you (buys higher, sells lower) by `slippage_bps`; a
+  limit (or triggered stop-limit) is then capped at its limit, so it never fills worse than it.
+  The fee is `fee_bps` of the fill's notional, paid from the balance (a realized loss).
+- Exits (stop loss, take profit, trailing exit, OCO, CLOSE) only ever reduce a position: one
+  that would not (position flat or on the same side) is cancelled, and one larger than the
+  position fills for the position. After every fill, exits that no longer reduce the position
+  (it closed or flipped) are cancelled; a fill in an OCO group cancels the rest of the group.
+- When an entry with a bracket (or a trailing exit) fills, its exits are placed as one OCO group
+  for the quantity it opened, priced from the entry's fill price. Exits of an entry filled at a
+  candle's open are live for the rest of that candle; exits of an entry filled inside a candle
+  or at its close are live from the next candle (the path inside the candle is unknown).
+- When several exits of one OCO group would fill on the same candle (a candle touching both the
+  stop loss and the take profit), the worst price for the trader wins (the stop loss):
+  pessimistic, since the order of high and low inside the candle is unknown. Other orders of a
+  candle fill in the order they were placed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Final
+
+from qkt.dsl.program import TimeInForce
+from qkt.engine.config import EngineConfig, FillAt
+from qkt.engine.events import EventBuffer, OrderEvent, TradeEvent
+from qkt.engine.exits import exit_levels, worst_per_group
+from qkt.engine.matching import Match, at_price, match_candle
+from qkt.engine.orders import (
+    ExitPlan,
+    Fill,
+    Instrument,
+    Order,
+    OrderKind,
+    OrderRequest,
+    OrderRole,
+    OrderStatus,
+    Side,
+)
+from qkt.engine.portfolio import Portfolio
+from qkt.engine.protocols import Journal
+from qkt.market.models import Candle
+from qkt.money import BPS, CONTEXT, ONE
+
+DAY_MS: Final = 86_400_000
+_IMMEDIATE: Final = (TimeInForce.IOC, TimeInForce.FOK)
+
+
+class PaperBroker:
+    """The simulated exchange of one strategy: its order book, fills and trade count."""
+
+    def __init__(
+        self, config: EngineConfig, portfolio: Portfolio, journal: Journal, events: EventBuffer
+    ) -> None:
+        self._config = config
+        self._portfolio = portfolio
+        self._journal = journal
+        self._events = events
+        self._orders: dict[int, Order] = {}  # open orders by id, in placement order
+        self._next_order = 1
+        self._next_fill = 1
+        self._next_group = 1
+        self.trade_count = 0
+        self.last_trade: Fill | None = None
+
+    @property
+    def open_orders(self) -> tuple[Order, ...]:
+        """Resting orders, and market orders waiting for the next open, in placement order."""
+        return tuple(self._orders.values())
+
+    # -- placing -----------------------------------------------------------------------------
+
+    def place(self, request: OrderRequest, price: Decimal, now_ms: int) -> None:
+        """Place an order at `now_ms`, the current price being `price` (the signal's close)."""
+        order = Order(
+            id=self._take_order_id(),
+            instrument=request.instrument,
+            side=request.side,
+            kind=request.kind,
+            qty=request.qty,
+            tif=request.tif,
+            role=request.role,
+            created_ms=now_ms,
+            rule=request.rule,
+            limit=request.limit,
+            stop=request.stop,
+            trail=request.trail,
+            anchor=price if request.kind is OrderKind.TRAILING else None,
+            expires_ms=_next_midnight(now_ms) if request.tif is TimeInForce.DAY else None,
+            exits=request.exits,
+        )
+        if _is_immediate(order) and self._config.fill_at is FillAt.CLOSE:
+            raw = at_price(order, price)
+            if raw is None:
+                reason = f"{order.tif.value}: not marketable"
+                self._finish(order, OrderStatus.CANCELLED, reason, now_ms)
+            else:
+                self._fill(order, raw, now_ms)
+            return
+        self._rest(order, now_ms)
+
+    def place_oco(
+        self, request: OrderRequest, stop: Decimal | None, limit: Decimal | None, now_ms: int
+    ) -> None:
+        """Two exits for the current position, a stop and a limit, that cancel each other."""
+        group = self._take_group_id()
+        tif = TimeInForce.DAY if request.tif is TimeInForce.DAY else TimeInForce.GTC
+        expires = _next_midnight(now_ms) if tif is TimeInForce.DAY else None
+        for kind, role, level in (
+            (OrderKind.STOP, OrderRole.OCO_STOP, stop),
+            (OrderKind.LIMIT, OrderRole.OCO_LIMIT, limit),
+        ):
+            if level is None:
+                continue
+            order = Order(
+                id=self._take_order_id(),
+                instrument=request.instrument,
+                side=request.side,
+                kind=kind,
+                qty=request.qty,
+                tif=tif,
+                role=role,
+                created_ms=now_ms,
+                rule=request.rule,
+                stop=level if kind is OrderKind.STOP else None,
+                limit=level if kind is OrderKind.LIMIT else None,
+                expires_ms=expires,
+                group=group,
+            )
+            self._rest(order, now_ms)
+
+    def close(self, instrument: Instrument, price: Decimal, now_ms: int, rule: int | None) -> None:
+        """Flatten `instrument` with a market order and cancel its resting exits."""
+        self.cancel_exits(instrument, "closed by rule", now_ms)
+        held = self._portfolio.position(instrument)
+        if held == 0:
+            return
+        side = Side.SELL if held > 0 else Side.BUY
+        request = OrderRequest(
+            instrument, side, OrderKind.MARKET, abs(held), TimeInForce.GTC, rule, OrderRole.CLOSE
+        )
+        self.place(request, price, now_ms)
+
+    def cancel_exits(self, instrument: Instrument, reason: str, now_ms: int) -> None:
+        """Cancel every exit order resting in `instrument`."""
+        for order in list(self._open_in(instrument)):
+            if order.role.is_exit:
+                self._finish(order, OrderStatus.CANCELLED, reason, now_ms)
+
+    # -- matching ----------------------------------------------------------------------------
+
+    def on_candle(self, candle: Candle) -> None:
+        """Match `candle` (of its symbol's finest stream) against the symbol's open orders."""
+        instrument = Instrument.of(candle.key)
+        for order in list(self._open_in(instrument)):
+            if order.expires_ms is not None and candle.open_ms >= order.expires_ms:
+                self._finish(order, OrderStatus.EXPIRED, "day ended", candle.open_ms)
+        for order in list(self._open_in(instrument)):
+            if _is_immediate(order) and order.created_ms <= candle.open_ms:
+                raw = at_price(order, candle.open)
+                if raw is None:
+                    reason = f"{order.tif.value}: not marketable"
+                    self._finish(order, OrderStatus.CANCELLED, reason, candle.open_ms)
+                else:
+                    self._fill(order, raw, candle.open_ms)
+        # Exits placed by a fill at the open are live for the rest of the candle: go again.
+        seen: set[int] = set()
+        while batch := [
+            order
+            for order in self._open_in(instrument)
+            if order.id not in seen
+            and order.created_ms <= candle.open_ms
+            and not _is_immediate(order)
+        ]:
+            seen.update(order.id for order in batch)
+            self._match_batch(batch, candle)
+
+    def _match_batch(self, batch: list[Order], candle: Candle) -> None:
+        hits: list[Match] = []
+        for order in batch:
+            result = match_candle(order, candle)
+            if result.order is not order:
+                self._orders[order.id] = result.order
+                if result.order.triggered and not order.triggered and result.price is None:
+                    self._record(result.order, "stop triggered", candle.end_ms)
+            if result.price is not None:
+                hits.append(result)
+        for hit in sorted(worst_per_group(hits), key=lambda m: m.order.id):
+            current = self._orders.get(hit.order.id)
+            if current is None:  # cancelled by an earlier fill of this candle
+                continue
+            assert hit.price is not None
+            self._fill(current, hit.price, candle.open_ms if hit.at_open else candle.end_ms)
+
+    # -- filling -----------------------------------------------------------------------------
+
+    def _fill(self, order: Order, raw: Decimal, ts: int) -> None:
+        instrument = order.instrument
+        qty = order.qty
+        if order.role.is_exit:
+            held = self._portfolio.position(instrument)
+            reducible = -held if order.side is Side.BUY else held
+            if reducible <= 0:
+                self._finish(order, OrderStatus.CANCELLED, "nothing to reduce", ts)
+                return
+            qty = min(qty, reducible)
+        price = self._execution_price(order, raw)
+        fee = CONTEXT.divide(
+            CONTEXT.multiply(CONTEXT.multiply(qty, price), self._config.fee_bps), BPS
+        )
+        applied = self._portfolio.apply(instrument, order.side, qty, price, fee)
+        fill = Fill(
+            id=self._next_fill,
+            order_id=order.id,
+            ts=ts,
+            instrument=instrument,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            realized=applied.realized,
+            position=applied.position,
+            role=order.role,
+            rule=order.rule,
+        )
+        self._next_fill += 1
+        self._journal.record_fill(fill)  # durable before anyone hears of it
+        self.trade_count += 1
+        self.last_trade = fill
+        self._finish(order, OrderStatus.FILLED, "filled", ts)
+        self._events.add(TradeEvent(fill))
+        if order.group is not None:
+            for other in list(self._orders.values()):
+                if other.group == order.group:
+                    self._finish(other, OrderStatus.CANCELLED, "oco", ts)
+        self._sweep_exits(instrument, ts)
+        if order.exits is not None:
+            self._place_exits(order, order.exits, fill)
+
+    def _execution_price(self, order: Order, raw: Decimal) -> Decimal:
+        slip = CONTEXT.divide(self._config.slippage_bps, BPS)
+        if order.side is Side.BUY:
+            price = CONTEXT.multiply(raw, CONTEXT.add(ONE, slip))
+        else:
+            price = CONTEXT.multiply(raw, CONTEXT.subtract(ONE, slip))
+        if order.limit is not None and order.kind in (OrderKind.LIMIT, OrderKind.STOP_LIMIT):
+            price = min(price, order.limit) if order.side is Side.BUY else max(price, order.limit)
+        return price
+
+    def _sweep_exits(self, instrument: Instrument, ts: int) -> None:
+        held = self._portfolio.position(instrument)
+        reason = "position closed" if held == 0 else "position flipped"
+        for order in list(self._open_in(instrument)):
+            if order.role.is_exit and not _reduces(order.side, held):
+                self._finish(order, OrderStatus.CANCELLED, reason, ts)
+
+    def _place_exits(self, entry: Order, plan: ExitPlan, fill: Fill) -> None:
+        opened = fill.position if entry.side is Side.BUY else -fill.position
+        if opened <= 0:
+            return  # the entry only reduced or closed a position: nothing of its own to protect
+        qty = min(fill.qty, opened)
+        group = self._take_group_id()
+        exits = exit_levels(plan, entry.side, fill.price)
+        for kind, role, level in exits:
+            if level is None or level <= 0:
+                self._events.warn_once(
+                    f"exit-{role.value}",
+                    f"{role.value.lower().replace('_', ' ')} price {level} is not positive;"
+                    " that exit was not placed",
+                    rule=entry.rule,
+                )
+                continue
+            order = Order(
+                id=self._take_order_id(),
+                instrument=entry.instrument,
+                side=entry.side.opposite,
+                kind=kind,
+                qty=qty,
+                tif=TimeInForce.GTC,
+                role=role,
+                created_ms=fill.ts,
+                rule=entry.rule,
+                stop=level if kind is OrderKind.STOP else None,
+                limit=level if kind is OrderKind.LIMIT else None,
+                trail=plan.trailing if kind is OrderKind.TRAILING else None,
+                anchor=level if kind is OrderKind.TRAILING else None,
+                group=group,
+                parent=entry.id,
+            )
+            self._rest(order, fill.ts)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _open_in(self, instrument: Instrument) -> Iterator[Order]:
+        return (o for o in list(self._orders.values()) if o.instrument == instrument)
+
+    def _rest(self, order: Order, ts: int) -> None:
+        self._orders[order.id] = order
+        self._record(order, "placed", ts)
+
+    def _finish(self, order: Order, status: OrderStatus, reason: str, ts: int) -> None:
+        self._orders.pop(order.id, None)
+        self._record(replace(order, status=status), reason, ts)
+
+    def _record(self, order: Order, reason: str, ts: int) -> None:
+        self._journal.record_order(order)
+        self._events.add(OrderEvent(ts, order, reason))
+
+    def _take_order_id(self) -> int:
+        self._next_order += 1
+        return self._next_order - 1
+
+    def _take_group_id(self) -> int:
+        self._next_group += 1
+        return self._next_group - 1
+
+    def export(self) -> dict[str, Any]:
+        """The book and counters as JSON-able data."""
+        return {
+            "orders": [order.to_json() for order in self._orders.values()],
+            "next_order": self._next_order,
+            "next_fill": self._next_fill,
+            "next_group": self._next_group,
+            "trade_count": self.trade_count,
+            "last_trade": None if self.last_trade is None else self.last_trade.to_json(),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load what `export` returned."""
+        self._orders = {o["id"]: Order.from_json(o) for o in data["orders"]}
+        self._next_order = data["next_order"]
+        self._next_fill = data["next_fill"]
+        self._next_group = data["next_group"]
+        self.trade_count = data["trade_count"]
+        last = data["last_trade"]
+        self.last_trade = None if last is None else Fill.from_json(last)
+
+
+def _is_immediate(order: Order) -> bool:
+    """Fills at one price now (or at the next open) or not at all: market, IOC, FOK."""
+    return order.kind is OrderKind.MARKET or order.tif in _IMMEDIATE
+
+
+def _reduces(side: Side, held: Decimal) -> bool:
+    """An order on `side` makes a position of `held` smaller."""
+    return held > 0 if side is Side.SELL else held < 0
+
+
+def _next_midnight(ms: int) -> int:
+    return (ms // DAY_MS + 1) * DAY_MS
