@@ -18,7 +18,7 @@ Semantics (dsl.md, "Meaning") that the engine implements on these nodes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 from typing import Literal, TypeAlias
@@ -413,6 +413,17 @@ class Program:
             if decl.alias == alias:
                 return decl
         raise KeyError(alias)
+
+    def with_broker(self, broker: str) -> Program:
+        """The same program with every stream on `broker` (`--sim` puts everything on SIM).
+
+        Rewriting the keys (not just the feed) keeps a simulated deployment from sharing, and
+        ref-counting, the real market's key in a daemon's hub.
+        """
+        streams = tuple(
+            replace(decl, key=replace(decl.key, broker=broker)) for decl in self.streams
+        )
+        return replace(self, streams=streams)
 
     @property
     def keys(self) -> tuple[CandleKey, ...]:
