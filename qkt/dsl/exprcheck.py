@@ -63,13 +63,14 @@ class ExprChecker:
             self.error(where, f"unknown alias '{name}'{hint}")
         return False
 
-    def condition_only(self, what: str, where: Span, ctx: Context) -> None:
+    def condition_only(self, what: str, where: Span, ctx: Context, let: str = "") -> None:
         """CROSSES, aggregates and snapshots keep state per evaluation: conditions only."""
         if ctx.where is Where.LET:
             self.found_condition_only = self.found_condition_only or what
         elif ctx.where is not Where.CONDITION:
+            subject = f"'{let}' uses {what}, which" if let else what
             self.error(
-                where, f"{what} is only valid in a rule's condition, not in {ctx.where.value}"
+                where, f"{subject} is only valid in a rule's condition, not in {ctx.where.value}"
             )
 
     def expr(self, expr: nodes.Expr, ctx: Context) -> Type | None:
@@ -116,7 +117,8 @@ class ExprChecker:
             case nodes.Case():
                 return self.case(expr, ctx)
             case nodes.Aggregate():
-                self.condition_only(f"{expr.func}(...) SINCE", expr.span, ctx)
+                since = "OPEN" if expr.window is None else f"T-{expr.window}"
+                self.condition_only(f"{expr.func}(...) SINCE {since}", expr.span, ctx)
                 if expr.window is not None:
                     self.count(expr.window, expr.window_span, "SINCE T-N")
                 self.want(expr.operand, ctx, Type.NUMBER)
@@ -127,12 +129,12 @@ class ExprChecker:
         if name in self.lets:
             what = self.let_condition_only.get(name)
             if what is not None:
-                self.condition_only(f"'{name}' (it uses {what})", expr.span, ctx)
+                self.condition_only(what, expr.span, ctx, let=name)
             return self.let_types.get(name)
         if name in self.broken or (ctx.loop_broken and name == ctx.loop_var):
             return None
         if name in self.aliases or name == ctx.loop_var:
-            self.error(expr.span, f"'{name}' is a stream alias: use a field, e.g. {name}.close")
+            self.error(expr.span, f"'{name}' stands for a stream: use a field, e.g. {name}.close")
         elif name.upper() in KEYWORDS:  # bare `open` / `close`
             self.error(expr.span, f"'{name}' needs a stream: write e.g. btc.{name.lower()}")
         else:
@@ -219,7 +221,8 @@ class ExprChecker:
             self.error(where, f"N in {what} must be from 1 to {MAX_COUNT}")
 
     def snap(self, expr: nodes.Snap, ctx: Context) -> Type | None:
-        self.condition_only(f"the snapshot {expr.name}@", expr.span, ctx)
+        when = f"T-{expr.lag}" if expr.kind == "T" else expr.kind
+        self.condition_only(f"the snapshot {expr.name}@{when}", expr.span, ctx)
         if expr.kind == "T":
             self.count(expr.lag, expr.lag_span, "@T-N")
         if expr.name in self.lets:
@@ -227,7 +230,7 @@ class ExprChecker:
         if expr.name in self.broken:
             return None
         if expr.name in self.aliases or expr.name == ctx.loop_var:
-            self.error(expr.span, f"'{expr.name}' is a stream alias: snapshots (@) are of LETs")
+            self.error(expr.span, f"'{expr.name}' stands for a stream: snapshots (@) are of LETs")
         else:
             self.error(expr.span, f"unknown LET '{expr.name}'{suggest(expr.name, self.lets)}")
         return None

@@ -35,12 +35,14 @@ class ExpressionParser(Cursor):
         """A whole expression (a condition, a LET body, a price...)."""
         expr = self.expr()
         if nodes.depth(expr) > MAX_DEPTH:
-            self.report(expr.span, f"expression too deeply nested (more than {MAX_DEPTH} levels)")
+            # Dropped like a syntax error: nothing downstream has to walk a tree this deep.
+            self.report(expr.span, f"expression nested more than {MAX_DEPTH} levels deep")
+            raise Recover()
         return expr
 
     def expr(self) -> nodes.Expr:
         if self.nesting >= MAX_NESTING:
-            self.report(self.tok, f"expression nested more than {MAX_NESTING} levels deep")
+            self.report(self.tok, f"expression nested more than {MAX_NESTING} brackets deep")
             raise Recover()
         self.nesting += 1
         try:

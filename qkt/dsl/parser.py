@@ -422,7 +422,7 @@ class Parser(ExpressionParser):
             return nodes.Tif(span(tok), cast(Literal["GTC", "IOC", "FOK", "DAY"], tok.word), None)
         if self.accept("GTD"):
             return nodes.Tif(span(tok), "GTD", self.top_expr())
-        raise self.fail("GTC, IOC, FOK, DAY or GTD")
+        raise self.fail("GTC, IOC, FOK, DAY or GTD after TIF")
 
     def exit_level(self, what: str) -> nodes.Exit:
         tok = self.expect_one(("AT", "BY", "PCT", "RR"), what)

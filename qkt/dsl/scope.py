@@ -44,8 +44,10 @@ class Context:
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a declared name is close to `name`, else ``."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    # Case-blind, so that `BTC` finds `btc` (identifiers are case-sensitive: a common slip).
+    by_lower = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
 def resolve(expr: nodes.Expr, lets: dict[str, nodes.Let], cyclic: set[str]) -> nodes.Expr | None:
