@@ -32,8 +32,10 @@ class Checker(ExprChecker):
         # 1. Names: streams and LETs, so that any rule can use any of them.
         self.streams()
         self.let_names()
-        # 2. LET bodies, dependencies first, so that each use knows the LET's type.
-        for name in self.let_order():
+        # 2. LET bodies, dependencies first, so that each use knows the LET's type; those in a
+        #    cycle last (their own mistakes are still worth reporting).
+        order = self.let_order()
+        for name in order + [name for name in self.lets if name in self.cyclic]:
             self.let_body(self.lets[name])
         # 3. DEFAULTS, once (their mistakes are not repeated for every action).
         self.defaults = self.default_clauses()
@@ -181,24 +183,24 @@ class Checker(ExprChecker):
 
     def order(self, order: nodes.Order, ctx: Context) -> None:
         self.alias(order.alias, order.alias_span, ctx)
-        options: dict[str, nodes.Option] = {}
+        options: dict[type, nodes.Option] = {}
         for option in order.options:
-            key = type(option).__name__
+            key = type(option)
             if key in options:
                 self.error(option.span, f"{_option_word(option)} is given twice")
                 continue
             options[key] = option
             self.option(option, ctx)
-        bracket = options.get("BracketOpt")
-        oco = options.get("OcoOpt")
+        bracket = options.get(nodes.BracketOpt)
+        oco = options.get(nodes.OcoOpt)
         if oco is not None and bracket is not None:
             self.error(oco.span, "OCO cannot be combined with BRACKET")
-        if oco is not None and "OrderTypeOpt" in options:
+        if oco is not None and nodes.OrderTypeOpt in options:
             self.error(oco.span, "OCO places its own stop and limit orders: drop ORDER_TYPE")
         if self.tree.defaults_broken:
             return  # what DEFAULTS would have supplied is unknown: no cascade
         # What DEFAULTS fill in (an OCO is an exit, not an entry: no bracket for it).
-        sizing = options.get("SizingOpt")
+        sizing = options.get(nodes.SizingOpt)
         default_sizing = self.defaults.get("SIZING")
         if sizing is None and default_sizing is None:
             self.error(

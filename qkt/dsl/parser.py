@@ -142,6 +142,7 @@ class Parser(ExpressionParser):
                 except Recover:
                     self.defaults_broken = True
                     self.sync(self.at_clause)
+                    self.open = 1  # still inside DEFAULTS' braces
             self.advance()
         except Recover:
             self.defaults_broken = True
