@@ -110,6 +110,8 @@ class Checker(ExprChecker):
             )
             start = names.index(first.name)
             loop = names[start:-1] + names[:start] + [first.name]
+            if len(loop) > 10:  # a readable message, however long the cycle
+                loop = [*loop[:8], f"... ({len(loop) - 1} LETs)", first.name]
             self.error(first.span, f"LET cycle: {' -> '.join(loop)}")
         self.cyclic |= members
 
@@ -163,12 +165,12 @@ class Checker(ExprChecker):
             self.error(
                 rule.condition.span, "a rule's condition must be true or false, got a number"
             )
-        self.action(rule.action, Context(Where.ACTION, ctx.loop_var, ctx.loop_broken))
+        self.action(rule.action, Context(Where.ACTION, ctx.loop_var, ctx.loop_broken), rule)
 
-    def action(self, action: nodes.Action, ctx: Context) -> None:
+    def action(self, action: nodes.Action, ctx: Context, rule: nodes.Rule) -> None:
         match action:
             case nodes.Order():
-                self.order(action, ctx)
+                self.order(action, ctx, complete=not rule.truncated)
             case nodes.Close():
                 self.alias(action.alias, action.alias_span, ctx)
             case nodes.Cancel():
@@ -181,7 +183,7 @@ class Checker(ExprChecker):
                         action.span, "a rule needs a stream to run on: declare one in SYMBOLS"
                     )
 
-    def order(self, order: nodes.Order, ctx: Context) -> None:
+    def order(self, order: nodes.Order, ctx: Context, complete: bool) -> None:
         self.alias(order.alias, order.alias_span, ctx)
         options: dict[type, nodes.Option] = {}
         for option in order.options:
@@ -197,8 +199,8 @@ class Checker(ExprChecker):
             self.error(oco.span, "OCO cannot be combined with BRACKET")
         if oco is not None and nodes.OrderTypeOpt in options:
             self.error(oco.span, "OCO places its own stop and limit orders: drop ORDER_TYPE")
-        if self.tree.defaults_broken:
-            return  # what DEFAULTS would have supplied is unknown: no cascade
+        if self.tree.defaults_broken or not complete:
+            return  # what DEFAULTS (or a misspelt option) would have supplied is unknown
         # What DEFAULTS fill in (an OCO is an exit, not an entry: no bracket for it).
         sizing = options.get(nodes.SizingOpt)
         default_sizing = self.defaults.get("SIZING")

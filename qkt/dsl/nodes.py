@@ -409,12 +409,17 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """`WHEN condition THEN action`; `text` is its source with whitespace folded."""
+    """`WHEN condition THEN action`; `text` is its source with whitespace folded.
+
+    `truncated` if junk followed the action (likely a misspelt option): what the action lacks
+    is then not reported as missing.
+    """
 
     span: Span
     condition: Expr
     action: Action
     text: str
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

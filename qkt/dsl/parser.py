@@ -7,6 +7,7 @@ pass reports every mistake, and one mistake gives one error.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final, Literal, cast
 
 from qkt.dsl import nodes
@@ -111,8 +112,8 @@ class Parser(ExpressionParser):
 
     def expect_name(self, what: str) -> Token:
         """An identifier being declared; a keyword there gets a hint that it is reserved."""
-        if self.tok.kind is TokenKind.KEYWORD:
-            tok = self.tok
+        tok = self.tok
+        if tok.kind is TokenKind.KEYWORD and tok.word not in SYNC_WORDS:
             self.report(tok, f"expected {what}, got '{tok.text}' (a reserved keyword)")
             raise Recover()
         return self.expect_ident(what)
@@ -257,18 +258,32 @@ class Parser(ExpressionParser):
     # -- RULES
 
     def rules_section(self) -> None:
+        end = -1  # where the last rule ended
         while self.tok.kind is not TokenKind.EOF:
             try:
                 if self.at("WHEN"):
                     self.rules.append(self.rule())
+                    end = self.pos
                 elif self.at("FOR"):
                     self.rules.append(self.for_each())
+                    end = self.pos
                 else:
+                    if end == self.pos:
+                        self.truncate_last_rule()
                     raise self.fail("WHEN or FOR EACH in RULES")
             except Recover:
                 self.sync()
                 if self.at(*SECTION_WORDS):
                     return
+
+    def truncate_last_rule(self) -> None:
+        """Junk right after an action is likely a misspelt option (`SIZNG 1`): mark the rule, so
+        that the checker does not also report the option as missing."""
+        last = self.rules[-1]
+        if isinstance(last, nodes.ForEach):
+            self.rules[-1] = replace(last, rule=replace(last.rule, truncated=True))
+        else:
+            self.rules[-1] = replace(last, truncated=True)
 
     def rule(self) -> nodes.Rule:
         start = self.pos

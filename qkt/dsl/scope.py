@@ -14,6 +14,7 @@ INDICATORS: Final[dict[str, int]] = {"SMA": 1, "EMA": 1, "RSI": 2, "ATR": 1}
 """Indicator name -> smallest period TA-Lib accepts (the reference we must agree with)."""
 MAX_PERIOD: Final = 100_000  # TA-Lib's largest period
 FIELDS: Final = ("open", "high", "low", "close", "volume", "price")
+MAX_SUGGEST_FROM: Final = 200
 ACCOUNT_FIELDS: Final = ("equity", "balance", "realized_pnl", "unrealized_pnl", "total_pnl")
 
 
@@ -46,6 +47,10 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a declared name is close to `name`, else ``."""
     # Case-blind, so that `BTC` finds `btc` (identifiers are case-sensitive: a common slip).
     by_lower = {candidate.lower(): candidate for candidate in candidates}
+    if name.lower() in by_lower:
+        return f" (did you mean '{by_lower[name.lower()]}'?)"
+    if len(by_lower) > MAX_SUGGEST_FROM:
+        return ""  # fuzzy matching against thousands of names would make bad input slow
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
     return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
