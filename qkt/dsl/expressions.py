@@ -15,7 +15,7 @@ MAX_NESTING: Final = 32
 # Operator chains nest without recursion in the parser, but the checker and compiler walk trees.
 MAX_DEPTH: Final = 64
 # Periods, windows and lags beyond this are mistakes, and would make the engine keep huge buffers.
-MAX_COUNT: Final = 1_000_000
+MAX_COUNT: Final = 100_000
 
 _COMPARE: Final = (">", "<", ">=", "<=", "==", "!=")
 _ACCESSORS: Final = ("ACCOUNT", "POSITION", "POSITION_AVG_PRICE", "OPEN_ORDERS")
