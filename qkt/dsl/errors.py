@@ -25,9 +25,10 @@ class DslError:
         text = str(self)
         if source is None:
             return text
-        lines = source.splitlines()
+        # Lines end at LF only, as in the lexer (`splitlines` would also split at FF, NEL...).
+        lines = source.split("\n")
         if 1 <= self.line <= len(lines):
-            line = lines[self.line - 1]
+            line = lines[self.line - 1].removesuffix("\r")
             # Keep tabs so that the caret lines up under the same character in a terminal.
             pad = "".join("\t" if ch == "\t" else " " for ch in line[: self.col - 1])
             text += f"\n{line}\n{pad}^"
