@@ -41,6 +41,7 @@ from qkt.engine import (
     TradeEvent,
 )
 from qkt.engine.state import candle_to_json
+from qkt.errors import UserError
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
 from qkt.money import to_str
 from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
@@ -157,7 +158,13 @@ class WorkerRunner:
 
     async def _serve(self, stack: contextlib.AsyncExitStack) -> None:
         spec = self.spec
-        sock = bind_tcp(spec.bind, spec.port)
+        try:
+            sock = bind_tcp(spec.bind, spec.port)
+        except OSError as error:
+            raise UserError(
+                f"cannot serve the status port on {spec.bind}:{spec.port}: "
+                f"{error.strerror or error}"
+            ) from None
         stack.callback(sock.close)
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)
