@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from qkt import __version__
-from qkt.cli import check
+from qkt.cli import backtest, check, run
 
 app = typer.Typer(
     name="qkt",
@@ -41,3 +41,5 @@ def root(
 
 
 app.command("check")(check.check_command)
+app.command("run")(run.run_command)
+app.command("backtest")(backtest.backtest_command)
