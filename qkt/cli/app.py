@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from qkt import __version__
-from qkt.cli import check, daemon, deploy, listing, logs, stop
+from qkt.cli import backtest, check, daemon, deploy, listing, logs, run, stop
 from qkt.cli.options import StateDirOption
 from qkt.cli.remote import remember_state
 
@@ -52,3 +52,5 @@ app.command("list")(listing.list_command)
 app.command("status")(listing.status_command)
 app.command("logs")(logs.logs_command)
 app.command("stop")(stop.stop_command)
+app.command("run")(run.run_command)
+app.command("backtest")(backtest.backtest_command)

@@ -227,6 +227,19 @@ class StrategyEngine:
             return
         self._broker.close(instrument, price, self._events.now_ms, rule.index)
 
+    def flatten(self, now_ms: int | None = None) -> list[EngineEvent]:
+        """Close every position at market, as a `CLOSE_ALL` outside any rule (a worker's stop
+        with flatten); the events it caused, fills already journaled. `now_ms` (wall time) dates
+        the fills if it is later than the last candle's close."""
+        if now_ms is not None:
+            self._events.now_ms = max(self._events.now_ms, now_ms)
+        for instrument in sorted(self._plan.finest):
+            price = self._portfolio.mark_of(instrument)
+            if price is not None:
+                self._broker.close(instrument, price, self._events.now_ms, None)
+        self._observe_positions()
+        return self._events.drain()
+
     def _capture(self, side: str, stream: str) -> None:
         for node in self._plan.stateful.values():
             if isinstance(node, Snapshot) and node.kind == side and node.stream == stream:

@@ -19,7 +19,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import zmq
@@ -243,7 +243,7 @@ class HubSubscriber:
         track.epoch = reply.epoch
         track.last_seq = reply.candles[0].seq - 1 if reply.candles else reply.seq
         for item in reply.candles:
-            self._deliver(track, item)
+            self._deliver(track, replace(item, snapshot=True))
         track.last_seq = max(track.last_seq, reply.seq)
         # Stitch: what arrived while the snapshot was in flight, in order; seq <= the
         # snapshot's is dropped as a duplicate. No await between the empty check and LIVE.

@@ -13,7 +13,7 @@ Snapshot requests and replies travel as one orjson frame each over DEALER -> ROU
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Literal
 
@@ -39,6 +39,10 @@ class SequencedCandle:
     candle: Candle
     seq: int
     epoch: int
+    # Set by HubSubscriber on candles it delivers from the hub's snapshot (history asked for at
+    # subscribe time), never on live ones: a worker warms up on history and trades only live.
+    # Delivery metadata, not part of the candle's identity: equality ignores it.
+    snapshot: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> CandleKey:

@@ -1,0 +1,179 @@
+"""`qkt run FILE`: one strategy in the foreground, no daemon: its own in-process CandleHub and
+the same worker code a daemon spawns (`WorkerRunner`), in one event loop. One code path, two
+hosts.
+
+The hub binds tcp on 127.0.0.1 (never the state dir's ipc sockets, which a daemon may own); the
+journal, log file and lock are the strategy's usual ones in the state dir, so a daemon and a
+`qkt run` never run one name twice. Stdout gets a banner, `QKT_PORT=<port>` once the status port
+answers, one line per fill and a summary at the end; logs go to the log file (warnings also to
+stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qkt.atomic import write_atomic
+from qkt.cli.options import StateDirOption, state_dir
+from qkt.dsl import CompileError, Program, compile_bytes, read_source
+from qkt.engine import EngineConfig, Fill
+from qkt.errors import UserError
+from qkt.hub import CandleHub, HubConfig
+from qkt.log import LINE_FORMAT, UtcIsoFormatter, configure
+from qkt.market.feed import FeedOptions
+from qkt.market.registry import open_feed
+from qkt.money import parse_decimal, to_str
+from qkt.paths import StateDir, check_name
+from qkt.worker.lifeline import Lifeline
+from qkt.worker.report import fill_line
+from qkt.worker.runner import RunnerHooks, RunSummary, WorkerRunner
+from qkt.worker.spec import WorkerSpec
+
+BalanceOption = Annotated[
+    str, typer.Option("--balance", help="Starting balance of the paper account.")
+]
+FeeOption = Annotated[str, typer.Option("--fee-bps", help="Fee on each fill's notional, in bps.")]
+SlippageOption = Annotated[
+    str, typer.Option("--slippage-bps", help="Slippage against each fill, in bps.")
+]
+
+
+def run_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The .qkt strategy to run.")],
+    port: Annotated[int, typer.Option("--port", help="Status port (0: any free one).")] = 0,
+    bind: Annotated[str, typer.Option("--bind", help="Address of the status port.")] = "127.0.0.1",
+    port_file: Annotated[
+        Path | None, typer.Option("--port-file", help="Also write the bound port to PATH.")
+    ] = None,
+    no_observe: Annotated[bool, typer.Option("--no-observe", help="Serve no status port.")] = False,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Simulated market seconds per wall second.")
+    ] = 1.0,
+    sim: Annotated[
+        bool, typer.Option("--sim", help="Put every stream on the simulated market.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated market.")] = 0,
+    balance: BalanceOption = "10000",
+    fee_bps: FeeOption = "0",
+    slippage_bps: SlippageOption = "0",
+    name: Annotated[
+        str | None, typer.Option("--as", help="Strategy name (default: the file's stem).")
+    ] = None,
+    state: StateDirOption = None,
+) -> None:
+    """Run one strategy in the foreground, without a daemon; Ctrl-C stops it cleanly.
+
+    Prints QKT_PORT=<port> once the status port answers, then one line per fill.
+    """
+    if speed <= 0:
+        raise UserError(f"--speed must be greater than 0, got {speed:g}")
+    account_flags(balance, fee_bps, slippage_bps)
+    program = compile_or_exit(file)
+    if sim:
+        program = program.with_broker("SIM")
+    strategy = check_name(name if name is not None else file.stem)
+    root = state_dir(state).ensure()
+    _configure_logging(root.log_file(strategy))
+    spec = WorkerSpec(
+        name=strategy,
+        file=str(file.resolve()),
+        state_dir=str(root.root),
+        hub_pub="",  # filled in once the in-process hub is bound
+        hub_snapshot="",
+        bind=bind,
+        port=port,
+        observe=not no_observe,
+        balance=balance,
+        fee_bps=fee_bps,
+        slippage_bps=slippage_bps,
+        sim=sim,
+    )
+    streams = ", ".join(f"{decl.alias} = {decl.key}" for decl in program.streams)
+    typer.echo(f"qkt run: strategy {program.name} v{program.version} as {strategy}")
+    typer.echo(f"streams: {streams}")
+    typer.echo(f"state: {root.root}")
+    options = FeedOptions(seed=seed, speed=speed)
+    try:
+        summary = asyncio.run(_host(spec, program, root, options, port_file))
+    finally:
+        if port_file is not None:
+            port_file.unlink(missing_ok=True)
+    typer.echo(
+        f"stopped: {summary.trades} trades, realized {to_str(summary.realized)}, "
+        f"equity {to_str(summary.equity)}"
+    )
+
+
+async def _host(
+    spec: WorkerSpec, program: Program, root: StateDir, options: FeedOptions, port_file: Path | None
+) -> RunSummary:
+    lifeline = Lifeline()
+    lifeline.install()
+    try:
+        hub = CandleHub(lambda broker: open_feed(broker, options), root, HubConfig(transport="tcp"))
+        async with hub:
+            for key in program.keys:
+                hub.acquire(key)
+            endpoints = hub.endpoints
+            bound = replace(spec, hub_pub=endpoints.pub, hub_snapshot=endpoints.snapshot)
+
+            def ready(port: int | None) -> None:
+                if port is None:
+                    return
+                if port_file is not None:
+                    write_atomic(port_file, f"{port}\n")
+                typer.echo(f"QKT_PORT={port}")
+                sys.stdout.flush()
+
+            def filled(fill: Fill) -> None:
+                typer.echo(fill_line(fill))
+                sys.stdout.flush()
+
+            runner = WorkerRunner(bound, program, lifeline, RunnerHooks(ready, filled))
+            return await runner.run()
+    finally:
+        await lifeline.aclose()
+
+
+def compile_or_exit(file: Path) -> Program:
+    """Compile FILE; on DSL errors print every one on stderr and exit 1."""
+    data = read_source(file)
+    try:
+        return compile_bytes(data, str(file))
+    except CompileError as error:
+        typer.echo(error.render(), err=True)
+        raise typer.Exit(1) from None
+
+
+def account_flags(balance: str, fee_bps: str, slippage_bps: str) -> EngineConfig:
+    """The paper account the flags describe; a UserError names a flag that is not a decimal
+    number >= 0."""
+    values = []
+    for flag, text in (
+        ("--balance", balance),
+        ("--fee-bps", fee_bps),
+        ("--slippage-bps", slippage_bps),
+    ):
+        try:
+            value = parse_decimal(text)
+        except ValueError:
+            raise UserError(f"{flag} must be a decimal number, got {text!r}") from None
+        if value < 0:
+            raise UserError(f"{flag} must not be negative, got {text}")
+        values.append(value)
+    return EngineConfig(balance=values[0], fee_bps=values[1], slippage_bps=values[2])
+
+
+def _configure_logging(file: Path) -> None:
+    configure(file=file)
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(UtcIsoFormatter(LINE_FORMAT))
+    logging.getLogger().addHandler(warnings)

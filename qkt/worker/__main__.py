@@ -1,0 +1,26 @@
+"""`python -m qkt.worker SPEC_JSON`: the spawn entry point (never typed by users)."""
+
+from __future__ import annotations
+
+import sys
+
+from qkt.worker.entry import EXIT_BAD_SPEC, run_worker
+from qkt.worker.spec import SpecError, WorkerSpec
+
+
+def main(argv: list[str]) -> int:
+    """Parse the spec (the one argument) and run the worker; its exit code."""
+    if len(argv) != 1:
+        print("usage: python -m qkt.worker SPEC_JSON", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    try:
+        spec = WorkerSpec.from_json(argv[0])
+    except SpecError as error:
+        # No log file yet (it is named in the spec): stderr is all there is.
+        print(f"qkt worker: {error}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    return run_worker(spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

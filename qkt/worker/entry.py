@@ -1,0 +1,80 @@
+"""`run_worker(spec) -> exit code`: a worker process from its first line to its last.
+
+Called in a fresh process: by `python -m qkt.worker SPEC_JSON`, or by the daemon's fork server in
+a freshly forked child. Nothing here runs at import (no threads, loops, sockets or ZeroMQ
+contexts before the fork); everything starts inside the call. The worker writes only its own log
+file; whatever goes wrong is logged there and becomes a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Final
+
+from qkt import __version__
+from qkt.dsl import CompileError, Program, compile_file
+from qkt.errors import QktError
+from qkt.log import configure
+from qkt.money import to_str
+from qkt.worker.lifeline import Lifeline, set_parent_death_signal
+from qkt.worker.lock import AlreadyRunningError
+from qkt.worker.runner import RunSummary, WorkerRunner
+from qkt.worker.spec import WorkerSpec
+
+log = logging.getLogger("qkt.worker")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # a crash, or a problem found at start (bad file, no hub, bad journal)
+EXIT_BAD_SPEC: Final = 2  # `python -m qkt.worker` could not read its spec
+EXIT_ALREADY_RUNNING: Final = 3  # another worker holds this strategy's lock
+
+
+def run_worker(spec: WorkerSpec) -> int:
+    """Run the strategy `spec` names until stopped; the process exit code."""
+    configure(file=spec.log_file)
+    log.info(
+        "worker %s starting: qkt %s, pid %d, file %s",
+        spec.name,
+        __version__,
+        os.getpid(),
+        spec.file,
+    )
+    try:
+        if set_parent_death_signal(spec.parent_pid):
+            log.info("exits when parent pid %d dies (PR_SET_PDEATHSIG)", spec.parent_pid)
+        program = compile_file(spec.file)
+        if spec.sim:
+            program = program.with_broker("SIM")
+        summary = asyncio.run(_run(spec, program))
+    except CompileError as error:
+        log.error("%s does not compile:\n%s", spec.file, error.render())
+        return EXIT_FAILED
+    except AlreadyRunningError as error:
+        log.error("not started: %s", error.message)
+        return EXIT_ALREADY_RUNNING
+    except QktError as error:
+        log.error("worker failed: %s", error.message)
+        return EXIT_FAILED
+    except Exception:
+        log.exception("worker crashed")
+        return EXIT_FAILED
+    log.info(
+        "worker %s stopped (%s): %d trades, realized %s, equity %s",
+        spec.name,
+        summary.reason,
+        summary.trades,
+        to_str(summary.realized),
+        to_str(summary.equity),
+    )
+    return EXIT_OK
+
+
+async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
+    lifeline = Lifeline(spec.parent_pid)
+    lifeline.install()
+    try:
+        return await WorkerRunner(spec, program, lifeline).run()
+    finally:
+        await lifeline.aclose()

@@ -1,0 +1,252 @@
+"""`SqliteJournal`: one strategy's durable record (fills, orders, signals, equity, engine state).
+
+SQLite in WAL mode with `synchronous=FULL`, so a committed candle survives a crash of the process
+or of the machine. The worker wraps each candle in `transaction()`: the engine records fills,
+orders and signals while it runs, the worker adds the equity snapshot and the engine's state, and
+the whole candle commits at once, *before* any of its fills is reported anywhere. After a crash
+the journal therefore holds exactly the candles whose effects were reported, and the saved state
+continues from the last of them.
+
+The schema version lives in `PRAGMA user_version`; a journal written by a newer qkt is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from qkt.engine import Account, EngineState, Fill, Order, SignalEvent
+from qkt.errors import UserError
+from qkt.money import to_str
+
+SCHEMA_VERSION: Final = 1
+MAX_PAGE: Final = 1000
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    id INTEGER PRIMARY KEY,           -- the engine's fill id: unique and increasing
+    order_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,              -- epoch ms of the fill (market time)
+    broker TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty TEXT NOT NULL,                -- money and quantities as exact decimal strings
+    price TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    realized TEXT NOT NULL,
+    position TEXT NOT NULL,
+    role TEXT NOT NULL,
+    rule INTEGER,
+    recorded_ms INTEGER NOT NULL      -- wall clock
+);
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    recorded_ms INTEGER NOT NULL,
+    data TEXT NOT NULL                -- Order.to_json()
+);
+CREATE TABLE IF NOT EXISTS signals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    candle_ms INTEGER NOT NULL,
+    rule INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS equity (
+    ts INTEGER PRIMARY KEY,           -- close time of the candle, epoch ms
+    balance TEXT NOT NULL,
+    equity TEXT NOT NULL,
+    realized TEXT NOT NULL,
+    unrealized TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    saved_ms INTEGER NOT NULL,
+    data TEXT NOT NULL                -- EngineState.to_json()
+);
+"""
+
+_FILL_COLUMNS: Final = (
+    "id", "order_id", "ts", "broker", "symbol", "side", "qty", "price", "fee", "realized",
+    "position", "role", "rule",
+)  # fmt: skip
+
+
+class JournalError(UserError):
+    """A journal that cannot be used: newer schema, not a database, unreadable state."""
+
+    code = "journal_error"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqliteJournal:
+    """The engine's `Journal` on a SQLite file; also the worker's trade history and saved state."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are explicit (`transaction()`), one per candle.
+        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise JournalError(f"cannot open journal {path}: {error}") from None
+        except BaseException:
+            self._db.close()
+            raise
+        self._depth = 0
+
+    def _open(self) -> None:
+        db = self._db
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema version {version}, newer than this qkt reads "
+                f"({SCHEMA_VERSION}): upgrade qkt, or move the journal away to start afresh"
+            )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        if version < SCHEMA_VERSION:
+            with self._begin():
+                self._create()
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _create(self) -> None:
+        # executescript() would commit the open transaction first; run statement by statement.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together, or not at all (nested uses join the outer one)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self._begin():
+                yield
+        finally:
+            self._depth = 0
+
+    # -- the engine's Journal ----------------------------------------------------------------
+
+    def record_fill(self, fill: Fill) -> None:
+        """Insert a fill (inside the candle's transaction)."""
+        row = fill.to_json()
+        values = [row[column] for column in _FILL_COLUMNS]
+        self._db.execute(
+            f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, recorded_ms) "
+            f"VALUES ({', '.join('?' * (len(_FILL_COLUMNS) + 1))})",
+            (*values, _now_ms()),
+        )
+
+    def record_order(self, order: Order) -> None:
+        """Append an order's new state."""
+        self._db.execute(
+            "INSERT INTO orders (order_id, status, recorded_ms, data) VALUES (?, ?, ?, ?)",
+            (order.id, order.status.value, _now_ms(), orjson.dumps(order.to_json()).decode()),
+        )
+
+    def record_signal(self, signal: SignalEvent) -> None:
+        """Append a rule that fired."""
+        self._db.execute(
+            "INSERT INTO signals (ts, candle_ms, rule, line, stream, text) VALUES (?,?,?,?,?,?)",
+            (signal.ts, signal.candle_ms, signal.rule, signal.line, signal.stream, signal.text),
+        )
+
+    # -- the worker's records ----------------------------------------------------------------
+
+    def record_equity(self, ts: int, account: Account) -> None:
+        """The account after the candle closing at `ts` (one row per close time)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO equity (ts, balance, equity, realized, unrealized) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                ts,
+                to_str(account.balance),
+                to_str(account.equity),
+                to_str(account.realized_pnl),
+                to_str(account.unrealized_pnl),
+            ),
+        )
+
+    def save_state(self, state: EngineState) -> None:
+        """Replace the saved engine state."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO state (id, saved_ms, data) VALUES (1, ?, ?)",
+            (_now_ms(), orjson.dumps(state.to_json()).decode()),
+        )
+
+    def load_state(self) -> EngineState | None:
+        """The last saved engine state, or None for a new journal."""
+        row = self._db.execute("SELECT data FROM state WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        try:
+            return EngineState.from_json(orjson.loads(row[0]))
+        except orjson.JSONDecodeError as error:
+            raise JournalError(f"journal {self.path}: saved state is not JSON: {error}") from None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def trades(self, *, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Fills as `Fill.to_json()`, oldest first: those with an id above `after` (the first
+        `limit` of them), or without `after` the last `limit`."""
+        limit = max(0, min(limit, MAX_PAGE))
+        columns = ", ".join(_FILL_COLUMNS)
+        if after is None:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM fills ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            rows.reverse()
+        else:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM fills WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
+        return [dict(zip(_FILL_COLUMNS, row, strict=True)) for row in rows]
+
+    def trade_count(self) -> int:
+        """How many fills the journal holds."""
+        return int(self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+    def equity_curve(self) -> list[tuple[int, str]]:
+        """(close time, equity) per recorded candle, oldest first."""
+        rows = self._db.execute("SELECT ts, equity FROM equity ORDER BY ts").fetchall()
+        return [(int(ts), str(value)) for ts, value in rows]
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        self._db.close()

@@ -1,0 +1,139 @@
+"""The worker's lifeline: stop cleanly on SIGTERM/SIGINT, `POST /stop`, or when the parent dies.
+
+Signal handlers only record the request (uvicorn's habit); the runner's loop awaits `wait()` and
+does the work in order. A worker under a daemon must not outlive it, so it watches two ways:
+Linux's parent-death signal (`PR_SET_PDEATHSIG`, immediate, but tied to the thread that forked
+it) and a watchdog that polls `spec.parent_pid` (the daemon may not be the direct parent: a fork
+server forks workers and the daemon adopts them as a subreaper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
+WATCH_INTERVAL_S: Final = 0.5
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopReason(Enum):
+    """Why a worker stops."""
+
+    SIGNAL = "signal"
+    REQUEST = "request"  # POST /stop
+    PARENT_DIED = "parent_died"
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest:
+    """A stop asked for: why, and whether to close every position first."""
+
+    reason: StopReason
+    flatten: bool = False
+    detail: str = ""
+
+
+def set_parent_death_signal(parent_pid: int | None, sig: int = signal.SIGTERM) -> bool:
+    """Have the kernel send `sig` when our parent dies, if our parent is `parent_pid` (Linux).
+
+    Returns True if armed. The signal fires when the *current* parent exits, so it is armed only
+    when that parent is the one to watch; otherwise (a fork server's child, about to be adopted)
+    the watchdog alone does the job.
+    """
+    if parent_pid is None or not sys.platform.startswith("linux"):
+        return False
+    if os.getppid() != parent_pid:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        return False
+    # The parent may have died between getppid() and prctl(): then no signal will come.
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+    return True
+
+
+class Lifeline:
+    """Collects stop requests (signals, HTTP, a dead parent) into one the runner awaits."""
+
+    def __init__(self, parent_pid: int | None = None, interval_s: float = WATCH_INTERVAL_S) -> None:
+        self._parent_pid = parent_pid
+        self._interval_s = interval_s
+        self._event = asyncio.Event()
+        self._request: StopRequest | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._signals: list[int] = []
+
+    @property
+    def request(self) -> StopRequest | None:
+        """The first stop asked for, if any."""
+        return self._request
+
+    def request_stop(self, reason: StopReason, *, flatten: bool = False, detail: str = "") -> None:
+        """Ask for a stop; the first request wins (a later SIGTERM cannot undo a flatten)."""
+        if self._request is None:
+            self._request = StopRequest(reason, flatten, detail)
+            self._event.set()
+
+    async def wait(self) -> StopRequest:
+        """Until a stop is asked for."""
+        await self._event.wait()
+        assert self._request is not None
+        return self._request
+
+    def install(self) -> None:
+        """Take over SIGTERM/SIGINT in the running loop and start watching the parent."""
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+            self._signals.append(sig)
+        if self._parent_pid is not None:
+            self._watchdog = loop.create_task(self._watch(self._parent_pid), name="lifeline")
+
+    def _on_signal(self, sig: int) -> None:
+        self.request_stop(StopReason.SIGNAL, detail=signal.Signals(sig).name)
+
+    async def _watch(self, pid: int) -> None:
+        try:
+            parent = psutil.Process(pid)
+        except psutil.Error:
+            self.request_stop(StopReason.PARENT_DIED, detail=f"parent pid {pid} is gone")
+            return
+        while self._request is None:
+            if not _alive(parent):
+                self.request_stop(StopReason.PARENT_DIED, detail=f"parent pid {pid} died")
+                return
+            await asyncio.sleep(self._interval_s)
+
+    async def aclose(self) -> None:
+        """Give the signals back and stop the watchdog."""
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running and not a zombie; `is_running` also notices a reused pid (create time)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -1,0 +1,88 @@
+"""`/metrics`: the worker's figures in Prometheus text, read from its status on each scrape.
+
+A collector over the status (not counters bumped along the way) keeps one source of truth: what
+`/metrics` says is what `/status` says. Each app has its own `CollectorRegistry`, so nothing is
+global and a forked worker shares nothing with its parent. Gauges of money are floats here by
+necessity (Prometheus samples are floats); the books stay Decimal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class WorkerCollector(Collector):
+    """Reads `status()` and yields the metric families."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        labels = {"strategy": status["name"]}
+        names, values = list(labels), list(labels.values())
+
+        trades = CounterMetricFamily("qkt_worker_trades", "Fills so far.", labels=names)
+        trades.add_metric(values, status["trades"])
+        yield trades
+        for field, text in (
+            ("equity", "Balance plus unrealized PnL."),
+            ("balance", "Starting balance plus realized PnL (fees included)."),
+            ("realized", "Realized PnL, fees included."),
+            ("unrealized", "Unrealized PnL of open positions at their marks."),
+        ):
+            gauge = GaugeMetricFamily(f"qkt_worker_{field}", text, labels=names)
+            gauge.add_metric(values, float(status[field]))
+            yield gauge
+        candles = CounterMetricFamily(
+            "qkt_worker_candles", "Live candles processed.", labels=[*names, "key"]
+        )
+        for key, count in status["candles"].items():
+            candles.add_metric([*values, key], count)
+        yield candles
+        positions = GaugeMetricFamily(
+            "qkt_worker_position", "Signed position.", labels=[*names, "symbol"]
+        )
+        for position in status["positions"]:
+            symbol = f"{position['broker']}:{position['symbol']}"
+            positions.add_metric([*values, symbol], float(position["qty"]))
+        yield positions
+        warm = GaugeMetricFamily(
+            "qkt_worker_warm", "1 once every indicator has a value.", labels=names
+        )
+        warm.add_metric(values, 1.0 if status["warm"] else 0.0)
+        yield warm
+        uptime = GaugeMetricFamily("qkt_worker_uptime_seconds", "Since start.", labels=names)
+        uptime.add_metric(values, status["uptime_ms"] / 1000)
+        yield uptime
+        dropped = CounterMetricFamily(
+            "qkt_worker_events_dropped", "Events dropped for slow SSE readers.", labels=names
+        )
+        dropped.add_metric(values, status["events"]["dropped"])
+        yield dropped
+        subscriber = status.get("subscriber")
+        if subscriber is not None:
+            missed = CounterMetricFamily(
+                "qkt_worker_candles_missed", "Candles lost in hub gaps.", labels=names
+            )
+            missed.add_metric(values, subscriber["missed"])
+            yield missed
+
+
+def make_registry(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+    """A fresh registry holding only this worker's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WorkerCollector(status))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The registry in Prometheus text format."""
+    return generate_latest(registry)

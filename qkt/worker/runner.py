@@ -1,0 +1,322 @@
+"""`WorkerRunner`: one strategy's life, from lock to exit, inside one asyncio loop.
+
+Start: take the strategy's lock, open the journal and restore the engine from it, serve the
+status port (bound first), subscribe to the hub (history through `warm_up`, never traded, also
+after a restart), then write the port file: the worker is ready. Run: every live candle is one
+journal transaction (fills, orders, signals, equity, engine state) committed before its events
+are reported to the log, the event ring, SSE and the host. Stop (signal, `POST /stop`, dead
+parent): stop trading, flatten if asked, close the subscriber, stop the server, remove the port
+file, close the journal, release the lock.
+
+The same runner serves both hosts: `run_worker` (a process of its own under a daemon) and
+`qkt run` (in the foreground, beside an in-process hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final
+
+from qkt.atomic import write_atomic
+from qkt.dsl import Program
+from qkt.engine import (
+    EngineConfig,
+    EngineEvent,
+    Fill,
+    FillAt,
+    LogEvent,
+    LogLevel,
+    OrderEvent,
+    SignalEvent,
+    StrategyEngine,
+    TradeEvent,
+)
+from qkt.engine.state import candle_to_json
+from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
+from qkt.money import to_str
+from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+from qkt.worker.events import EventKind, EventRing
+from qkt.worker.journal import SqliteJournal
+from qkt.worker.lifeline import Lifeline, StopReason
+from qkt.worker.lock import InstanceLock
+from qkt.worker.report import fill_line, iso_ms
+from qkt.worker.spec import WorkerSpec
+from qkt.worker.status import create_status_app
+
+log = logging.getLogger("qkt.worker")
+strategy_log = logging.getLogger("qkt.strategy")
+
+SERVER_START_TIMEOUT_S: Final = 10.0
+SERVER_STOP_TIMEOUT_S: Final = 5.0
+
+
+class RunState(Enum):
+    """Where the worker is in its life (`/status` `state`)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """How a run ended: the books at the stop and why it stopped."""
+
+    trades: int
+    realized: Decimal
+    equity: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerHooks:
+    """What a host wants to hear about: the bound port (None: not observed) and each fill."""
+
+    on_ready: Callable[[int | None], None] | None = None
+    on_fill: Callable[[Fill], None] | None = None
+
+
+class WorkerRunner:
+    """Runs `program` as `spec` says until the lifeline asks it to stop."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        program: Program,
+        lifeline: Lifeline,
+        hooks: RunnerHooks | None = None,
+    ) -> None:
+        self.spec = spec
+        self.program = program
+        self.lifeline = lifeline
+        self.hooks = hooks or RunnerHooks()
+        self.config = EngineConfig(
+            balance=spec.money("balance"),
+            fee_bps=spec.money("fee_bps"),
+            slippage_bps=spec.money("slippage_bps"),
+            fill_at=FillAt(spec.fill_at),
+        )
+        self.ring = EventRing(spec.events_capacity)
+        self.state = RunState.STARTING
+        self.port: int | None = None
+        self.candles: dict[str, int] = {str(key): 0 for key in program.keys}
+        self.warmup_candles = 0
+        self._engine: StrategyEngine | None = None
+        self._journal: SqliteJournal | None = None
+        self._subscriber: HubSubscriber | None = None
+        self._started_wall = time.time()
+        self._started = time.monotonic()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self) -> RunSummary:
+        """Run until stopped; raises what made it fail (AlreadyRunningError, HubError, ...)."""
+        spec = self.spec
+        async with contextlib.AsyncExitStack() as stack:
+            lock = InstanceLock(spec.state.strategy_dir(spec.name) / "worker.lock", spec.name)
+            lock.acquire()
+            stack.callback(lock.release)
+            journal = self._journal = SqliteJournal(spec.journal_file)
+            stack.callback(journal.close)
+            engine = self._engine = StrategyEngine(
+                self.program, self.config, journal, journal.load_state()
+            )
+            self._note_start(engine)
+            stack.callback(spec.port_file.unlink, missing_ok=True)
+            if spec.observe:
+                await self._serve(stack)
+            trading = asyncio.create_task(self._trade(stack), name="worker-trade")
+            stopping = asyncio.create_task(self.lifeline.wait(), name="worker-stop")
+            await asyncio.wait({trading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            self.state = RunState.STOPPING
+            stopping.cancel()
+            if trading.done():
+                trading.result()  # a failure: raise it (the exit stack still cleans up)
+                raise RuntimeError("the candle stream ended")  # HubSubscriber never ends alone
+            trading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trading
+            return self._stop(engine, journal)
+        raise AssertionError("unreachable")  # pragma: no cover (mypy: AsyncExitStack may swallow)
+
+    async def _serve(self, stack: contextlib.AsyncExitStack) -> None:
+        spec = self.spec
+        sock = bind_tcp(spec.bind, spec.port)
+        stack.callback(sock.close)
+        self.port = bound_port(sock)
+        token_file = None if spec.token_file is None else Path(spec.token_file)
+        app = create_status_app(self, self.ring, token_file=token_file)
+        server = make_server(app)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="worker-status")
+        stack.push_async_callback(_stop_server, server, task)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the status server stopped while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the status server did not start in {SERVER_START_TIMEOUT_S}s")
+            await asyncio.sleep(0.01)
+        log.info("status port %s:%d", spec.bind, self.port)
+
+    async def _trade(self, stack: contextlib.AsyncExitStack) -> None:
+        spec = self.spec
+        subscriber = HubSubscriber(HubEndpoints(spec.hub_pub, spec.hub_snapshot), on_gap=self._gap)
+        self._subscriber = subscriber
+        stack.push_async_callback(subscriber.aclose)
+        keys = self.program.keys
+        await subscriber.subscribe(keys, warmup=spec.warmup)
+        self.state = RunState.RUNNING
+        if self.port is not None:
+            write_atomic(spec.port_file, f"{self.port}\n")
+        self._say(f"running on {', '.join(str(k) for k in keys)}")
+        if self.hooks.on_ready is not None:
+            self.hooks.on_ready(self.port)
+        async for item in subscriber:
+            self._on_candle(item)
+
+    def _stop(self, engine: StrategyEngine, journal: SqliteJournal) -> RunSummary:
+        request = self.lifeline.request
+        reason = "stopped" if request is None else (request.detail or request.reason.value)
+        if request is not None and request.flatten:
+            with journal.transaction():
+                events = engine.flatten(int(time.time() * 1000))
+                journal.save_state(engine.export_state())
+            self._report(events)
+        account = engine.account
+        summary = RunSummary(engine.trade_count, account.realized_pnl, account.equity, reason)
+        self._say(
+            f"stopping ({reason}): {summary.trades} trades, realized {to_str(summary.realized)}, "
+            f"equity {to_str(summary.equity)}"
+        )
+        self.ring.close()  # ends the SSE streams, so the server stops at once
+        return summary
+
+    # -- candles -----------------------------------------------------------------------------
+
+    def _on_candle(self, item: SequencedCandle) -> None:
+        engine, journal = self._engine, self._journal
+        assert engine is not None and journal is not None
+        candle = item.candle
+        last = engine.last_candle_ms.get(candle.key)
+        if last is not None and candle.open_ms <= last:
+            return  # already processed before a restart
+        if item.snapshot:
+            self.warmup_candles += 1
+            self._report(engine.warm_up(candle))
+            return
+        # One transaction per candle, committed before anything about it is reported.
+        with journal.transaction():
+            events = engine.on_candle(candle)
+            journal.record_equity(candle.end_ms, engine.account)
+            journal.save_state(engine.export_state())
+        self.candles[str(candle.key)] = self.candles.get(str(candle.key), 0) + 1
+        self.ring.publish(
+            EventKind.CANDLE, {**candle_to_json(candle), "seq": item.seq}, ts=candle.end_ms
+        )
+        self._report(events)
+
+    def _report(self, events: list[EngineEvent]) -> None:
+        for event in events:
+            if isinstance(event, TradeEvent):
+                self.ring.publish(EventKind.TRADE, event.to_json(), ts=event.ts)
+                strategy_log.info("%s", fill_line(event.fill, with_time=False))
+                if self.hooks.on_fill is not None:
+                    self.hooks.on_fill(event.fill)
+            elif isinstance(event, SignalEvent):
+                self.ring.publish(EventKind.SIGNAL, event.to_json(), ts=event.ts)
+                strategy_log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
+            elif isinstance(event, OrderEvent):
+                self.ring.publish(EventKind.ORDER, event.to_json(), ts=event.ts)
+            elif isinstance(event, LogEvent):
+                self.ring.publish(EventKind.LOG, event.to_json(), ts=event.ts)
+                level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
+                strategy_log.log(level, "%s", event.message)
+
+    def _gap(self, gap: Gap) -> None:
+        self._say(
+            f"{gap.key}: {gap.count} candle(s) lost in a hub gap (seq {gap.first_seq}.."
+            f"{gap.last_seq}); indicators skip them",
+            level=LogLevel.WARNING,
+        )
+
+    def _say(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
+        """A worker line: in the log file and in the event ring."""
+        log.log(logging.WARNING if level is LogLevel.WARNING else logging.INFO, "%s", message)
+        self.ring.publish(EventKind.LOG, {"level": level.value, "message": message, "rule": None})
+
+    def _note_start(self, engine: StrategyEngine) -> None:
+        program = self.program
+        if engine.trade_count or engine.positions or engine.open_orders:
+            account = engine.account
+            self._say(
+                f"restored from {self.spec.journal_file}: {engine.trade_count} trades, "
+                f"{len(engine.positions)} position(s), {len(engine.open_orders)} open order(s), "
+                f"balance {to_str(account.balance)}"
+            )
+        self._say(f"strategy {program.name} v{program.version} from {program.path}")
+
+    # -- WorkerView (the status routes) -------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The `/status` object (money as exact decimal strings)."""
+        assert self._engine is not None
+        spec, program = self.spec, self.program
+        stats = None if self._subscriber is None else self._subscriber.stats()
+        return {
+            "strategy": program.name,
+            "version": program.version,
+            "name": spec.name,
+            "pid": os.getpid(),
+            "state": self.state.value,
+            "started_at": iso_ms(self._started_wall),
+            "uptime_ms": int((time.monotonic() - self._started) * 1000),
+            "file": spec.file,
+            **self._engine.status(),
+            "keys": [str(key) for key in program.keys],
+            "candles": dict(self.candles),
+            "warmup_candles": self.warmup_candles,
+            "fee_bps": spec.fee_bps,
+            "slippage_bps": spec.slippage_bps,
+            "fill_at": spec.fill_at,
+            "sim": spec.sim,
+            "subscriber": None if stats is None else asdict(stats),
+            "events": {
+                "last_id": self.ring.last_id,
+                "subscribers": self.ring.subscribers,
+                "dropped": self.ring.dropped,
+            },
+        }
+
+    def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
+        """Fills from the journal."""
+        assert self._journal is not None
+        return self._journal.trades(after=after, limit=limit)
+
+    def trade_total(self) -> int:
+        """Fills in the journal."""
+        assert self._journal is not None
+        return self._journal.trade_count()
+
+    def request_stop(self, flatten: bool) -> None:
+        """`POST /stop`."""
+        self.lifeline.request_stop(StopReason.REQUEST, flatten=flatten, detail="POST /stop")
+
+
+async def _stop_server(server: QuietServer, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    try:
+        await asyncio.wait_for(task, SERVER_STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("the status server did not stop within %ss", SERVER_STOP_TIMEOUT_S)
+    except Exception:
+        log.exception("the status server failed")

@@ -1,0 +1,240 @@
+"""The worker's status port: `create_status_app(view, ring, ...)` -> a FastAPI app (spec.md).
+
+No globals: what the routes read lives on `app.state`. Every route is `async`, so it runs on the
+worker's own event loop between two candles (a candle is processed without awaiting), never on
+a thread: `/trades` reads the journal's connection without locks and never sees half a candle.
+Errors leave as `{"error": {"code", "message"}}`, mapped here once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any, Final, Protocol
+
+import orjson
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from qkt import __version__
+from qkt.errors import QktError, UnauthorizedError
+from qkt.worker import metrics
+from qkt.worker.events import EventRing, WorkerEvent
+from qkt.worker.schemas import (
+    ErrorOut,
+    HealthOut,
+    LogsOut,
+    StatusOut,
+    StopOut,
+    TradesOut,
+)
+
+HEARTBEAT_S: Final = 15.0  # an SSE comment this often, so a vanished client is noticed
+DEFAULT_PAGE: Final = 100
+MAX_PAGE: Final = 1000
+_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    422: {"model": ErrorOut, "description": "Bad query parameters"}
+}
+
+
+class WorkerView(Protocol):
+    """What the status routes need from the running worker."""
+
+    def status(self) -> dict[str, Any]:
+        """The `/status` object."""
+        ...
+
+    def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
+        """Fills from the journal, oldest first."""
+        ...
+
+    def trade_total(self) -> int:
+        """How many fills the journal holds."""
+        ...
+
+    def request_stop(self, flatten: bool) -> None:
+        """Begin a graceful stop."""
+        ...
+
+
+def create_status_app(
+    view: WorkerView,
+    ring: EventRing,
+    *,
+    token_file: Path | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> FastAPI:
+    """The status app of one worker; `token_file` guards `POST /stop` with a bearer token."""
+    app = FastAPI(
+        title="qkt worker",
+        version=__version__,
+        description="One strategy's status, events, trades and stop.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.view = view
+    app.state.ring = ring
+    app.state.token_file = token_file
+    app.state.registry = metrics.make_registry(view.status)
+    _add_error_handlers(app)
+
+    @app.get("/health", response_model=HealthOut)
+    async def health() -> dict[str, str]:
+        """Liveness: answers while the worker's loop runs."""
+        return {"status": "ok"}
+
+    @app.get("/status", response_model=StatusOut)
+    async def status(request: Request) -> dict[str, Any]:
+        """Account, positions, trades and health of the strategy, now."""
+        state_view: WorkerView = request.app.state.view
+        return state_view.status()
+
+    @app.get("/logs", response_model=LogsOut, responses=_ERRORS)
+    async def logs(
+        request: Request,
+        since: Annotated[int | None, Query(ge=0, description="events after this id")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> dict[str, Any]:
+        """Recent events from the in-memory ring, oldest first (without `since`: the latest)."""
+        events_ring: EventRing = request.app.state.ring
+        found = events_ring.latest(limit) if since is None else events_ring.since(since, limit)
+        last = found[-1].id if found else (since or 0)
+        return {"events": [event.to_json() for event in found], "last_id": last}
+
+    @app.get("/trades", response_model=TradesOut, responses=_ERRORS)
+    async def trades(
+        request: Request,
+        after: Annotated[int | None, Query(ge=0, description="fills with a larger id")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> dict[str, Any]:
+        """Fills from the journal, oldest first (without `after`: the latest `limit`)."""
+        journal_view: WorkerView = request.app.state.view
+        found = journal_view.trades(after=after, limit=limit)
+        return {
+            "trades": found,
+            "total": journal_view.trade_total(),
+            "last_id": found[-1]["id"] if found else after,
+        }
+
+    @app.get(
+        "/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    )
+    async def events(
+        request: Request,
+        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events, live: `event: trade|signal|order|log|candle`, `data: <json>`,
+        `id:`; a `Last-Event-ID` header resumes from the ring."""
+        events_ring: EventRing = request.app.state.ring
+        return StreamingResponse(
+            _sse(events_ring, last_event_id, heartbeat_s),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post(
+        "/stop",
+        status_code=202,
+        response_model=StopOut,
+        responses={401: {"model": ErrorOut, "description": "Missing or wrong bearer token"}},
+    )
+    async def stop(
+        request: Request,
+        flatten: bool = False,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Graceful stop; with `flatten`, close every position at market first."""
+        _check_token(request.app.state.token_file, authorization)
+        stop_view: WorkerView = request.app.state.view
+        stop_view.request_stop(flatten)
+        return {"status": "stopping", "flatten": flatten}
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus"}},
+    )
+    async def prometheus(request: Request) -> Response:
+        """Trades, equity, PnL, positions and candles seen, in Prometheus text format."""
+        body = metrics.render(request.app.state.registry)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return app
+
+
+async def _sse(ring: EventRing, last_id: int | None, heartbeat_s: float) -> AsyncIterator[bytes]:
+    # Subscribe before reading the backlog, so nothing published in between is missed; the ids
+    # remove what both would deliver.
+    subscription = ring.subscribe()
+    try:
+        yield b": connected\n\n"
+        sent = 0
+        if last_id is not None:
+            sent = last_id
+            for past in ring.since(last_id):
+                yield _frame(past)
+                sent = past.id
+        dropped = 0
+        while True:
+            event = await subscription.next_event(timeout=heartbeat_s)
+            if subscription.dropped != dropped:
+                yield f": {subscription.dropped - dropped} event(s) dropped\n\n".encode()
+                dropped = subscription.dropped
+            if event is None:
+                if subscription.closed:
+                    return
+                yield b": keep-alive\n\n"
+            elif event.id > sent:
+                yield _frame(event)
+                sent = event.id
+    finally:
+        subscription.close()
+
+
+def _frame(event: WorkerEvent) -> bytes:
+    data = orjson.dumps(event.to_json())
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.kind.value.encode(), data)
+
+
+def _check_token(token_file: Path | None, authorization: str | None) -> None:
+    if token_file is None:
+        return
+    try:
+        expected = token_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise UnauthorizedError("this worker's token file cannot be read") from None
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not expected:
+        raise UnauthorizedError("send Authorization: Bearer <token> (the daemon's control.token)")
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise UnauthorizedError("wrong bearer token")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def qkt_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, QktError)
+        return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        body = {"error": {"code": code, "message": str(error.detail)}}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    async def validation_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        body = {"error": {"code": "invalid_request", "message": problems}}
+        return JSONResponse(body, status_code=422)
+
+    app.add_exception_handler(QktError, qkt_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
