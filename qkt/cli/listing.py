@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 import typer
 
 from qkt.cli.options import JsonOption, StateDirOption
@@ -100,6 +101,10 @@ def _print_one(status: dict[str, Any]) -> None:
             for item in value:
                 typer.echo(f"  {cell(item)}")
             continue
-        if isinstance(value, list):
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+        ):
+            value = orjson.dumps(value).decode()
+        elif isinstance(value, list):
             value = ", ".join(cell(v) for v in value) or "-"
         typer.echo(f"{key.ljust(width)}  {cell(value)}")
