@@ -19,18 +19,18 @@ EXAMPLES = sorted(p.stem for p in (REPO_ROOT / "examples" / "strategies").glob("
 
 def run_recipe() -> list[str]:
     """What `make run` executes (`make -n` prints it without running it)."""
-    printed = (
-        subprocess.run(
-            ["make", "-n", "run"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        .stdout.strip()
-        .splitlines()
+    # Under `make test` the outer make's variables would make this one chatty (make[1]: ...).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", "run"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
+    printed = result.stdout.strip().splitlines()
     command = shlex.split(printed[-1])
     assert command[0].endswith("qkt") and command[1] == "daemon"
     return command
