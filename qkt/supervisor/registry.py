@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,20 +22,17 @@ from qkt.hub import CandleHub
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
-from qkt.supervisor.errors import BusyError, NoFreePortError, WorkerStartError
+from qkt.supervisor.errors import BusyError
 from qkt.supervisor.handle import WorkerHandle, WorkerState
-from qkt.supervisor.logs import read_tail
+from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.supervisor.spawn import Spawner
-from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger(__name__)
 
 # `logs/daemon.log` is the daemon's own log: a strategy of that name would write into it.
 RESERVED_NAMES: Final = frozenset({"daemon"})
-_POLL_S: Final = 0.1  # staged stop: how often to look whether the process is gone
-_KILL_WAIT_S: Final = 5.0  # how long a SIGKILLed process may take to be reaped
 
 
 class Registry:
@@ -54,11 +49,9 @@ class Registry:
         self._config = config
         self._workers = config.workers
         self._hub = hub
-        self._spawner = spawner
-        self._reaper = reaper
         self._probe = probe
+        self._processes = WorkerProcesses(config, hub, spawner, reaper, probe)
         self._handles: dict[str, WorkerHandle] = {}
-        self._reserved_ports: set[int] = set()
         self._pings: set[asyncio.Task[None]] = set()
 
     # -- queries -----------------------------------------------------------------------------
@@ -134,7 +127,7 @@ class Registry:
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            await self._start_process(handle)
+            await self._processes.start(handle, self._ports_taken())
         except BaseException:
             await self._discard(handle)
             raise
@@ -176,82 +169,13 @@ class Registry:
     async def _discard(self, handle: WorkerHandle) -> None:
         """Undo a deploy that did not finish: kill, reap, release keys, forget the name."""
         if handle.pid is not None:
-            await self._kill(handle)
+            await self._processes.kill(handle)
         self._release(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
 
-    async def _start_process(self, handle: WorkerHandle) -> None:
-        """Spawn the worker and wait until it answers `/health` on the port it reports."""
-        d = handle.deployment
-        port = self._pick_port()
-        endpoints = self._hub.endpoints
-        spec = WorkerSpec(
-            name=d.name,
-            file=d.file,
-            state_dir=str(self._config.state.root),
-            hub_pub=endpoints.pub,
-            hub_snapshot=endpoints.snapshot,
-            bind=self._workers.bind,
-            port=port,
-            balance=d.balance,
-            fee_bps=d.fee_bps,
-            slippage_bps=d.slippage_bps,
-            sim=d.sim,
-            parent_pid=os.getpid(),
-            token_file=str(self._config.state.control_token),
-        )
-        spec.port_file.parent.mkdir(parents=True, exist_ok=True)
-        spec.port_file.unlink(missing_ok=True)  # a stale one would look like readiness
-        handle.spec = spec
-        if port:
-            self._reserved_ports.add(port)
-        try:
-            handle.mark_spawned(await self._spawner.spawn(spec))
-            handle.port = await self._wait_ready(handle, spec)
-        finally:
-            self._reserved_ports.discard(port)
-
-    def _pick_port(self) -> int:
-        """A free port of `--worker-ports`, or 0 (ephemeral) without a range."""
-        ports = self._workers.ports
-        if ports is None:
-            return 0
-        taken = self._reserved_ports | {h.port for h in self._handles.values() if h.port}
-        for port in ports:
-            if port not in taken and _bindable(self._workers.bind, port):
-                return port
-        raise NoFreePortError(f"every worker port in {ports} is taken; stop a strategy first")
-
-    async def _wait_ready(self, handle: WorkerHandle, spec: WorkerSpec) -> int:
-        assert handle.pid is not None
-        deadline = time.monotonic() + self._workers.ready_timeout_s
-        while True:
-            code = self._reaper.claim(handle.pid)
-            if code is not None:
-                handle.pid, handle.exit_code = None, code
-                raise WorkerStartError(
-                    f"{handle.name} {describe_exit(code)} before it was ready{self._tail(handle)}"
-                )
-            port = _read_port(spec.port_file)
-            if port is not None and await self._probe.healthy(port, timeout_s=1.0):
-                return port
-            if time.monotonic() > deadline:
-                raise WorkerStartError(
-                    f"{handle.name} did not answer /health within "
-                    f"{self._workers.ready_timeout_s:g} s, so it was stopped{self._tail(handle)}"
-                )
-            await asyncio.sleep(0.05)
-
-    def _tail(self, handle: WorkerHandle) -> str:
-        lines = self._last_log(handle, 3)
-        return f"; its log ends: {' | '.join(lines)}" if lines else ""
-
-    def _last_log(self, handle: WorkerHandle, count: int) -> tuple[str, ...]:
-        with contextlib.suppress(OSError):
-            lines, _ = read_tail(self._config.state.log_file(handle.name), count)
-            return tuple(line.strip() for line in lines if line.strip())
-        return ()
+    def _ports_taken(self) -> set[int]:
+        return {h.port for h in self._handles.values() if h.port}
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -268,7 +192,7 @@ class Registry:
         await _cancel(handle.task)
         code = handle.exit_code
         if handle.pid is not None:
-            code = await self._terminate(handle, flatten, timeout_s)
+            code = await self._processes.terminate(handle, flatten, timeout_s)
         self._release(handle)
         handle.state = WorkerState.STOPPED
         del self._handles[name]
@@ -286,53 +210,11 @@ class Registry:
         async def one(handle: WorkerHandle) -> None:
             handle.state = WorkerState.STOPPING
             if handle.pid is not None:
-                await self._terminate(handle, False, timeout_s)
+                await self._processes.terminate(handle, False, timeout_s)
             self._release(handle)
             handle.state = WorkerState.STOPPED
 
         await asyncio.gather(*(one(h) for h in self._handles.values()), return_exceptions=True)
-
-    async def _terminate(self, handle: WorkerHandle, flatten: bool, timeout_s: float | None) -> int:
-        """SIGTERM (or `POST /stop?flatten=true`), poll, SIGKILL the group, reap."""
-        pid = handle.pid
-        assert pid is not None
-        grace = self._workers.stop_timeout_s if timeout_s is None else timeout_s
-        asked = flatten and handle.port is not None
-        if asked:
-            assert handle.port is not None
-            asked = await self._probe.request_stop(handle.port, flatten=True)
-        if not asked:
-            signal_process(pid, signal.SIGTERM)
-        code = await self._wait_exit(pid, grace)
-        if code is None:
-            log.warning("%s did not stop within %.1f s: SIGKILL", handle.name, grace)
-            code = await self._kill(handle)
-        else:
-            signal_process(pid, signal.SIGKILL, group=True)  # anything it left in its session
-        handle.pid, handle.port, handle.exit_code = None, None, code
-        if handle.spec is not None:
-            handle.spec.port_file.unlink(missing_ok=True)  # the port is not served any more
-        return code
-
-    async def _kill(self, handle: WorkerHandle) -> int:
-        """SIGKILL the worker's process group and reap it."""
-        pid = handle.pid
-        assert pid is not None
-        signal_process(pid, signal.SIGKILL, group=True) or signal_process(pid, signal.SIGKILL)
-        code = await self._wait_exit(pid, _KILL_WAIT_S)
-        if code is None:
-            log.error("%s (pid %d) was not reaped after SIGKILL", handle.name, pid)
-            code = -signal.SIGKILL
-        handle.pid, handle.port, handle.exit_code = None, None, code
-        return code
-
-    async def _wait_exit(self, pid: int, timeout_s: float) -> int | None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            code = self._reaper.claim(pid)
-            if code is not None or time.monotonic() >= deadline:
-                return code
-            await asyncio.sleep(_POLL_S)
 
     # -- watching: the tick ------------------------------------------------------------------
 
@@ -343,7 +225,7 @@ class Registry:
                 continue  # a deploy or restart is in charge of this handle
             if handle.state is WorkerState.RUNNING:
                 assert handle.pid is not None
-                code = self._reaper.claim(handle.pid)
+                code = self._processes.exit_code(handle)
                 if code is not None:
                     self._crashed(handle, code)
                 elif now >= handle.next_ping:
@@ -368,7 +250,7 @@ class Registry:
         pid, port = handle.pid, handle.port
         if port is None:
             return
-        ok = await self._probe.healthy(port, timeout_s=self._workers.ping_timeout_s)
+        ok = await self._processes.healthy(port)
         if handle.state is not WorkerState.RUNNING or handle.pid != pid or pid is None:
             return
         if ok:
@@ -391,7 +273,7 @@ class Registry:
         handle.pid, handle.port, handle.exit_code = None, None, code
         handle.state = WorkerState.CRASHED
         handle.ping_failures = 0
-        handle.last_log = self._last_log(handle, self._workers.log_tail)
+        handle.last_log = self._processes.last_log(handle, self._workers.log_tail)
         handle.crashes = policy.recent([*handle.crashes, now], now)
         delay = policy.delay(handle.crashes, now)
         if delay is None:
@@ -412,13 +294,13 @@ class Registry:
         handle.state, handle.restart_at = WorkerState.RESTARTING, None
         handle.restarts += 1
         try:
-            await self._start_process(handle)
+            await self._processes.start(handle, self._ports_taken())
         except asyncio.CancelledError:
             if handle.pid is not None:
-                await self._kill(handle)
+                await self._processes.kill(handle)
             raise
         except QktError as error:
-            code = handle.exit_code if handle.pid is None else await self._kill(handle)
+            code = handle.exit_code if handle.pid is None else await self._processes.kill(handle)
             handle.task = None
             self._crashed(handle, code if code is not None else 1, error.message)
             return
@@ -441,21 +323,3 @@ async def _cancel(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-
-
-def _read_port(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _bindable(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
