@@ -116,6 +116,21 @@ def test_a_dsl_error_comes_back_positioned(daemon: RunningDaemon, files: Path) -
     assert "broken" not in {e["name"] for e in daemon.get("/list").json()}
 
 
+def test_a_broker_without_a_feed_is_refused_and_leaves_nothing(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    path = tmp_path / "alpaca.qkt"
+    path.write_text(
+        "STRATEGY alpaca VERSION 1\nSYMBOLS a = SIM:BTCUSDT EVERY 1s, b = ALPACA:AAPL EVERY 1m\n"
+    )
+    error = envelope(daemon.post("/deploy", json={"file": str(path)}), 400, "bad_request")
+    assert "no market data feed for broker 'ALPACA'" in error["message"]
+    assert daemon.get("/hub").json() == [] and daemon.get("/list").json() == []
+    sim = daemon.post("/deploy", json={"file": str(path), "sim": True})
+    assert sim.status_code == 201 and sim.json()["keys"] == ["SIM:BTCUSDT:1s", "SIM:AAPL:1m"]
+    daemon.post("/stop/alpaca")
+
+
 def test_a_duplicate_name_is_409_and_says_to_stop_it(daemon: RunningDaemon, files: Path) -> None:
     daemon.post("/deploy", json={"file": str(files / "alpha.qkt"), "name": "dup"})
     before = daemon.get("/list").json()

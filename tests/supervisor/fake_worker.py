@@ -11,6 +11,7 @@ Behaviour is chosen by comment lines in the strategy file (the file still compil
     -- fake: never-ready             run, but never write the port file
     -- fake: hang-after SECONDS      stop answering HTTP after SECONDS (a hung worker)
     -- fake: ignore-sigterm          ignore SIGTERM (only SIGKILL stops it)
+    -- fake: broken-status           answer /status with a 500 (but /health with ok)
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class FakeWorker:
                 path = urlparse(self.path).path
                 if path == "/health":
                     self._send(200, {"status": "ok"})
+                elif path == "/status" and "broken-status" in worker.rules:
+                    self._send(500, {"error": {"code": "internal", "message": "broken"}})
                 elif path == "/status":
                     self._send(200, worker.status())
                 elif path == "/metrics":

@@ -186,3 +186,20 @@ def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path: Path) -> Non
             f"qkt: error: a daemon is already running for {first.root} (pid {first.proc.pid})"
         )
         assert first.get("/health").status_code == 200
+
+
+def test_a_worker_whose_status_fails_still_shows_in_status_all(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    deploy(daemon, strategy(tmp_path, "sulky", "broken-status"))
+    deploy(daemon, strategy(tmp_path, "fine"))
+    try:
+        found = {s["name"]: s for s in daemon.get("/status").json()}
+        assert found["sulky"]["state"] == "running"
+        assert "sulky did not answer" in found["sulky"]["error"]
+        assert found["fine"]["fake"] is True and found["fine"]["state"] == "running"
+        assert "did not answer" in daemon.get("/status/sulky").json()["error"]
+        assert daemon.entries()["sulky"]["trades"] is None  # unknown, not made up
+    finally:
+        daemon.post("/stop/sulky")
+        daemon.post("/stop/fine")
