@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
@@ -13,12 +14,14 @@ from typing import Any, Final
 import orjson
 
 from qkt.atomic import read_json, write_json_atomic
-from qkt.errors import InvalidNameError, UserError
+from qkt.errors import InvalidNameError, NotFoundError, UserError
 from qkt.paths import NAME_PATTERN, check_name
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION: Final = 1
+MAX_BALANCE: Final = Decimal("1e15")
+MAX_BPS: Final = Decimal("10000")  # 100 %
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +39,9 @@ class Deployment:
         check_name(self.name)
         if not os.path.isabs(self.file):
             raise UserError(f"the strategy file must be an absolute path, got {self.file!r}")
-        _money(self.balance, "balance", positive=True)
-        _money(self.fee_bps, "fee_bps")
-        _money(self.slippage_bps, "slippage_bps")
+        _money(self.balance, "balance", MAX_BALANCE, positive=True)
+        _money(self.fee_bps, "fee_bps", MAX_BPS)
+        _money(self.slippage_bps, "slippage_bps", MAX_BPS)
 
     @classmethod
     def create(
@@ -85,15 +88,30 @@ class Deployment:
             raise ValueError(f"bad deployment {data.get('name')!r}: {error}") from None
 
 
-def _money(text: str, field: str, *, positive: bool = False) -> Decimal:
+def _money(text: str, field: str, most: Decimal, *, positive: bool = False) -> Decimal:
     try:
         value = Decimal(text)
     except (InvalidOperation, TypeError, ValueError):
         raise UserError(f"{field} must be a decimal number, got {text!r}") from None
-    if not value.is_finite() or value < 0 or (positive and value == 0):
-        limit = "greater than 0" if positive else "0 or more"
-        raise UserError(f"{field} must be {limit}, got {text!r}")
+    if not value.is_finite() or value < 0 or (positive and value == 0) or value > most:
+        low = "greater than 0" if positive else "0 or more"
+        raise UserError(f"{field} must be {low} and at most {most}, got {text!r}")
     return value
+
+
+def check_file(file: str) -> None:
+    """Refuse what is not a readable regular file before anything reads it (a FIFO, a device,
+    a path that cannot even be spelled on this system)."""
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {file}") from None
+    except (OSError, ValueError, UnicodeError) as error:
+        raise UserError(f"cannot read {file!r}: {error}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{file} is a directory, not a .qkt file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{file} is not a regular file")
 
 
 def save(path: Path, deployments: Iterable[Deployment]) -> None:

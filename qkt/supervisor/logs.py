@@ -27,21 +27,21 @@ def parse_since(text: str, now: float | None = None) -> float:
     value = text.strip()
     now = time.time() if now is None else now
     relative = _RELATIVE.fullmatch(value)
-    if relative:
+    if relative and len(value) <= 16:
         return now - float(relative.group(1)) * _UNIT_S[relative.group(2)]
-    if value.isdigit():
+    if value.isdigit() and len(value) <= 16:
         number = int(value)
         return number / 1000 if number >= 100_000_000_000 else float(number)  # ms vs s
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # log times are UTC
+        return moment.timestamp()
+    except (ValueError, OverflowError):
         raise UserError(
             f"bad since {text!r}: use an ISO 8601 time (2026-05-08T15:02:14Z), epoch seconds "
             "or milliseconds, or an age such as 90s, 10m, 2h, 1d"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # log times are UTC
-    return moment.timestamp()
 
 
 def line_time(line: bytes) -> float | None:

@@ -119,6 +119,7 @@ class Registry:
                 f"a strategy named {name!r} is already deployed ({state}): stop it first with "
                 f"`qkt stop {name}`, or deploy under another name with --as"
             )
+        deployments.check_file(deployment.file)
         program = compile_file(deployment.file)
         if deployment.sim:
             program = program.with_broker("SIM")

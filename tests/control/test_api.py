@@ -244,3 +244,33 @@ def test_logs_tail_and_since(daemon: RunningDaemon, files: Path) -> None:
         envelope(daemon.get("/logs/talk", params={"since": "soon"}), 400, "bad_request")
     finally:
         daemon.post("/stop/talk")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"file": "/dev/null"},
+        {"file": "/tmp"},
+        {"file": "a\u0000b"},
+        {"file": "x" * 5000},
+        {"file": "\ud800.qkt"},
+        {"file": "/x.qkt", "balance": "1e999999"},
+        {"file": "/x.qkt", "fee_bps": "20000"},
+    ],
+)
+def test_odd_deploy_input_is_a_4xx_never_a_crash(
+    daemon: RunningDaemon, body: dict[str, Any]
+) -> None:
+    response = daemon.post("/deploy", json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["message"]
+    assert daemon.get("/list").json() == []
+
+
+@pytest.mark.parametrize("since", ["9" * 40, "9" * 40 + "d", "2026-13-45", "\u0000"])
+def test_odd_since_is_a_400(daemon: RunningDaemon, files: Path, since: str) -> None:
+    daemon.post("/deploy", json={"file": str(files / "alpha.qkt"), "name": "odd"})
+    try:
+        envelope(daemon.get("/logs/odd", params={"since": since}), 400, "bad_request")
+    finally:
+        daemon.post("/stop/odd")
