@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import typer
 
@@ -85,7 +85,7 @@ def daemon(
         ),
     ] = None,
     spawn: Annotated[
-        str | None,
+        Literal["fork", "exec"] | None,
         typer.Option(
             "--spawn",
             metavar="fork|exec",

@@ -21,9 +21,9 @@ backoff_max_s = 0.2
 
 [workers]
 ping_interval_s = 0.2
-ping_timeout_s = 0.3
+ping_timeout_s = 1.0
 ping_failures = 2
-ready_timeout_s = 3
+ready_timeout_s = 4
 """
 
 
@@ -107,7 +107,7 @@ def test_a_worker_that_never_becomes_ready_leaves_nothing(
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["code"] == "worker_failed"
-    assert "did not answer /health within 3 s" in error["message"]
+    assert "did not answer /health within 4 s" in error["message"]
     assert "mute" not in daemon.entries()
     assert "SIM:MUTEUSDT:1s" not in {k["key"] for k in daemon.get("/hub").json()}
 
