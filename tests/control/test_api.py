@@ -48,6 +48,8 @@ def test_health_needs_no_token(daemon: RunningDaemon) -> None:
     assert health["status"] == "ok" and health["pid"] == daemon.proc.pid
     assert health["control_port"] == int(daemon.state.control_port.read_text())
     assert set(health) >= {"version", "uptime_ms", "strategies"}
+    for secret in (daemon.state.control_port, daemon.state.control_token):
+        assert secret.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(
