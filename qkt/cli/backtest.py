@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +31,6 @@ from qkt.errors import UserError
 from qkt.market.csvdata import parse_timestamp
 from qkt.money import to_str
 from qkt.worker.backtest import DAY_MS, BacktestResult, run_backtest
-from qkt.worker.report import iso_ms
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -115,14 +115,18 @@ def _with_progress(
 
 
 def _print(result: BacktestResult) -> None:
-    console = Console()
+    # A pipe or a file has no width: give the tables room rather than rich's default of 80.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if result.fills:
         trades = Table(title=f"{len(result.fills)} trades")
-        for column in ("time (UTC)", "side", "symbol", "qty", "price", "fee", "realized"):
-            trades.add_column(column, justify="left" if column in {"side", "symbol"} else "right")
+        trades.add_column("time (UTC)", no_wrap=True)
+        for column in ("side", "symbol", "qty", "price", "fee", "realized"):
+            # Fold, never truncate: a trader must see every digit of a price or a PnL.
+            text = column in {"side", "symbol"}
+            trades.add_column(column, justify="left" if text else "right", overflow="fold")
         for fill in result.fills:
             trades.add_row(
-                iso_ms(fill.ts / 1000),
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(fill.ts / 1000)),
                 fill.side.value,
                 fill.instrument.symbol,
                 to_str(fill.qty),
@@ -134,7 +138,7 @@ def _print(result: BacktestResult) -> None:
     s = result.summary
     table = Table(title=f"{result.strategy} v{result.version}: {result.candles:,} candles")
     table.add_column("measure")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")
     rows = [
         ("trades", str(s.trades)),
         ("realized", to_str(s.realized)),

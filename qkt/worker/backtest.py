@@ -36,6 +36,7 @@ from qkt.money import CONTEXT, ZERO, to_str
 
 DAY_MS: Final = 86_400_000
 TRADING_DAYS: Final = 365
+PCT_STEP: Final = Decimal("0.00000001")
 PROGRESS_EVERY: Final = 1_000  # candles between two progress callbacks
 
 Progress = Callable[[int, int, int], None]  # (candles so far, fills so far, last close ms)
@@ -70,7 +71,7 @@ class BacktestSummary:
             "sharpe": self.sharpe,
             "start_balance": to_str(self.start_balance),
             "fees": to_str(self.fees),
-            "max_drawdown_pct": to_str(self.max_drawdown_pct),
+            "max_drawdown_pct": to_str(self.max_drawdown_pct.quantize(PCT_STEP)),
         }
 
 

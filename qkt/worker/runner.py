@@ -41,6 +41,7 @@ from qkt.engine import (
     TradeEvent,
 )
 from qkt.engine.state import candle_to_json
+from qkt.errors import UserError
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
 from qkt.money import to_str
 from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
@@ -125,32 +126,45 @@ class WorkerRunner:
             lock = InstanceLock(spec.state.strategy_dir(spec.name) / "worker.lock", spec.name)
             lock.acquire()
             stack.callback(lock.release)
+            # A port file left by a killed predecessor must not pass for this worker's readiness.
+            spec.port_file.unlink(missing_ok=True)
+            stack.callback(spec.port_file.unlink, missing_ok=True)
             journal = self._journal = SqliteJournal(spec.journal_file)
             stack.callback(journal.close)
             engine = self._engine = StrategyEngine(
                 self.program, self.config, journal, journal.load_state()
             )
             self._note_start(engine)
-            stack.callback(spec.port_file.unlink, missing_ok=True)
             if spec.observe:
                 await self._serve(stack)
-            trading = asyncio.create_task(self._trade(stack), name="worker-trade")
-            stopping = asyncio.create_task(self.lifeline.wait(), name="worker-stop")
+            await self._trade_until_stopped(stack)
+            summary = self._stop(engine, journal)
+        return summary
+
+    async def _trade_until_stopped(self, stack: contextlib.AsyncExitStack) -> None:
+        trading = asyncio.create_task(self._trade(stack), name="worker-trade")
+        stopping = asyncio.create_task(self.lifeline.wait(), name="worker-stop")
+        try:
             await asyncio.wait({trading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             self.state = RunState.STOPPING
             stopping.cancel()
-            if trading.done():
-                trading.result()  # a failure: raise it (the exit stack still cleans up)
-                raise RuntimeError("the candle stream ended")  # HubSubscriber never ends alone
             trading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await trading
-            return self._stop(engine, journal)
-        raise AssertionError("unreachable")  # pragma: no cover (mypy: AsyncExitStack may swallow)
+        if not trading.cancelled() and trading.done():
+            trading.result()  # a failure: raise it (the exit stack still cleans up)
+            raise RuntimeError("the candle stream ended")  # HubSubscriber never ends by itself
+        with contextlib.suppress(asyncio.CancelledError):
+            await trading
 
     async def _serve(self, stack: contextlib.AsyncExitStack) -> None:
         spec = self.spec
-        sock = bind_tcp(spec.bind, spec.port)
+        try:
+            sock = bind_tcp(spec.bind, spec.port)
+        except OSError as error:
+            raise UserError(
+                f"cannot serve the status port on {spec.bind}:{spec.port}: "
+                f"{error.strerror or error}"
+            ) from None
         stack.callback(sock.close)
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)

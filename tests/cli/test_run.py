@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -185,3 +186,19 @@ def test_a_second_run_of_the_same_name_is_refused(tmp_path: Path) -> None:
         post(port, "/stop")
         assert first.wait() == 0
     wait_until(lambda: first.popen.poll() is not None)
+
+
+def test_a_status_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    file = _strategy(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            qkt_args("run", file, "--state-dir", tmp_path / "s", "--port", str(port)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"qkt: error: cannot serve the status port on 127.0.0.1:{port}")

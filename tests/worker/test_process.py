@@ -219,3 +219,25 @@ def test_an_unreadable_spec_exits_2_with_a_message() -> None:
     result = subprocess.run(worker_args(b"{nope"), capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "worker spec is not JSON" in result.stderr
+
+
+def test_a_file_that_does_not_compile_is_logged_and_exits_1(
+    tmp_path: Path, hub: HubEndpoints
+) -> None:
+    spec = _spec(tmp_path, hub)
+    Path(spec.file).write_text("STRATEGY broken VERSION 1\nRULES WHEN x > 1 THEN CLOSE_ALL\n")
+    result = subprocess.run(worker_args(spec.to_json()), capture_output=True, timeout=30)
+    assert result.returncode == 1
+    log = spec.log_file.read_text()
+    assert f"{spec.file}:2:" in log and "Traceback" not in log
+    assert not spec.port_file.exists()
+
+
+def test_a_journal_from_a_newer_qkt_is_refused_clearly(tmp_path: Path, hub: HubEndpoints) -> None:
+    spec = _spec(tmp_path, hub)
+    spec.journal_file.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(spec.journal_file)) as db:
+        db.execute("PRAGMA user_version=99")
+    result = subprocess.run(worker_args(spec.to_json()), capture_output=True, timeout=30)
+    assert result.returncode == 1
+    assert "schema version 99, newer than this qkt reads" in spec.log_file.read_text()
