@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PYTHON, wait_until
-from tests.supervisor.daemons import ENV, RunningDaemon, qkt, running_daemon, strategy
+from tests.supervisor.daemons import RunningDaemon, child_env, qkt, running_daemon, strategy
 
 BROKEN = """\
 STRATEGY broken VERSION 1
@@ -139,7 +139,7 @@ def test_state_dir_can_come_first_or_from_the_environment(daemon: RunningDaemon)
         capture_output=True,
         text=True,
         timeout=60,
-        env={**ENV, "QKT_STATE_DIR": daemon.root},
+        env=child_env(QKT_STATE_DIR=daemon.root),
     )
     assert json.loads(from_env.stdout)["pid"] == daemon.proc.pid
 
@@ -151,7 +151,7 @@ def test_logs_follow_streams_until_ctrl_c(daemon: RunningDaemon, files: Path) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=ENV,
+        env=child_env(),
     ) as follower:
         try:
             out = follower.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 from qkt.dsl import compile_file
 from qkt.paths import StateDir
 from tests.helpers import REPO_ROOT, pid_alive, wait_until
-from tests.supervisor.daemons import ENV, qkt
+from tests.supervisor.daemons import child_env, qkt
 
 EXAMPLES = sorted(p.stem for p in (REPO_ROOT / "examples" / "strategies").glob("*.qkt"))
 
@@ -53,7 +53,7 @@ def test_make_run_trades_within_two_minutes_and_ctrl_c_is_clean(tmp_path: Path) 
     with subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env={**ENV, "QKT_STATE_DIR": str(state.root)},
+        env=child_env(QKT_STATE_DIR=str(state.root)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -24,7 +24,13 @@ from tests.helpers import PYTHON, REPO_ROOT, pid_alive, wait_until
 
 FAKE_WORKER: Final = "tests.supervisor.fake_worker"
 REAL_WORKER: Final = "qkt.worker"
-ENV: Final = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a qkt subprocess: this test's (its QKT_STATE_DIR), the repo on the
+    path (for the fake worker), unbuffered output."""
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", **extra}
+
 
 SIMPLE: Final = """\
 STRATEGY {name} VERSION 1
@@ -47,7 +53,11 @@ def strategy(folder: Path, name: str, *directives: str, symbol: str = "BTCUSDT")
 def qkt(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a subprocess."""
     return subprocess.run(
-        [PYTHON, "-m", "qkt", *args], capture_output=True, text=True, timeout=timeout, env=ENV
+        [PYTHON, "-m", "qkt", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
     )
 
 
@@ -121,7 +131,7 @@ def running_daemon(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=ENV,
+        env=child_env(),
         cwd=REPO_ROOT,
     )
     daemon = RunningDaemon(proc, state)
