@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -56,6 +57,7 @@ class Daemon:
         self.token = ""
         self.control_port = 0
         self._app_factory = app_factory
+        self._foreground = announce is not None
         self._announce = announce or (lambda line: None)
         self._files = DaemonFiles(config.state)
         self._started = time.monotonic()
@@ -123,6 +125,12 @@ class Daemon:
             # One line per health ping would bury everything else in daemon.log.
             for noisy in ("httpx", "httpcore"):
                 logging.getLogger(noisy).setLevel(logging.WARNING)
+            if self._foreground:
+                # Crashes, restarts and give-ups also show in the terminal, not only in the file.
+                console = logging.StreamHandler(sys.stderr)
+                console.setLevel(logging.WARNING)
+                console.setFormatter(qkt_log.UtcIsoFormatter(qkt_log.LINE_FORMAT))
+                logging.getLogger().addHandler(console)
             return asyncio.run(self._main())
         finally:
             self._files.release()

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,18 @@ class RunningDaemon:
     proc: subprocess.Popen[str]
     state: StateDir
     seen_pids: set[int] = field(default_factory=set)
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        # Drain the daemon's output as it comes: a full pipe would block the daemon.
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
 
     @property
     def root(self) -> str:
@@ -116,8 +129,10 @@ class RunningDaemon:
         return self.proc.wait(timeout=timeout)
 
     def output(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read()
+        """Everything the daemon printed (call once it has exited)."""
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        return "".join(self.lines)
 
 
 @contextlib.contextmanager
@@ -158,6 +173,8 @@ def running_daemon(
             if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        if daemon.reader is not None:
+            daemon.reader.join(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
 
