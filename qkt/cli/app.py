@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from qkt import __version__
-from qkt.cli import backtest, check, run
+from qkt.cli import backtest, check, daemon, deploy, listing, logs, run, stop
+from qkt.cli.options import StateDirOption
+from qkt.cli.remote import remember_state
 
 app = typer.Typer(
     name="qkt",
@@ -27,6 +29,8 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
+    state_dir: StateDirOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -38,8 +42,15 @@ def root(
     ] = False,
 ) -> None:
     """Docker for trading strategies: host many .qkt strategies on one box, one process each."""
+    remember_state(ctx, state_dir)
 
 
 app.command("check")(check.check_command)
+app.add_typer(daemon.app, name="daemon")
+app.command("deploy")(deploy.deploy_command)
+app.command("list")(listing.list_command)
+app.command("status")(listing.status_command)
+app.command("logs")(logs.logs_command)
+app.command("stop")(stop.stop_command)
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)

@@ -1,0 +1,181 @@
+"""`qkt daemon` (run in the foreground), `qkt daemon stop`, `qkt daemon status`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import typer
+
+from qkt.cli.options import JsonOption, StateDirOption
+from qkt.cli.remote import connect, remember_state, resolve_state
+from qkt.cli.render import duration, print_json, print_table
+from qkt.errors import QktError
+from qkt.supervisor.config import build_config, read_config_file
+
+STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
+
+app = typer.Typer(
+    name="daemon",
+    help="Run the daemon in the foreground, or stop / inspect the running one.",
+    no_args_is_help=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def daemon(
+    ctx: typer.Context,
+    state_dir: StateDirOption = None,
+    load_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--load-dir",
+            help="Deploy every *.qkt of DIR at start, named after the file's stem.",
+            show_default=False,
+        ),
+    ] = None,
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            "--control-port",
+            help="Control plane port on 127.0.0.1 (0: any free one).",
+            show_default=False,
+        ),
+    ] = None,
+    bind_workers: Annotated[
+        str | None,
+        typer.Option(
+            "--bind-workers",
+            metavar="ADDR",
+            help="Address workers' status servers bind (default 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    worker_ports: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-ports",
+            metavar="LO-HI",
+            help="Take workers' status ports from this range (default: any free port).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="TOML settings file; flags win over it.",
+            show_default=False,
+        ),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help="Simulated market seconds per wall second (default 1).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="Seed of the simulated market (default 0).", show_default=False
+        ),
+    ] = None,
+    spawn: Annotated[
+        Literal["fork", "exec"] | None,
+        typer.Option(
+            "--spawn",
+            metavar="fork|exec",
+            help="fork: from a preloaded fork server "
+            "(default); exec: a new interpreter per worker.",
+            show_default=False,
+        ),
+    ] = None,
+    worker_module: Annotated[
+        str | None, typer.Option("--worker-module", hidden=True)
+    ] = None,  # tests run the daemon with a fake worker
+) -> None:
+    """Run the daemon in the foreground until Ctrl-C, SIGTERM or `qkt daemon stop`."""
+    remember_state(ctx, state_dir)
+    if ctx.invoked_subcommand is not None:
+        return
+    from qkt.control.app import create_app  # the daemon's imports only when it runs
+    from qkt.supervisor.daemon import Daemon
+
+    state = resolve_state(ctx, state_dir)
+    settings: dict[str, Any] = read_config_file(config) if config is not None else {}
+    flags = {
+        "daemon.load_dir": str(load_dir.absolute()) if load_dir is not None else None,
+        "daemon.control_port": control_port,
+        "daemon.spawn": spawn,
+        "workers.bind": bind_workers,
+        "workers.ports": worker_ports,
+        "workers.module": worker_module,
+        "sim.speed": speed,
+        "sim.seed": seed,
+    }
+    settings.update({key: value for key, value in flags.items() if value is not None})
+    daemon_config = build_config(state, settings)
+    code = Daemon(daemon_config, create_app, announce=typer.echo).run()
+    raise typer.Exit(code)
+
+
+@app.command("stop")
+def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
+    """Stop the running daemon: every worker gracefully, then the daemon itself."""
+    state = resolve_state(ctx, state_dir)
+    with connect(ctx, state_dir) as client:
+        pid = client.health()["pid"]
+        client.shutdown()
+    deadline = time.monotonic() + STOP_WAIT_S
+    # daemon.pid goes last in the daemon's shutdown; then the process itself must be gone.
+    while _pid_in(state.daemon_pid) == pid or _running(pid):
+        if time.monotonic() > deadline:
+            raise QktError(f"the daemon (pid {pid}) is still stopping after {STOP_WAIT_S:g} s")
+        time.sleep(0.1)
+    typer.echo(f"daemon stopped (pid {pid})")
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (its parent may reap it late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@app.command("status")
+def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOption = False) -> None:
+    """pid, version, uptime, control port, state dir, strategy count and hub keys."""
+    with connect(ctx, state_dir) as client:
+        health = client.health()
+        keys = client.hub()
+    report = {key: value for key, value in health.items() if key != "status"}
+    report["hub_keys"] = keys
+    if json:
+        print_json(report)
+        return
+    typer.echo(
+        f"daemon     pid {health['pid']}, qkt {health['version']}, "
+        f"up {duration(health['uptime_ms'])}"
+    )
+    typer.echo(f"control    http://127.0.0.1:{health['control_port']}")
+    typer.echo(f"state dir  {health['state_dir']}")
+    typer.echo(f"strategies {health['strategies']} ({health['spawn']} spawn)")
+    if keys:
+        typer.echo("")
+        print_table(
+            ["KEY", "SUBSCRIBERS", "CANDLES", "FEED"],
+            [[k["key"], k["subscribers"], k["candles_published"], k["feed_state"]] for k in keys],
+        )

@@ -1,0 +1,110 @@
+"""`qkt list` and `qkt status [NAME]`: what runs, and how each strategy is doing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from qkt.cli.options import JsonOption, StateDirOption
+from qkt.cli.remote import connect
+from qkt.cli.render import cell, duration, print_json, print_table
+from qkt.paths import check_name
+
+
+def list_command(
+    ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOption = False
+) -> None:
+    """NAME UPTIME PORT TRADES STATE PID RESTARTS of every deployed strategy."""
+    with connect(ctx, state_dir) as client:
+        entries = client.list()
+    if json:
+        print_json(entries)
+        return
+    if not entries:
+        typer.echo("no strategies deployed (qkt deploy FILE)")
+        return
+    print_table(
+        ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"],
+        [
+            [
+                e["name"],
+                duration(e["uptime_ms"]),
+                e["port"],
+                e["trades"],
+                e["state"],
+                e["pid"],
+                e["restarts"],
+            ]
+            for e in entries
+        ],
+    )
+    for entry in entries:
+        if entry.get("error") and entry["state"] != "running":
+            typer.echo(f"{entry['name']}: {entry['error']}", err=True)
+
+
+def status_command(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NAME]", help="One strategy (default: a table of all).", show_default=False
+        ),
+    ] = None,
+    state_dir: StateDirOption = None,
+    json: JsonOption = False,
+) -> None:
+    """One strategy's /status, or a roll-up table of every strategy."""
+    if name is not None:
+        check_name(name)
+    with connect(ctx, state_dir) as client:
+        found = client.status(name)
+    if json:
+        print_json(found)
+        return
+    if name is not None:
+        _print_one(found)
+        return
+    if not found:
+        typer.echo("no strategies deployed (qkt deploy FILE)")
+        return
+    print_table(
+        ["NAME", "STATE", "TRADES", "EQUITY", "REALIZED", "UNREALIZED", "POSITIONS"],
+        [
+            [
+                s.get("name"),
+                s.get("state"),
+                s.get("trades"),
+                s.get("equity"),
+                s.get("realized"),
+                s.get("unrealized"),
+                _positions(s.get("positions")),
+            ]
+            for s in found
+        ],
+    )
+
+
+def _positions(positions: Any) -> str:
+    if not isinstance(positions, list):
+        return "-"
+    return str(len([p for p in positions if p]))
+
+
+def _print_one(status: dict[str, Any]) -> None:
+    width = max((len(key) for key in status), default=0)
+    for key, value in status.items():
+        if isinstance(value, list) and value and key in ("last_log", "positions"):
+            typer.echo(f"{key.ljust(width)}")
+            for item in value:
+                typer.echo(f"  {cell(item)}")
+            continue
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+        ):
+            value = orjson.dumps(value).decode()
+        elif isinstance(value, list):
+            value = ", ".join(cell(v) for v in value) or "-"
+        typer.echo(f"{key.ljust(width)}  {cell(value)}")

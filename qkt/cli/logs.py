@@ -1,0 +1,48 @@
+"""`qkt logs NAME [-f]`: a strategy's log file, through the daemon."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from qkt.cli.options import StateDirOption
+from qkt.cli.remote import connect
+from qkt.paths import check_name
+
+
+def logs_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The strategy.", show_default=False)],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="TS",
+            help="Only lines since TS: ISO time "
+            "(2026-05-08T15:02:14Z), epoch seconds/ms, or an age (10m, 2h).",
+            show_default=False,
+        ),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="How many of the last lines.")
+    ] = 200,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Print the last lines of NAME's log; with -f, stream new ones until Ctrl-C."""
+    check_name(name)
+    with connect(ctx, state_dir) as client:
+        if not follow:
+            sys.stdout.write(client.logs(name, lines, since))
+            return
+        out = sys.stdout.buffer
+        try:
+            for chunk in client.follow_logs(name, lines, since):
+                out.write(chunk)
+                out.flush()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how -f ends: not an error

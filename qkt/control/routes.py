@@ -1,0 +1,178 @@
+"""The control plane's routes (spec.md, "Control plane"); errors are raised, formatted in app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from qkt.control.auth import require_token
+from qkt.control.metrics import render
+from qkt.control.schemas import (
+    DeployRequest,
+    ErrorEnvelope,
+    Health,
+    HubKey,
+    ListEntry,
+    ShutdownAccepted,
+    StopResult,
+    WorkerStatus,
+)
+from qkt.paths import check_name
+from qkt.supervisor.daemon import Daemon
+from qkt.supervisor.deployments import Deployment
+from qkt.supervisor.logs import follow, parse_since, read_tail
+
+_ERROR: Final = {"model": ErrorEnvelope}
+_DESCRIBED: Final[dict[int, str]] = {
+    400: "Invalid name or request.",
+    401: "Missing or wrong bearer token.",
+    404: "No such strategy or file.",
+    409: "The name is in use, or the strategy is busy.",
+    422: "Invalid request body or parameters, or a DSL error in the strategy file.",
+    502: "The worker did not start.",
+    503: "No free worker port.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses (401 and 422 are always possible)."""
+    wanted = sorted({401, 422, *codes})
+    return {code: {**_ERROR, "description": _DESCRIBED[code]} for code in wanted}
+
+
+def daemon_of(request: Request) -> Daemon:
+    daemon: Daemon = request.app.state.daemon
+    return daemon
+
+
+DaemonDep = Annotated[Daemon, Depends(daemon_of)]
+public = APIRouter()
+router = APIRouter(dependencies=[Depends(require_token)])
+
+
+@public.get("/health", response_model=Health)
+async def health(daemon: DaemonDep) -> dict[str, Any]:
+    """The daemon is up; no token needed."""
+    return {
+        "status": "ok",
+        "version": daemon.version,
+        "pid": daemon.pid,
+        "uptime_ms": daemon.uptime_ms(),
+        "strategies": len(daemon.registry.handles()),
+        "control_port": daemon.control_port,
+        "state_dir": str(daemon.state.root),
+        "spawn": daemon.spawn_method,
+    }
+
+
+@router.post(
+    "/deploy", status_code=201, response_model=ListEntry, responses=errors(400, 404, 409, 502, 503)
+)
+async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
+    """Compile FILE and start it as NAME; answers once the worker is ready."""
+    daemon.check_market(body.speed, body.seed)
+    deployment = Deployment.create(
+        body.file,
+        body.name,
+        balance=str(body.balance),
+        fee_bps=str(body.fee_bps),
+        slippage_bps=str(body.slippage_bps),
+        sim=body.sim,
+    )
+    handle = await daemon.registry.deploy(deployment)
+    return handle.entry()
+
+
+@router.get("/list", response_model=list[ListEntry], responses=errors())
+async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
+    """Every deployed strategy, sorted by name."""
+    await daemon.registry.refresh()
+    return [handle.entry() for handle in daemon.registry.handles()]
+
+
+@router.get("/status", response_model=list[WorkerStatus], responses=errors())
+async def status_all(daemon: DaemonDep) -> list[dict[str, Any]]:
+    """Every worker's `/status`; one that does not answer shows its state and an error."""
+    registry = daemon.registry
+    names = [handle.name for handle in registry.handles()]
+    found = await asyncio.gather(*(registry.status_of(n) for n in names), return_exceptions=True)
+    return [item for item in found if isinstance(item, dict)]
+
+
+@router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404))
+async def status_one(name: str, daemon: DaemonDep) -> dict[str, Any]:
+    """That worker's `/status` (or the daemon's record of it if it has no process)."""
+    return await daemon.registry.status_of(check_name(name))
+
+
+@router.get(
+    "/logs/{name}",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **errors(400, 404)},
+)
+async def logs(
+    name: str,
+    daemon: DaemonDep,
+    lines: Annotated[int, Query(ge=0, le=100_000, description="Last N lines.")] = 200,
+    since: Annotated[str | None, Query(description="ISO time, epoch s/ms, or 10m.")] = None,
+    follow_: Annotated[bool, Query(alias="follow", description="Stream new lines.")] = False,
+) -> Response:
+    """The strategy's log: the last lines, then with follow=true whatever is appended."""
+    path = daemon.registry.log_file(check_name(name))
+    since_ts = parse_since(since) if since is not None else None
+    try:
+        text, offset = read_tail(path, lines, since_ts)
+    except FileNotFoundError:
+        text, offset = [], 0
+    head = "".join(line + "\n" for line in text)
+    if not follow_:
+        return PlainTextResponse(head)
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield head.encode()
+        async for chunk in follow(path, offset, lambda: daemon.stopping):
+            yield chunk
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+
+
+@router.post("/stop/{name}", response_model=StopResult, responses=errors(400, 404, 409))
+async def stop(
+    name: str,
+    daemon: DaemonDep,
+    flatten: bool = False,
+    timeout: Annotated[
+        int | None, Query(ge=0, le=3_600_000, description="Grace before SIGKILL, in ms.")
+    ] = None,
+) -> dict[str, Any]:
+    """Graceful stop (SIGTERM, or the worker's POST /stop to flatten), then SIGKILL."""
+    timeout_s = None if timeout is None else timeout / 1000
+    return await daemon.registry.stop(check_name(name), flatten=flatten, timeout_s=timeout_s)
+
+
+@router.post("/shutdown", status_code=202, response_model=ShutdownAccepted, responses=errors())
+async def shutdown(daemon: DaemonDep) -> dict[str, Any]:
+    """Stop every worker, then exit."""
+    daemon.request_shutdown("POST /shutdown")
+    return {"status": "shutting_down"}
+
+
+@router.get("/hub", response_model=list[HubKey], responses=errors())
+async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
+    """The hub's keys: subscribers, candles published, feed state."""
+    return [line.to_json() for line in daemon.hub_stats()]
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **errors()},
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus text: strategies by state, restarts, candles published per key."""
+    body = render(request.app.state.metrics)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,308 @@
+"""Daemon: one asyncio process that owns the hub, the registry and the control plane.
+
+Signal handlers only record the signal; a tick loop drains them, reaps children, pings workers
+and applies the restart policy (uvicorn's supervisor loop). Shutdown runs in a fixed order, each
+step bounded and logged once: stop accepting control requests, stop the workers (staged), stop
+the fork server, close the hub, remove control.port / control.token / daemon.pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from starlette.types import ASGIApp
+
+from qkt import __version__
+from qkt import log as qkt_log
+from qkt.errors import QktError, UserError
+from qkt.hub import CandleHub, HubConfig, KeyStats
+from qkt.market.registry import open_feed
+from qkt.paths import StateDir
+from qkt.supervisor import deployments
+from qkt.supervisor.config import DaemonConfig
+from qkt.supervisor.deployments import Deployment
+from qkt.supervisor.errors import ConfigError
+from qkt.supervisor.probe import WorkerProbe
+from qkt.supervisor.process import Reaper, become_subreaper
+from qkt.supervisor.registry import Registry
+from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
+from qkt.supervisor.statefiles import DaemonFiles
+from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+
+log = logging.getLogger(__name__)
+
+AppFactory = Callable[["Daemon"], ASGIApp]
+Announce = Callable[[str], None]
+_SERVER_START_S: Final = 10.0
+_SERVER_STOP_S: Final = 5.0
+_STEP_S: Final = 10.0
+
+
+class Daemon:
+    """`qkt daemon`: run until SIGINT/SIGTERM or `POST /shutdown`, then stop everything."""
+
+    def __init__(
+        self, config: DaemonConfig, app_factory: AppFactory, announce: Announce | None = None
+    ) -> None:
+        self.config = config
+        self.version = __version__
+        self.pid = os.getpid()
+        self.token = ""
+        self.control_port = 0
+        self._app_factory = app_factory
+        self._foreground = announce is not None
+        self._announce = announce or (lambda line: None)
+        self._files = DaemonFiles(config.state)
+        self._started = time.monotonic()
+        self._signals: list[int] = []
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._registry: Registry | None = None
+        self._hub: CandleHub | None = None
+        self._spawner: Spawner | None = None
+
+    @property
+    def state(self) -> StateDir:
+        return self.config.state
+
+    @property
+    def registry(self) -> Registry:
+        assert self._registry is not None, "the daemon is not running"
+        return self._registry
+
+    @property
+    def stopping(self) -> bool:
+        """True once shutdown has been asked for (follow streams end then)."""
+        return self._stop.is_set()
+
+    @property
+    def spawn_method(self) -> str:
+        return self._spawner.method if self._spawner is not None else "none"
+
+    def uptime_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def hub_stats(self) -> list[KeyStats]:
+        return self._hub.stats() if self._hub is not None else []
+
+    def request_shutdown(self, reason: str) -> None:
+        """Ask the tick loop to shut down (from a control request)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def check_market(self, speed: float | None, seed: int | None) -> None:
+        """Refuse `deploy --speed/--seed` that differ from the daemon's shared simulated market."""
+        feed = self.config.feed
+        if speed is not None and speed != feed.speed:
+            raise UserError(
+                f"this daemon's simulated market runs at --speed {feed.speed:g}, not {speed:g}: "
+                "every strategy shares it; restart the daemon with --speed to change it"
+            )
+        if seed is not None and seed != feed.seed:
+            raise UserError(
+                f"this daemon's simulated market uses --seed {feed.seed}, not {seed}: every "
+                "strategy shares it; restart the daemon with --seed to change it"
+            )
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Take the state dir, serve until told to stop, clean up; the exit status (0)."""
+        load_dir = self.config.load_dir
+        if load_dir is not None and not load_dir.is_dir():
+            raise ConfigError(f"--load-dir {load_dir}: no such folder")
+        self._files.acquire()
+        try:
+            qkt_log.configure(file=self.state.daemon_log)
+            # One line per health ping would bury everything else in daemon.log.
+            for noisy in ("httpx", "httpcore"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
+            if self._foreground:
+                # Crashes, restarts and give-ups also show in the terminal, not only in the file.
+                console = logging.StreamHandler(sys.stderr)
+                console.setLevel(logging.WARNING)
+                console.setFormatter(qkt_log.UtcIsoFormatter(qkt_log.LINE_FORMAT))
+                logging.getLogger().addHandler(console)
+            return asyncio.run(self._main())
+        finally:
+            self._files.release()
+            logging.getLogger().handlers.clear()
+
+    async def _main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._signals.append, sig)
+        self._stop = asyncio.Event()
+        server: QuietServer | None = None
+        serving: asyncio.Task[None] | None = None
+        boot: asyncio.Task[None] | None = None
+        probe: WorkerProbe | None = None
+        reaper = Reaper()
+        try:
+            self.token = self._files.make_token()
+            self._spawner = await self._start_spawner(reaper)
+            feed = self.config.feed
+            self._hub = CandleHub(lambda broker: open_feed(broker, feed), self.state, HubConfig())
+            await self._hub.start()
+            probe = WorkerProbe(self.config.workers.bind, self.token)
+            self._registry = Registry(self.config, self._hub, self._spawner, reaper, probe)
+            server, serving = await self._serve_control()
+            self._say_hello()
+            boot = loop.create_task(self._deploy_at_start(), name="deploy-at-start")
+            await self._tick_loop(reaper)
+        finally:
+            await self._shutdown(server, serving, boot, probe)
+        return 0
+
+    async def _start_spawner(self, reaper: Reaper) -> Spawner:
+        workers = self.config.workers
+        if workers.spawn == "fork":
+            if become_subreaper():
+                server = ForkServer(workers.module, reaper, str(self.state.daemon_log))
+                try:
+                    await server.start()
+                    return server
+                except QktError as error:
+                    log.error("%s; spawning each worker as a new interpreter instead", error)
+            else:
+                log.warning("no PR_SET_CHILD_SUBREAPER here: each worker is a new interpreter")
+        return ExecSpawner(workers.module)
+
+    async def _serve_control(self) -> tuple[QuietServer, asyncio.Task[None]]:
+        """Bind first, then serve: the port is known (and published) before anyone can race."""
+        try:
+            sock = bind_tcp("127.0.0.1", self.config.control_port)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on 127.0.0.1:{self.config.control_port}: {error.strerror}"
+            ) from None
+        self.control_port = bound_port(sock)
+        server = make_server(self._app_factory(self))
+        serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        deadline = time.monotonic() + _SERVER_START_S
+        while not server.started:
+            if serving.done() or time.monotonic() > deadline:
+                sock.close()
+                raise ConfigError("the control plane did not start (see logs/daemon.log)")
+            await asyncio.sleep(0.01)
+        self._files.write_port(self.control_port)
+        return server, serving
+
+    def _say(self, line: str) -> None:
+        log.info("%s", line)
+        self._announce(line)
+
+    def _say_hello(self) -> None:
+        self._say(f"qkt {self.version} daemon, pid {self.pid}")
+        self._say(f"state dir {self.state.root}")
+        self._say(f"control plane on http://127.0.0.1:{self.control_port}")
+        feed = self.config.feed
+        self._say(
+            f"workers: {self.spawn_method} spawn; simulated market speed {feed.speed:g}, "
+            f"seed {feed.seed}"
+        )
+
+    async def _tick_loop(self, reaper: Reaper) -> None:
+        while not self._stop.is_set():
+            self._drain_signals()
+            reaper.reap()
+            self.registry.tick(time.monotonic())
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.config.tick_s)
+            except TimeoutError:
+                pass
+
+    def _drain_signals(self) -> None:
+        while self._signals:
+            name = signal.Signals(self._signals.pop(0)).name
+            self.request_shutdown(name)
+
+    async def _deploy_at_start(self) -> None:
+        """Redeploy what deployments.json lists, then every *.qkt of --load-dir (sorted)."""
+        planned = deployments.load(self.state.deployments)
+        names = {d.name: d for d in planned}
+        if self.config.load_dir is not None:
+            for path in sorted(self.config.load_dir.glob("*.qkt")):
+                try:
+                    wanted = Deployment.create(str(path))
+                except QktError as error:
+                    self._say(f"skipped {path.name}: {error.message}")
+                    continue
+                known = names.get(wanted.name)
+                if known is None:
+                    planned.append(wanted)
+                    names[wanted.name] = wanted
+                elif known.file != wanted.file:
+                    self._say(
+                        f"skipped {path.name}: {wanted.name!r} is already deployed "
+                        f"from {known.file}"
+                    )
+        gate = asyncio.Semaphore(self.config.deploy_concurrency)
+
+        async def one(deployment: Deployment) -> None:
+            async with gate:
+                try:
+                    handle = await self.registry.deploy(deployment)
+                except QktError as error:
+                    self._say(f"skipped {deployment.name}: {error.message}")
+                    return
+                self._say(f"deployed {handle.name} (pid {handle.pid}, port {handle.port})")
+
+        await asyncio.gather(*(one(d) for d in planned))
+        self.registry.save()
+
+    async def _shutdown(
+        self,
+        server: QuietServer | None,
+        serving: asyncio.Task[None] | None,
+        boot: asyncio.Task[None] | None,
+        probe: WorkerProbe | None,
+    ) -> None:
+        self._stop.set()
+        reason = self._stop_reason or "an error"
+        self._say(f"shutting down ({reason})")
+        # 1. No new control requests: the CLI stops finding us, the server stops accepting.
+        self._files.remove_port()
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await _step("stop the control plane", asyncio.wait_for(serving, _SERVER_STOP_S))
+        if boot is not None:
+            boot.cancel()
+            await _step("cancel deploys at start", asyncio.wait_for(boot, _STEP_S))
+        # 2. Workers: staged stop, all at once.
+        if self._registry is not None:
+            count = len(self._registry.handles())
+            grace = self.config.workers.stop_timeout_s
+            await _step(
+                "stop the workers",
+                asyncio.wait_for(self._registry.stop_all(grace), grace + _STEP_S),
+            )
+            self._say(f"stopped {count} strateg{'y' if count == 1 else 'ies'}")
+        # 3. The fork server, then the hub (feeds, then sockets with linger=0).
+        if self._spawner is not None:
+            await _step("stop the fork server", asyncio.wait_for(self._spawner.aclose(), _STEP_S))
+        if self._hub is not None:
+            await _step("close the hub", asyncio.wait_for(self._hub.aclose(), _STEP_S))
+        if probe is not None:
+            await _step("close the worker client", probe.aclose())
+        self._say("daemon stopped")
+
+
+async def _step(what: str, awaitable: Awaitable[Any]) -> None:
+    """Run one shutdown step; a failure or timeout is logged once and the next step runs."""
+    try:
+        await awaitable
+    except asyncio.CancelledError:
+        pass
+    except TimeoutError:
+        log.error("shutdown: %s timed out", what)
+    except Exception:
+        log.exception("shutdown: %s failed", what)

@@ -1,0 +1,142 @@
+"""Deployment: what was asked to run under a name, persisted in `deployments.json`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from qkt.atomic import read_json, write_json_atomic
+from qkt.errors import InvalidNameError, NotFoundError, UserError
+from qkt.paths import NAME_PATTERN, check_name
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION: Final = 1
+MAX_BALANCE: Final = Decimal("1e15")
+MAX_BPS: Final = Decimal("10000")  # 100 %
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One deploy request, validated: enough to start the same worker again after a restart."""
+
+    name: str
+    file: str  # absolute path of the .qkt file
+    balance: str = "10000"  # money as exact decimal strings
+    fee_bps: str = "0"
+    slippage_bps: str = "0"
+    sim: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not os.path.isabs(self.file):
+            raise UserError(f"the strategy file must be an absolute path, got {self.file!r}")
+        _money(self.balance, "balance", MAX_BALANCE, positive=True)
+        _money(self.fee_bps, "fee_bps", MAX_BPS)
+        _money(self.slippage_bps, "slippage_bps", MAX_BPS)
+
+    @classmethod
+    def create(
+        cls,
+        file: str,
+        name: str | None = None,
+        *,
+        balance: str = "10000",
+        fee_bps: str = "0",
+        slippage_bps: str = "0",
+        sim: bool = False,
+    ) -> Deployment:
+        """A deployment of `file` (relative to the daemon's folder) named `name` or its stem."""
+        path = Path(file).expanduser().absolute()
+        if name is None:
+            name = path.stem
+            if not NAME_PATTERN.fullmatch(name):
+                raise InvalidNameError(
+                    f"cannot name a strategy after {path.name!r}: give a name with --as NAME "
+                    "(1 to 64 letters, digits, '_' or '-')"
+                )
+        return cls(name, str(path), balance, fee_bps, slippage_bps, sim)
+
+    def args(self) -> dict[str, Any]:
+        """The options beyond name and file (the `args` of a list entry)."""
+        return {
+            "balance": self.balance,
+            "fee_bps": self.fee_bps,
+            "slippage_bps": self.slippage_bps,
+            "sim": self.sim,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Deployment:
+        """Rebuild one entry; ValueError if it is not one this version wrote."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ValueError(f"not a deployment: {data!r}")
+        try:
+            return cls(**data)
+        except (TypeError, UserError) as error:
+            raise ValueError(f"bad deployment {data.get('name')!r}: {error}") from None
+
+
+def _money(text: str, field: str, most: Decimal, *, positive: bool = False) -> Decimal:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError):
+        raise UserError(f"{field} must be a decimal number, got {text!r}") from None
+    if not value.is_finite() or value < 0 or (positive and value == 0) or value > most:
+        low = "greater than 0" if positive else "0 or more"
+        raise UserError(f"{field} must be {low} and at most {most}, got {text!r}")
+    return value
+
+
+def check_file(file: str) -> None:
+    """Refuse what is not a readable regular file before anything reads it (a FIFO, a device,
+    a path that cannot even be spelled on this system)."""
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {file}") from None
+    except (OSError, ValueError, UnicodeError) as error:
+        raise UserError(f"cannot read {file!r}: {error}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{file} is a directory, not a .qkt file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{file} is not a regular file")
+
+
+def save(path: Path, deployments: Iterable[Deployment]) -> None:
+    """Write the deployments, sorted by name, atomically."""
+    entries = sorted((d.to_json() for d in deployments), key=lambda d: str(d["name"]))
+    write_json_atomic(path, {"version": FORMAT_VERSION, "deployments": entries}, mode=0o600)
+
+
+def load(path: Path) -> list[Deployment]:
+    """The deployments saved at `path`; an unreadable file is logged and counts as empty."""
+    try:
+        raw = read_json(path)
+    except FileNotFoundError:
+        return []
+    except (OSError, orjson.JSONDecodeError) as error:
+        log.error("ignoring %s: %s", path, error)
+        return []
+    items = raw.get("deployments") if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        log.error("ignoring %s: no 'deployments' list", path)
+        return []
+    found = []
+    for item in items:
+        try:
+            found.append(Deployment.from_json(item))
+        except ValueError as error:
+            log.error("%s: skipping an entry: %s", path, error)
+    return found

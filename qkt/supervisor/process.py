@@ -1,0 +1,118 @@
+"""OS process plumbing for the daemon: Linux prctl flags, reaping children, signalling groups."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Final
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG: Final = 1
+PR_SET_CHILD_SUBREAPER: Final = 36
+_UNCLAIMED_TTL_S: Final = 300.0  # how long an exit nobody has asked about is remembered
+
+
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt its orphaned descendants (PR_SET_CHILD_SUBREAPER); Linux only.
+
+    The fork server double-forks each worker, so the worker's parent exits at once and the
+    worker is re-parented to us: `list` shows pids whose parent is the daemon, and we reap them.
+    """
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent dies; Linux only."""
+    return _prctl(PR_SET_PDEATHSIG, int(sig))
+
+
+def exit_code(status: int) -> int:
+    """A waitpid status as an exit code; minus the signal number if a signal killed it."""
+    return os.waitstatus_to_exitcode(status)
+
+
+def describe_exit(code: int) -> str:
+    """`exited with code 3` or `killed by SIGKILL`."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with code {code}"
+
+
+class Reaper:
+    """Collects the exit status of every child of this process, so none stays a zombie.
+
+    The daemon is a subreaper, so besides its own children it adopts its workers and anything
+    they leave behind. `reap()` waits for all of them without blocking; whoever owns a pid asks
+    `claim(pid)` for its exit code. Exits nobody claims are forgotten after a while.
+    """
+
+    def __init__(self) -> None:
+        self._exits: dict[int, tuple[int, float]] = {}
+
+    def reap(self) -> None:
+        """Collect every child that has exited (non-blocking)."""
+        now = time.monotonic()
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            self._exits[pid] = (exit_code(status), now)
+        for pid in [p for p, (_, t) in self._exits.items() if now - t > _UNCLAIMED_TTL_S]:
+            del self._exits[pid]
+
+    def claim(self, pid: int) -> int | None:
+        """The exit code of `pid` if it has exited (reaping first), else None."""
+        self.reap()
+        found = self._exits.pop(pid, None)
+        return None if found is None else found[0]
+
+
+def signal_process(pid: int, sig: int, *, group: bool = False) -> bool:
+    """Send `sig` to `pid`, or to the process group it leads; False if nothing was there.
+
+    Callers signal only pids they have not reaped yet (so the pid cannot have been reused), or,
+    with `group`, the group of a worker that led its own session (and whatever it left in it).
+    """
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        log.warning("not allowed to signal pid %d", pid)
+        return False
+
+
+def parent_pid_of(pid: int) -> int | None:
+    """The parent pid of `pid` from /proc, or None if it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    return None

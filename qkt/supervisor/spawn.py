@@ -1,0 +1,180 @@
+"""Starting worker processes: through the fork server (default), or a plain interpreter each.
+
+Either way the worker gets its own session, stdin from /dev/null and stdout/stderr appended to
+its own log file; the daemon learns only its pid and watches it through the `Reaper`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Final, Protocol
+
+import orjson
+
+from qkt.supervisor.errors import WorkerStartError
+from qkt.supervisor.process import Reaper, describe_exit, signal_process
+from qkt.worker.spec import WorkerSpec
+
+log = logging.getLogger(__name__)
+
+FORKSERVER_MODULE: Final = "qkt.supervisor.forkserver"
+_READY_TIMEOUT_S: Final = 60.0  # importing fastapi, uvicorn and zmq on a loaded 2-core box
+_REQUEST_TIMEOUT_S: Final = 15.0
+# Signals a child should start with at their default action (Python ignores SIGPIPE itself).
+_DEFAULT_SIGNALS: Final = (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Spawner(Protocol):
+    """Starts one worker process per call and returns its pid."""
+
+    @property
+    def method(self) -> str:
+        """`fork` or `exec`: shown in the daemon's status."""
+        ...
+
+    async def spawn(self, spec: WorkerSpec) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _spawn_python(argv: list[str], stdout_path: str, *, keep_fds: tuple[int, ...] = ()) -> int:
+    """posix_spawn `python ARGV...` in a new session, stdio to /dev/null and `stdout_path`.
+
+    posix_spawn rather than subprocess.Popen: the Reaper owns every child's exit status, and a
+    Popen object that is never waited for would warn and race with it.
+    """
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, stdout_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    for fd in keep_fds:
+        os.set_inheritable(fd, True)
+    try:
+        return os.posix_spawn(
+            sys.executable,
+            [sys.executable, *argv],
+            dict(os.environ),
+            file_actions=actions,
+            setsid=True,
+            setsigdef=_DEFAULT_SIGNALS,
+        )
+    finally:
+        for fd in keep_fds:
+            os.set_inheritable(fd, False)
+
+
+class ExecSpawner:
+    """`python -m MODULE SPEC_JSON` per worker: the fallback (and what `qkt run` does)."""
+
+    method = "exec"
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    async def spawn(self, spec: WorkerSpec) -> int:
+        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["-m", self._module, spec.to_json().decode()]
+        return _spawn_python(argv, str(spec.log_file))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ForkServer:
+    """The daemon's side of the fork server: start it, send it specs, read back pids."""
+
+    method = "fork"
+
+    def __init__(self, module: str, reaper: Reaper, log_path: str) -> None:
+        self._module = module
+        self._reaper = reaper
+        self._log_path = log_path
+        self._pid: int | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()  # one request at a time on the socket
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    async def start(self) -> None:
+        """Start the server and wait until it has imported the worker code."""
+        ours, theirs = socket.socketpair()
+        try:
+            argv = ["-m", FORKSERVER_MODULE, self._module, str(theirs.fileno())]
+            self._pid = _spawn_python(argv, self._log_path, keep_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        reply = await self._read(_READY_TIMEOUT_S)
+        if "ready" not in reply:
+            await self.aclose()
+            raise WorkerStartError(f"the fork server did not start: {reply.get('error', reply)}")
+        log.info("fork server ready (pid %d, preloaded %s)", self._pid, self._module)
+
+    async def spawn(self, spec: WorkerSpec) -> int:
+        async with self._lock:
+            if not self.alive() or self._writer is None:
+                log.warning("restarting the fork server")
+                await self._restart()
+            assert self._writer is not None
+            self._writer.write(spec.to_json() + b"\n")
+            await self._writer.drain()
+            reply = await self._read(_REQUEST_TIMEOUT_S)
+        pid = reply.get("pid")
+        if not isinstance(pid, int):
+            raise WorkerStartError(f"the fork server could not start {spec.name}: {reply}")
+        return pid
+
+    async def _restart(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        await self.start()
+
+    async def _read(self, timeout: float) -> dict[str, object]:
+        assert self._reader is not None
+        try:
+            line = await asyncio.wait_for(self._reader.readline(), timeout)
+        except TimeoutError:
+            raise WorkerStartError(f"the fork server did not answer within {timeout:g} s") from None
+        if not line:
+            raise WorkerStartError("the fork server exited (see logs/daemon.log)")
+        reply = orjson.loads(line)
+        return reply if isinstance(reply, dict) else {"error": reply}
+
+    def alive(self) -> bool:
+        """False once the server process has exited (its exit is logged once)."""
+        if self._pid is None:
+            return False
+        code = self._reaper.claim(self._pid)
+        if code is None:
+            return True
+        log.error("the fork server (pid %d) %s", self._pid, describe_exit(code))
+        self._pid = None
+        return False
+
+    async def aclose(self) -> None:
+        """Close the socket (the server exits on EOF); kill it if it lingers."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._pid is None:
+            return
+        pid, self._pid = self._pid, None
+        for _ in range(50):
+            if self._reaper.claim(pid) is not None:
+                return
+            await asyncio.sleep(0.02)
+        signal_process(pid, signal.SIGKILL)
+        for _ in range(50):
+            if self._reaper.claim(pid) is not None:
+                return
+            await asyncio.sleep(0.02)
