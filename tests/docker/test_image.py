@@ -108,6 +108,9 @@ def test_compose_up_exec_ports_health_stop_down(
     def compose(*args: str, timeout: float = 120.0) -> str:
         return engine.run(*command, *args, env=env, timeout=timeout).stdout
 
+    # The service's own build section (context, dockerfile, BASE_IMAGE) builds the image; with
+    # the layers of the `image` fixture in the engine's cache, every step is a cache hit.
+    compose("build", timeout=engine.BUILD_TIMEOUT_S)
     compose("up", "-d", "--no-build")
     container = compose("ps", "-q", "qkt").strip()
     assert container
