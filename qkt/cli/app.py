@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from qkt import __version__
 from qkt.cli import backtest, check, daemon, deploy, listing, logs, run, stop
-from qkt.cli.options import StateDirOption
+from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
 
 app = typer.Typer(
@@ -21,25 +18,11 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"qkt {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def root(
     ctx: typer.Context,
     state_dir: StateDirOption = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
+    version: VersionOption = False,
 ) -> None:
     """Docker for trading strategies: host many .qkt strategies on one box, one process each."""
     remember_state(ctx, state_dir)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final, Literal
 
 import typer
 
-from qkt.cli.options import JsonOption, StateDirOption
+from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
 from qkt.cli.render import duration, print_json, print_table
 from qkt.errors import QktError
@@ -97,6 +97,7 @@ def daemon(
     worker_module: Annotated[
         str | None, typer.Option("--worker-module", hidden=True)
     ] = None,  # tests run the daemon with a fake worker
+    version: VersionOption = False,  # the container's `docker run IMAGE --version` lands here
 ) -> None:
     """Run the daemon in the foreground until Ctrl-C, SIGTERM or `qkt daemon stop`."""
     remember_state(ctx, state_dir)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from qkt import __version__
 from qkt.paths import ENV_STATE_DIR, StateDir
 
 StateDirOption = Annotated[
@@ -20,6 +21,21 @@ StateDirOption = Annotated[
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only, for scripts.")]
+
+
+def print_version(value: bool) -> None:
+    """Eager `--version` callback: print `qkt X.Y.Z` and exit before anything else runs."""
+    if value:
+        typer.echo(f"qkt {__version__}")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+    ),
+]
 
 
 def state_dir(explicit: Path | None) -> StateDir:
