@@ -153,10 +153,15 @@ class Daemon:
             self._hub = CandleHub(lambda broker: open_feed(broker, feed), self.state, HubConfig())
             await self._hub.start()
             probe = WorkerProbe(self.config.workers.bind, self.token)
-            self._registry = Registry(self.config, self._hub, self._spawner, reaper, probe)
+            saved = deployments.load(self.state.deployments)
+            self._registry = Registry(
+                self.config, self._hub, self._spawner, reaper, probe, stopped=saved.stopped
+            )
             server, serving = await self._serve_control()
             self._say_hello()
-            boot = loop.create_task(self._deploy_at_start(), name="deploy-at-start")
+            boot = loop.create_task(
+                self._deploy_at_start(saved.deployments), name="deploy-at-start"
+            )
             await self._tick_loop(reaper)
         finally:
             await self._shutdown(server, serving, boot, probe)
@@ -225,9 +230,9 @@ class Daemon:
             name = signal.Signals(self._signals.pop(0)).name
             self.request_shutdown(name)
 
-    async def _deploy_at_start(self) -> None:
-        """Redeploy what deployments.json lists, then every *.qkt of --load-dir (sorted)."""
-        planned = deployments.load(self.state.deployments)
+    async def _deploy_at_start(self, planned: list[Deployment]) -> None:
+        """Redeploy what deployments.json lists, then every *.qkt of --load-dir (sorted) but
+        those the user stopped."""
         names = {d.name: d for d in planned}
         if self.config.load_dir is not None:
             for path in sorted(self.config.load_dir.glob("*.qkt")):
@@ -237,7 +242,12 @@ class Daemon:
                     self._say(f"skipped {path.name}: {error.message}")
                     continue
                 known = names.get(wanted.name)
-                if known is None:
+                if known is None and self.registry.stopped_by_user(wanted.name):
+                    self._say(
+                        f"skipped {path.name}: {wanted.name} was stopped with `qkt stop`; "
+                        f"`qkt deploy {path}` runs it again"
+                    )
+                elif known is None:
                     planned.append(wanted)
                     names[wanted.name] = wanted
                 elif known.file != wanted.file:

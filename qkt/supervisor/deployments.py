@@ -6,7 +6,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +34,9 @@ class Deployment:
     fee_bps: str = "0"
     slippage_bps: str = "0"
     sim: bool = False
+    # The worker port it last had: reused when free, so a strategy keeps its address (and its
+    # published port in a container) across restarts of the worker and of the daemon.
+    port: int | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -64,6 +67,10 @@ class Deployment:
                     "(1 to 64 letters, digits, '_' or '-')"
                 )
         return cls(name, str(path), balance, fee_bps, slippage_bps, sim)
+
+    def at_port(self, port: int | None) -> Deployment:
+        """The same deployment, remembering `port` as its address."""
+        return replace(self, port=port)
 
     def args(self) -> dict[str, Any]:
         """The options beyond name and file (the `args` of a list entry)."""
@@ -114,29 +121,49 @@ def check_file(file: str) -> None:
         raise UserError(f"{file} is not a regular file")
 
 
-def save(path: Path, deployments: Iterable[Deployment]) -> None:
-    """Write the deployments, sorted by name, atomically."""
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What deployments.json holds: what was running, and what the user stopped.
+
+    `stopped` names strategies stopped with `qkt stop`: `--load-dir` does not bring them back at
+    the next start (a trader who stopped a losing strategy must not find it trading again after a
+    reboot); deploying one again clears it.
+    """
+
+    deployments: list[Deployment]
+    stopped: frozenset[str] = frozenset()
+
+
+def save(path: Path, deployments: Iterable[Deployment], stopped: Iterable[str] = ()) -> None:
+    """Write the deployments, sorted by name, and the stopped names, atomically."""
     entries = sorted((d.to_json() for d in deployments), key=lambda d: str(d["name"]))
-    write_json_atomic(path, {"version": FORMAT_VERSION, "deployments": entries}, mode=0o600)
+    document = {"version": FORMAT_VERSION, "deployments": entries, "stopped": sorted(stopped)}
+    write_json_atomic(path, document, mode=0o600)
 
 
-def load(path: Path) -> list[Deployment]:
-    """The deployments saved at `path`; an unreadable file is logged and counts as empty."""
+def load(path: Path) -> Saved:
+    """What was saved at `path`; an unreadable file is logged and counts as empty."""
     try:
         raw = read_json(path)
     except FileNotFoundError:
-        return []
+        return Saved([])
     except (OSError, orjson.JSONDecodeError) as error:
         log.error("ignoring %s: %s", path, error)
-        return []
+        return Saved([])
     items = raw.get("deployments") if isinstance(raw, dict) else None
     if not isinstance(items, list):
         log.error("ignoring %s: no 'deployments' list", path)
-        return []
+        return Saved([])
     found = []
     for item in items:
         try:
             found.append(Deployment.from_json(item))
         except ValueError as error:
             log.error("%s: skipping an entry: %s", path, error)
-    return found
+    stopped = raw.get("stopped", [])
+    if not isinstance(stopped, list):
+        log.error("%s: ignoring 'stopped': not a list", path)
+        stopped = []
+    return Saved(
+        found, frozenset(n for n in stopped if isinstance(n, str) and NAME_PATTERN.fullmatch(n))
+    )

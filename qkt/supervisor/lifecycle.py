@@ -63,7 +63,7 @@ class WorkerProcesses:
     async def start(self, handle: WorkerHandle, taken: set[int]) -> None:
         """Spawn the worker and wait until it answers `/health` on the port it reports."""
         d = handle.deployment
-        port = self._pick_port(taken)
+        port = self._pick_port(taken, d.port)
         endpoints = self._hub.endpoints
         spec = WorkerSpec(
             name=d.name,
@@ -91,12 +91,20 @@ class WorkerProcesses:
         finally:
             self._reserved_ports.discard(port)
 
-    def _pick_port(self, taken: set[int]) -> int:
-        """A free port of `--worker-ports` not in `taken`, or 0 (ephemeral) without a range."""
+    def _pick_port(self, taken: set[int], preferred: int | None) -> int:
+        """The strategy's previous port if it is free, else a free port of `--worker-ports` not
+        in `taken`, or 0 (ephemeral) without a range."""
         ports = self._workers.ports
+        taken = self._reserved_ports | taken
+        if (
+            preferred
+            and preferred not in taken
+            and (ports is None or preferred in ports)
+            and _bindable(self._workers.bind, preferred)
+        ):
+            return preferred
         if ports is None:
             return 0
-        taken = self._reserved_ports | taken
         for port in ports:
             if port not in taken and _bindable(self._workers.bind, port):
                 return port

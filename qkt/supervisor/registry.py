@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +45,7 @@ class Registry:
         spawner: Spawner,
         reaper: Reaper,
         probe: WorkerProbe,
+        stopped: Iterable[str] = (),
     ) -> None:
         self._config = config
         self._workers = config.workers
@@ -53,6 +54,7 @@ class Registry:
         self._processes = WorkerProcesses(config, hub, spawner, reaper, probe)
         self._handles: dict[str, WorkerHandle] = {}
         self._pings: set[asyncio.Task[None]] = set()
+        self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -99,6 +101,10 @@ class Registry:
             }
         return handle.crash_report()
 
+    def stopped_by_user(self, name: str) -> bool:
+        """True if `name` was stopped with `qkt stop` and not deployed since."""
+        return name in self._stopped
+
     def log_file(self, name: str) -> Path:
         """The log of `name`: deployed now, or deployed before (its log is still there)."""
         path = self._config.state.log_file(name)
@@ -128,13 +134,15 @@ class Registry:
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            await self._processes.start(handle, self._ports_taken())
+            await self._processes.start(handle, self._ports_taken(name))
         except BaseException:
             await self._discard(handle)
             raise
         finally:
             handle.task = None
         handle.state = WorkerState.RUNNING
+        handle.deployment = deployment.at_port(handle.port)
+        self._stopped.discard(name)
         self.save()
         log.info(
             "deployed %s (pid %s, port %s, keys %s)",
@@ -175,8 +183,15 @@ class Registry:
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
 
-    def _ports_taken(self) -> set[int]:
-        return {h.port for h in self._handles.values() if h.port}
+    def _ports_taken(self, name: str) -> set[int]:
+        """Ports in use, or remembered, by every strategy but `name` (which may reuse its own)."""
+        return {
+            port
+            for h in self._handles.values()
+            if h.name != name
+            for port in (h.port, h.deployment.port)
+            if port
+        }
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class Registry:
         self._release(handle)
         handle.state = WorkerState.STOPPED
         del self._handles[name]
+        self._stopped.add(name)
         self.save()
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return {"name": name, "state": WorkerState.STOPPED.value, "exit_code": code}
@@ -295,7 +311,7 @@ class Registry:
         handle.state, handle.restart_at = WorkerState.RESTARTING, None
         handle.restarts += 1
         try:
-            await self._processes.start(handle, self._ports_taken())
+            await self._processes.start(handle, self._ports_taken(handle.name))
         except asyncio.CancelledError:
             if handle.pid is not None:
                 await self._processes.kill(handle)
@@ -308,6 +324,8 @@ class Registry:
         finally:
             handle.task = None
         handle.state = WorkerState.RUNNING
+        handle.deployment = handle.deployment.at_port(handle.port)
+        self.save()
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
 
     # -- persistence -------------------------------------------------------------------------
@@ -315,7 +333,7 @@ class Registry:
     def save(self) -> None:
         """Write deployments.json from the registry (atomic)."""
         kept = [h.deployment for h in self._handles.values() if h.state is not WorkerState.STARTING]
-        deployments.save(self._config.state.deployments, kept)
+        deployments.save(self._config.state.deployments, kept, self._stopped - set(self._handles))
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -148,3 +148,35 @@ def test_load_dir_and_redeploy_after_a_restart(tmp_path: Path) -> None:
             what="the redeploys",
         )
         assert sorted(daemon.entries()) == ["a_first", "b_second", "extra"]
+
+
+def test_a_strategy_keeps_its_port_and_a_stopped_one_stays_stopped(tmp_path: Path) -> None:
+    strategies = tmp_path / "strategies"  # the load dir holds only `loser`
+    strategies.mkdir()
+    (strategies / "loser.qkt").write_text(TRADER.format(name="loser"))
+    keeper = tmp_path / "keeper.qkt"
+    keeper.write_text(TRADER.format(name="keeper"))
+    args = ("--load-dir", str(strategies), "--worker-ports", "41730-41750")
+    with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
+        daemon.wait_state("loser", "running", timeout=30)
+        assert daemon.cli("deploy", str(keeper)).returncode == 0
+        assert [daemon.entries()[n]["port"] for n in ("loser", "keeper")] == [41730, 41731]
+        assert daemon.cli("stop", "loser").returncode == 0
+        assert daemon.stop() == 0
+
+    with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
+        daemon.wait_state("keeper", "running", timeout=30)
+        # Its address survives the restart, although a lower port of the range is free now.
+        assert daemon.entries()["keeper"]["port"] == 41731
+        assert "loser" not in daemon.entries()  # stopped by the user: not brought back
+        deployed = daemon.cli("deploy", str(strategies / "loser.qkt"))
+        assert deployed.returncode == 0, deployed.stderr
+        assert daemon.stop() == 0
+        output = daemon.output()
+    assert "skipped loser.qkt: loser was stopped with `qkt stop`" in output
+
+    with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
+        # Deployed again by hand, it is part of the fleet again.
+        daemon.wait_state("loser", "running", timeout=30)
+        daemon.wait_state("keeper", "running", timeout=30)
+        assert daemon.stop() == 0

@@ -103,16 +103,18 @@ def test_deployments_round_trip_and_skip_bad_entries(tmp_path: Path) -> None:
         Deployment.create(str(tmp_path / "b.qkt"), balance="500.25", sim=True),
         Deployment.create(str(tmp_path / "a.qkt"), "alpha"),
     ]
-    deployments.save(path, kept)
-    assert deployments.load(path) == sorted(kept, key=lambda d: d.name)
+    deployments.save(path, kept, stopped=["gamma"])
+    saved = deployments.load(path)
+    assert saved.deployments == sorted(kept, key=lambda d: d.name)
+    assert saved.stopped == {"gamma"}
     assert path.stat().st_mode & 0o777 == 0o600
     path.write_text(
         '{"version": 1, "deployments": [{"name": "x y", "file": "/a.qkt"}, '
         '{"name": "ok", "file": "/ok.qkt"}]}'
     )
-    assert [d.name for d in deployments.load(path)] == ["ok"]
+    assert [d.name for d in deployments.load(path).deployments] == ["ok"]
     path.write_text("{broken")
-    assert deployments.load(path) == []
+    assert deployments.load(path) == deployments.Saved([])
 
 
 @pytest.mark.parametrize(
