@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp
 
-from qkt import __version__
+from qkt import __version__, proctitle
 from qkt import log as qkt_log
 from qkt.errors import ConflictError, QktError
 from qkt.hub import CandleHub, HubConfig, KeyStats
@@ -117,6 +117,7 @@ class Daemon:
 
     def run(self) -> int:
         """Take the state dir, serve until told to stop, clean up; the exit status (0)."""
+        proctitle.set_title(proctitle.daemon(self.state.root))
         load_dir = self.config.load_dir
         if load_dir is not None and not load_dir.is_dir():
             raise ConfigError(f"--load-dir {load_dir}: no such folder")
