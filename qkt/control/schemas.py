@@ -11,20 +11,20 @@ import re
 from decimal import Decimal
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 
 from qkt.paths import NAME_PATTERN
+from qkt.supervisor.deployments import MAX_BALANCE, MAX_BPS
+from qkt.supervisor.registry import RESERVED_NAMES
 from qkt.worker.schemas import StatusOut
 
 SCHEMA_VERSION: Final = 1
 StateName = Literal["starting", "running", "stopping", "stopped", "crashed", "restarting"]
 # Anchored for JSON Schema (`pattern` is a search): what `qkt.paths.check_name` accepts.
 NAME_REGEX: Final = f"^{NAME_PATTERN.pattern}$"
-RESERVED_NAME: Final = "daemon"  # the daemon's own log (`logs/daemon.log`)
+_RESERVED: Final[list[JsonValue]] = [name for name in sorted(RESERVED_NAMES)]
 NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-'."
 MAX_PATH: Final = 4096  # PATH_MAX on Linux
-MAX_BALANCE: Final = Decimal("1e15")  # as `qkt.supervisor.deployments.MAX_BALANCE`
-MAX_BPS: Final = Decimal("10000")  # 100 %, as `qkt.supervisor.deployments.MAX_BPS`
 # Decimal strings without exponent, in range: 0 < balance <= 1e15, 0 <= bps <= 10000.
 BALANCE_REGEX: Final = (
     r"^\+?0*([1-9][0-9]{0,14}(\.[0-9]*)?|1000000000000000(\.0*)?|\.[0-9]*[1-9][0-9]*)$"
@@ -125,8 +125,9 @@ class DeployRequest(BaseModel):
     name: str | None = Field(
         default=None,
         pattern=NAME_REGEX,
-        description=f"Default: the file's stem. {NAME_DESCRIPTION} Not {RESERVED_NAME!r}.",
-        json_schema_extra={"not": {"const": RESERVED_NAME}},
+        description=f"Default: the file's stem. {NAME_DESCRIPTION} Reserved: "
+        f"{', '.join(sorted(RESERVED_NAMES))} (400 invalid_name).",
+        json_schema_extra={"not": {"enum": _RESERVED}},
     )
     balance: Balance = Field(default=Decimal("10000"), description="Starting balance.")
     fee_bps: Bps = Field(default=Decimal("0"), description="Fee per fill, in basis points.")
