@@ -10,7 +10,7 @@ import typer
 
 from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
-from qkt.cli.render import duration, print_json, print_table
+from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
 from qkt.supervisor.config import build_config, read_config_file
 
@@ -177,6 +177,15 @@ def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOptio
     if keys:
         typer.echo("")
         print_table(
-            ["KEY", "SUBSCRIBERS", "CANDLES", "FEED"],
-            [[k["key"], k["subscribers"], k["candles_published"], k["feed_state"]] for k in keys],
+            ["KEY", "SUBSCRIBERS", "CANDLES", "LAST CLOSE", "FEED"],
+            [
+                [
+                    k["key"],
+                    k["subscribers"],
+                    k["candles_published"],
+                    iso_time(k.get("last_close_ts")),
+                    k["feed_state"],
+                ]
+                for k in keys
+            ],
         )

@@ -10,6 +10,7 @@ import typer
 from qkt.cli.options import JsonOption, StateDirOption
 from qkt.cli.remote import connect
 from qkt.cli.render import print_json, print_table
+from qkt.control.client import ControlError
 from qkt.paths import check_name
 
 
@@ -60,20 +61,30 @@ def deploy_command(
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Compile FILE and start it as NAME; prints NAME PORT STATE STARTED once it is running."""
+    """Compile FILE and start it as NAME; prints NAME PORT STATE STARTED once it is running.
+
+    A file that does not compile starts nothing: each mistake prints on stderr as
+    FILE:LINE:COL: message, with the line and a caret, then the total N errors (exit 1).
+    """
     if name is not None:
         check_name(name)
     with connect(ctx, state_dir) as client:
-        entry = client.deploy(
-            str(file.expanduser().absolute()),
-            name,
-            balance=balance,
-            fee_bps=fee_bps,
-            slippage_bps=slippage_bps,
-            sim=sim or None,
-            speed=speed,
-            seed=seed,
-        )
+        try:
+            entry = client.deploy(
+                str(file.expanduser().absolute()),
+                name,
+                balance=balance,
+                fee_bps=fee_bps,
+                slippage_bps=slippage_bps,
+                sim=sim or None,
+                speed=speed,
+                seed=seed,
+            )
+        except ControlError as error:
+            if error.remote_code != "dsl_error":
+                raise
+            _print_dsl_errors(error)
+            raise typer.Exit(1) from None
     if json:
         print_json(entry)
         return
@@ -81,3 +92,17 @@ def deploy_command(
         ["NAME", "PORT", "STATE", "STARTED"],
         [[entry["name"], entry["port"], entry["state"], entry["started_at"]]],
     )
+
+
+def _print_dsl_errors(error: ControlError) -> None:
+    """Every mistake with its line and caret, then `N errors`, as `qkt check` prints them."""
+    rendered = error.details.get("rendered")
+    if isinstance(rendered, str) and rendered:
+        typer.echo(rendered, err=True)
+        return
+    # A daemon that sends only the positions: one line per error, then the count.
+    found = error.details.get("errors")
+    lines = [str(line) for line in found] if isinstance(found, list) and found else [error.message]
+    for line in lines:
+        typer.echo(line, err=True)
+    typer.echo(f"{len(lines)} error{'' if len(lines) == 1 else 's'}", err=True)

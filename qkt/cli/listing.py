@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from qkt.cli.options import JsonOption, StateDirOption
 from qkt.cli.remote import connect
-from qkt.cli.render import cell, duration, print_json, print_table
+from qkt.cli.render import duration, money, print_json, print_table
+from qkt.cli.statusview import status_lines
 from qkt.paths import check_name
 
 
@@ -39,6 +39,7 @@ def list_command(
             ]
             for e in entries
         ],
+        right={"UPTIME"},
     )
     for entry in entries:
         if entry.get("error") and entry["state"] != "running":
@@ -65,7 +66,8 @@ def status_command(
         print_json(found)
         return
     if name is not None:
-        _print_one(found)
+        for line in status_lines(found):
+            typer.echo(line)
         return
     if not found:
         typer.echo("no strategies deployed (qkt deploy FILE)")
@@ -77,34 +79,20 @@ def status_command(
                 s.get("name"),
                 s.get("state"),
                 s.get("trades"),
-                s.get("equity"),
-                s.get("realized"),
-                s.get("unrealized"),
+                money(s.get("equity")),
+                money(s.get("realized")),
+                money(s.get("unrealized")),
                 _positions(s.get("positions")),
             ]
             for s in found
         ],
     )
+    for each in found:
+        if each.get("error"):  # crashed, or did not answer: the daemon's record says why
+            typer.echo(f"{each.get('name')}: {each['error']}", err=True)
 
 
-def _positions(positions: Any) -> str:
+def _positions(positions: Any) -> int | None:
     if not isinstance(positions, list):
-        return "-"
-    return str(len([p for p in positions if p]))
-
-
-def _print_one(status: dict[str, Any]) -> None:
-    width = max((len(key) for key in status), default=0)
-    for key, value in status.items():
-        if isinstance(value, list) and value and key in ("last_log", "positions"):
-            typer.echo(f"{key.ljust(width)}")
-            for item in value:
-                typer.echo(f"  {cell(item)}")
-            continue
-        if isinstance(value, dict) or (
-            isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
-        ):
-            value = orjson.dumps(value).decode()
-        elif isinstance(value, list):
-            value = ", ".join(cell(v) for v in value) or "-"
-        typer.echo(f"{key.ljust(width)}  {cell(value)}")
+        return None
+    return len([p for p in positions if p])

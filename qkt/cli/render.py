@@ -1,13 +1,24 @@
-"""How the CLI prints: aligned plain-text tables for humans, JSON only for `--json`."""
+"""How the CLI prints: aligned plain-text tables for humans, JSON only for `--json`.
+
+Tables are for reading: money is rounded to cents (half-even, no thousands separators), numbers
+are aligned right, times are ISO 8601 UTC. `--json` keeps every figure exact.
+"""
 
 from __future__ import annotations
 
+import decimal
 import sys
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Collection, Sequence
+from decimal import Decimal
+from typing import Any, Final
 
 import orjson
 import typer
+
+CENT: Final = Decimal("0.01")
+# Prices under 1 (a few altcoins) keep up to this many decimals: 0.08123, not 0.08.
+_SMALL_PRICE_PLACES: Final = 6
 
 
 def print_json(value: Any) -> None:
@@ -16,28 +27,95 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Columns padded to their widest cell, two spaces apart; None prints as `-`."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Collection[str] = ()
+) -> str:
+    """Columns padded to their widest cell, two spaces apart; None prints as `-`.
+
+    A column of numbers (ints, Decimals) is aligned right, and so is every column named in
+    `right`; the others are aligned left.
+    """
     cells = [[cell(value) for value in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    to_right = [
+        header in right or _numeric([row[i] for row in rows]) for i, header in enumerate(headers)
+    ]
     lines = [headers, *cells]
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+        "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(line, widths, to_right, strict=True)
+        ).rstrip()
+        for line in lines
     )
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    typer.echo(table(headers, rows))
+def _numeric(values: Sequence[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(
+        isinstance(v, int | Decimal) and not isinstance(v, bool) for v in present
+    )
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Collection[str] = ()
+) -> None:
+    typer.echo(table(headers, rows, right))
 
 
 def cell(value: Any) -> str:
+    """One value as table text: `-` for nothing, yes/no, decimals without exponent."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return str(value)
+
+
+def money(value: Any) -> Decimal | None:
+    """A money figure (an exact decimal string) rounded to cents, half-even; None if absent.
+
+    For reading only: what `--json` prints stays exact.
+    """
+    number = _decimal(value)
+    if number is None:
+        return None
+    rounded = number.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN)
+    return rounded if rounded != 0 else abs(rounded)  # no "-0.00"
+
+
+def price(value: Any) -> Decimal | None:
+    """A price for reading: cents from 1 up; below 1, the decimals it needs (2 to 6)."""
+    number = _decimal(value)
+    if number is None or abs(number) >= 1:
+        return money(value)
+    places = Decimal(1).scaleb(-_SMALL_PRICE_PLACES)
+    text = format(number.quantize(places, rounding=decimal.ROUND_HALF_EVEN), "f")
+    whole, _, fraction = text.partition(".")
+    return Decimal(f"{whole}.{fraction.rstrip('0').ljust(2, '0')}")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except decimal.InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def iso_time(epoch_ms: Any) -> str:
+    """Epoch milliseconds as `2026-11-24T23:00:36Z` (UTC, to the second); `-` for nothing."""
+    if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_ms / 1000))
+    except (OverflowError, OSError, ValueError):
+        return str(epoch_ms)
 
 
 def duration(ms: int | None) -> str:

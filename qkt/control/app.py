@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,10 +16,14 @@ from qkt import __version__
 from qkt.control import routes
 from qkt.control.auth import require_token
 from qkt.control.metrics import metrics_registry
-from qkt.errors import InternalError, QktError
+from qkt.dsl import CompileError
+from qkt.errors import InternalError, InvalidNameError, QktError
+from qkt.paths import check_name
 from qkt.supervisor.daemon import Daemon
 
 log = logging.getLogger(__name__)
+
+_NAME_LOCATIONS: Final = {("path", "name"), ("body", "name")}
 
 
 def create_app(daemon: Daemon) -> FastAPI:
@@ -51,7 +55,12 @@ def create_app(daemon: Daemon) -> FastAPI:
 def envelope(error: QktError) -> JSONResponse:
     """The JSON answer for `error`: its status and `{"error": {"code", "message", ...}}`."""
     headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-    return JSONResponse(error.to_json(), status_code=error.http_status, headers=headers)
+    body = error.to_json()
+    if isinstance(error, CompileError):
+        # Every error with its source line and caret, then `N errors` (as `qkt check` prints
+        # them): the daemon has the source it compiled, so `qkt deploy` can show them all.
+        body["error"]["rendered"] = error.render()
+    return JSONResponse(body, status_code=error.http_status, headers=headers)
 
 
 async def _qkt_error(request: Request, exc: Exception) -> JSONResponse:
@@ -60,11 +69,20 @@ async def _qkt_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 `invalid_request` with every problem; a bad strategy name is 400 `invalid_name`."""
     assert isinstance(exc, RequestValidationError)
+    items = list(exc.errors())
     problems = [
         {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", ""))}
-        for item in exc.errors()
+        for item in items
     ]
+    for item in items:
+        # spec.md: an invalid name is a 400, whether the schema's pattern or the daemon saw it.
+        if tuple(item.get("loc", ()))[-2:] in _NAME_LOCATIONS:
+            try:
+                check_name(str(item.get("input", "")))
+            except InvalidNameError as error:
+                return envelope(InvalidNameError(error.message, errors=problems))
     first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] or first["loc"]) or "request"
     body = {

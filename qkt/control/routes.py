@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from pydantic import WithJsonSchema
 
 from qkt.control.auth import require_token
 from qkt.control.metrics import render
 from qkt.control.schemas import (
+    NAME_DESCRIPTION,
+    NAME_REGEX,
     DeployRequest,
     ErrorEnvelope,
     Health,
@@ -21,27 +25,49 @@ from qkt.control.schemas import (
     StopResult,
     WorkerStatus,
 )
-from qkt.paths import check_name
 from qkt.supervisor.daemon import Daemon
-from qkt.supervisor.deployments import Deployment
+from qkt.supervisor.deployments import Deployment, check_file, resolve_file
 from qkt.supervisor.logs import follow, parse_since, read_tail
 
-_ERROR: Final = {"model": ErrorEnvelope}
 _DESCRIBED: Final[dict[int, str]] = {
-    400: "Invalid name or request.",
+    400: "Invalid name (`invalid_name`), or a request the daemon cannot act on.",
     401: "Missing or wrong bearer token.",
-    404: "No such strategy or file.",
-    409: "The name is in use, or the strategy is busy.",
-    422: "Invalid request body or parameters, or a DSL error in the strategy file.",
+    404: "No such strategy, or no such strategy file.",
+    409: "The name is in use, the strategy is busy, or --speed/--seed differ from the daemon's.",
+    422: "Invalid body or parameters (`invalid_request`), or a DSL error (`dsl_error`).",
     502: "The worker did not start.",
     503: "No free worker port.",
+}
+_TEXT: Final = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+# What `parse_since` reads: an RFC 3339 time, epoch seconds or milliseconds, or an age.
+_SINCE_SCHEMA: Final = {
+    "description": "Lines at or after: an ISO 8601 time, epoch s or ms, or an age (90s, 10m).",
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": "^[0-9]{1,16}$"},
+        {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?[smhd]$", "maxLength": 16},
+    ],
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses (401 and 422 are always possible)."""
-    wanted = sorted({401, 422, *codes})
-    return {code: {**_ERROR, "description": _DESCRIBED[code]} for code in wanted}
+    """OpenAPI `responses` for these error statuses (401 is always possible: the token).
+
+    Each is the JSON envelope, also on a route whose success is text: `response_class=Response`
+    there (no media type of its own) keeps FastAPI from filing the envelope under `text/plain`.
+    """
+    wanted = sorted({401, *codes})
+    return {code: {"model": ErrorEnvelope, "description": _DESCRIBED[code]} for code in wanted}
+
+
+Name = Annotated[
+    str, Path(pattern=NAME_REGEX, description=NAME_DESCRIPTION, examples=["ema_cross"])
+]
+
+
+def _plain(value: Decimal) -> str:
+    """The decimal as sent (`2500.50` stays so) but never in exponent form (`1E-7`)."""
+    return format(value, "f")
 
 
 def daemon_of(request: Request) -> Daemon:
@@ -70,17 +96,23 @@ async def health(daemon: DaemonDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/deploy", status_code=201, response_model=ListEntry, responses=errors(400, 404, 409, 502, 503)
+    "/deploy",
+    status_code=201,
+    response_model=ListEntry,
+    responses=errors(400, 404, 409, 422, 502, 503),
 )
 async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
     """Compile FILE and start it as NAME; answers once the worker is ready."""
     daemon.check_market(body.speed, body.seed)
+    # A missing file is 404 before its stem is judged as a name: the file is what is wrong.
+    file = resolve_file(body.file)
+    check_file(file)
     deployment = Deployment.create(
-        body.file,
+        file,
         body.name,
-        balance=str(body.balance),
-        fee_bps=str(body.fee_bps),
-        slippage_bps=str(body.slippage_bps),
+        balance=_plain(body.balance),
+        fee_bps=_plain(body.fee_bps),
+        slippage_bps=_plain(body.slippage_bps),
         sim=body.sim,
     )
     handle = await daemon.registry.deploy(deployment)
@@ -103,26 +135,30 @@ async def status_all(daemon: DaemonDep) -> list[dict[str, Any]]:
     return [item for item in found if isinstance(item, dict)]
 
 
-@router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404))
-async def status_one(name: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404, 422))
+async def status_one(name: Name, daemon: DaemonDep) -> dict[str, Any]:
     """That worker's `/status` (or the daemon's record of it if it has no process)."""
-    return await daemon.registry.status_of(check_name(name))
+    return await daemon.registry.status_of(name)
 
 
 @router.get(
     "/logs/{name}",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}, **errors(400, 404)},
+    response_class=Response,
+    responses={200: {"description": "The log's lines.", **_TEXT}, **errors(400, 404, 422)},
 )
 async def logs(
-    name: str,
+    name: Name,
     daemon: DaemonDep,
     lines: Annotated[int, Query(ge=0, le=100_000, description="Last N lines.")] = 200,
-    since: Annotated[str | None, Query(description="ISO time, epoch s/ms, or 10m.")] = None,
+    since: Annotated[
+        str | None,
+        Query(),
+        WithJsonSchema(_SINCE_SCHEMA),
+    ] = None,
     follow_: Annotated[bool, Query(alias="follow", description="Stream new lines.")] = False,
 ) -> Response:
     """The strategy's log: the last lines, then with follow=true whatever is appended."""
-    path = daemon.registry.log_file(check_name(name))
+    path = daemon.registry.log_file(name)
     since_ts = parse_since(since) if since is not None else None
     try:
         text, offset = read_tail(path, lines, since_ts)
@@ -140,18 +176,30 @@ async def logs(
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
 
-@router.post("/stop/{name}", response_model=StopResult, responses=errors(400, 404, 409))
+@router.post("/stop/{name}", response_model=StopResult, responses=errors(400, 404, 409, 422))
 async def stop(
-    name: str,
+    name: Name,
     daemon: DaemonDep,
-    flatten: bool = False,
+    flatten: Annotated[
+        bool, Query(description="Close every position at market first (the worker's /stop).")
+    ] = False,
     timeout: Annotated[
-        int | None, Query(ge=0, le=3_600_000, description="Grace before SIGKILL, in ms.")
+        int | None,
+        Query(ge=0, le=3_600_000),
+        # Optional means left out: a query string cannot carry the `null` FastAPI would allow.
+        WithJsonSchema(
+            {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 3_600_000,
+                "description": "Grace before SIGKILL, in ms (default 5000).",
+            }
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Graceful stop (SIGTERM, or the worker's POST /stop to flatten), then SIGKILL."""
     timeout_s = None if timeout is None else timeout / 1000
-    return await daemon.registry.stop(check_name(name), flatten=flatten, timeout_s=timeout_s)
+    return await daemon.registry.stop(name, flatten=flatten, timeout_s=timeout_s)
 
 
 @router.post("/shutdown", status_code=202, response_model=ShutdownAccepted, responses=errors())
@@ -169,8 +217,8 @@ async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
 
 @router.get(
     "/metrics",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}, **errors()},
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition.", **_TEXT}, **errors()},
 )
 async def metrics(request: Request) -> Response:
     """Prometheus text: strategies by state, restarts, candles published per key."""

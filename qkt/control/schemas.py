@@ -1,22 +1,81 @@
-"""The HTTP contract of the control plane (pydantic): shared by the routes and the CLI."""
+"""The HTTP contract of the control plane (pydantic): shared by the routes and the CLI.
+
+The OpenAPI schema generated from these models is fuzzed (tests/control/test_fuzz.py): a request
+the schema allows must not be refused for its shape, so the patterns and bounds below are exactly
+what the daemon accepts (names as `qkt.paths.NAME_PATTERN`, money as `Deployment` checks it).
+"""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
+
+from qkt.paths import NAME_PATTERN
+from qkt.supervisor.deployments import MAX_BALANCE, MAX_BPS
+from qkt.supervisor.registry import RESERVED_NAMES
+from qkt.worker.schemas import StatusOut
 
 SCHEMA_VERSION: Final = 1
 StateName = Literal["starting", "running", "stopping", "stopped", "crashed", "restarting"]
+# Anchored for JSON Schema (`pattern` is a search): what `qkt.paths.check_name` accepts.
+NAME_REGEX: Final = f"^{NAME_PATTERN.pattern}$"
+_RESERVED: Final[list[JsonValue]] = [name for name in sorted(RESERVED_NAMES)]
+NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-'."
+MAX_PATH: Final = 4096  # PATH_MAX on Linux
+# Decimal strings without exponent, in range: 0 < balance <= 1e15, 0 <= bps <= 10000.
+BALANCE_REGEX: Final = (
+    r"^\+?0*([1-9][0-9]{0,14}(\.[0-9]*)?|1000000000000000(\.0*)?|\.[0-9]*[1-9][0-9]*)$"
+)
+BPS_REGEX: Final = r"^\+?0*([0-9]{1,4}(\.[0-9]*)?|10000(\.0*)?|\.[0-9]+)$"
+
+
+def _plain_decimal(regex: str, what: str) -> BeforeValidator:
+    """Hold a string to `regex` before pydantic reads it as a Decimal, so that the schema's
+    string branch and the server agree exactly (no exponent, no `-`, within the bounds)."""
+    pattern = re.compile(regex)
+
+    def check(value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, str) and not pattern.match(value)):
+            raise ValueError(f"expected {what}, as a number or a plain decimal string")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _decimal_schema(regex: str, **bounds: int) -> WithJsonSchema:
+    """A JSON number within `bounds`, or a decimal string matching `regex`."""
+    number = {"type": "number", **bounds}
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": regex}]})
+
+
+Balance = Annotated[
+    Decimal,
+    _plain_decimal(BALANCE_REGEX, "a decimal greater than 0 and at most 1e15"),
+    Field(gt=0, le=MAX_BALANCE, allow_inf_nan=False),
+    _decimal_schema(BALANCE_REGEX, exclusiveMinimum=0, maximum=int(MAX_BALANCE)),
+]
+Bps = Annotated[
+    Decimal,
+    _plain_decimal(BPS_REGEX, "a decimal from 0 to 10000"),
+    Field(ge=0, le=MAX_BPS, allow_inf_nan=False),
+    _decimal_schema(BPS_REGEX, minimum=0, maximum=int(MAX_BPS)),
+]
 
 
 class ErrorBody(BaseModel):
-    """`{"code": "<snake_case>", "message": "<human sentence>", ...details}`."""
+    """`{"code": "<snake_case>", "message": "<human sentence>", ...details}`.
+
+    Details by code: `invalid_request` has `errors` (`[{"loc", "msg"}]`); `dsl_error` has `file`,
+    `line`, `col` (the first error), `errors` (every `file:line:col: message`) and `rendered`
+    (every error with its source line and a caret, then `N errors`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    code: str
+    code: str = Field(pattern="^[a-z0-9_]+$", examples=["not_found"])
     message: str
 
 
@@ -42,19 +101,42 @@ class Health(BaseModel):
 class DeployRequest(BaseModel):
     """`POST /deploy`: what to run, under which name, with which paper account."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"file": "examples/strategies/ema_cross.qkt"},
+                {
+                    "file": "examples/strategies/rsi_revert.qkt",
+                    "name": "rsi_small",
+                    "balance": "2500.50",
+                    "fee_bps": "7.5",
+                    "slippage_bps": 2,
+                },
+            ]
+        },
+    )
 
     file: str = Field(
         min_length=1,
+        max_length=MAX_PATH,
         description="Path of the .qkt file (absolute, or relative to the daemon's working folder).",
     )
-    name: str | None = Field(default=None, description="Default: the file's stem.")
-    balance: Decimal = Field(default=Decimal("10000"), description="Starting balance.")
-    fee_bps: Decimal = Decimal("0")
-    slippage_bps: Decimal = Decimal("0")
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_REGEX,
+        description=f"Default: the file's stem. {NAME_DESCRIPTION} Reserved: "
+        f"{', '.join(sorted(RESERVED_NAMES))} (400 invalid_name).",
+        json_schema_extra={"not": {"enum": _RESERVED}},
+    )
+    balance: Balance = Field(default=Decimal("10000"), description="Starting balance.")
+    fee_bps: Bps = Field(default=Decimal("0"), description="Fee per fill, in basis points.")
+    slippage_bps: Bps = Field(default=Decimal("0"), description="Slippage per fill, in bps.")
     sim: bool = Field(default=False, description="Put every stream on the simulated market.")
-    speed: float | None = Field(default=None, description="Must match the daemon's --speed.")
-    seed: int | None = Field(default=None, description="Must match the daemon's --seed.")
+    speed: float | None = Field(
+        default=None, gt=0, description="Must match the daemon's --speed (else 409)."
+    )
+    seed: int | None = Field(default=None, description="Must match the daemon's --seed (else 409).")
 
 
 class DeployArgs(BaseModel):
@@ -112,4 +194,21 @@ class HubKey(BaseModel):
     duplicates_dropped: int
 
 
-WorkerStatus = dict[str, Any]
+class RunningStatus(StatusOut):
+    """`GET /status/{name}` of a running worker: its own `/status`, and the daemon's view."""
+
+    model_config = ConfigDict(extra="allow")  # what a worker adds passes through
+
+    state: Literal["running"]
+    restarts: int
+    port: int
+
+
+class WorkerRecord(ListEntry):
+    """`GET /status/{name}` of a worker without a process that answers: the daemon's record."""
+
+    gave_up: bool = Field(description="More crashes than the restart policy allows.")
+    last_log: list[str] = Field(description="The log's last lines when it crashed.")
+
+
+WorkerStatus = RunningStatus | WorkerRecord

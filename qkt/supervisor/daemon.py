@@ -19,9 +19,9 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp
 
-from qkt import __version__
+from qkt import __version__, proctitle
 from qkt import log as qkt_log
-from qkt.errors import QktError, UserError
+from qkt.errors import ConflictError, QktError
 from qkt.hub import CandleHub, HubConfig, KeyStats
 from qkt.market.registry import open_feed
 from qkt.paths import StateDir
@@ -99,15 +99,16 @@ class Daemon:
             self._stop.set()
 
     def check_market(self, speed: float | None, seed: int | None) -> None:
-        """Refuse `deploy --speed/--seed` that differ from the daemon's shared simulated market."""
+        """Refuse `deploy --speed/--seed` that differ from the daemon's shared simulated market:
+        a conflict with the daemon's state (409), not a malformed request."""
         feed = self.config.feed
         if speed is not None and speed != feed.speed:
-            raise UserError(
+            raise ConflictError(
                 f"this daemon's simulated market runs at --speed {feed.speed:g}, not {speed:g}: "
                 "every strategy shares it; restart the daemon with --speed to change it"
             )
         if seed is not None and seed != feed.seed:
-            raise UserError(
+            raise ConflictError(
                 f"this daemon's simulated market uses --seed {feed.seed}, not {seed}: every "
                 "strategy shares it; restart the daemon with --seed to change it"
             )
@@ -116,6 +117,7 @@ class Daemon:
 
     def run(self) -> int:
         """Take the state dir, serve until told to stop, clean up; the exit status (0)."""
+        proctitle.set_title(proctitle.daemon(self.state.root))
         load_dir = self.config.load_dir
         if load_dir is not None and not load_dir.is_dir():
             raise ConfigError(f"--load-dir {load_dir}: no such folder")

@@ -58,7 +58,7 @@ class Deployment:
         sim: bool = False,
     ) -> Deployment:
         """A deployment of `file` (relative to the daemon's folder) named `name` or its stem."""
-        path = Path(file).expanduser().absolute()
+        path = Path(resolve_file(file))
         if name is None:
             name = path.stem
             if not NAME_PATTERN.fullmatch(name):
@@ -107,18 +107,30 @@ def _money(text: str, field: str, most: Decimal, *, positive: bool = False) -> D
 
 
 def check_file(file: str) -> None:
-    """Refuse what is not a readable regular file before anything reads it (a FIFO, a device,
-    a path that cannot even be spelled on this system)."""
+    """Refuse what is not a regular file before anything reads it: a path that does not exist,
+    cannot exist (too long, a NUL, unspellable here) or is a folder, FIFO or device is 404."""
     try:
         mode = os.stat(file).st_mode
     except FileNotFoundError:
         raise NotFoundError(f"no such file: {file}") from None
     except (OSError, ValueError, UnicodeError) as error:
-        raise UserError(f"cannot read {file!r}: {error}") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise NotFoundError(f"cannot read {file!r}: {reason}") from None
     if stat.S_ISDIR(mode):
-        raise UserError(f"{file} is a directory, not a .qkt file")
+        raise NotFoundError(f"{file} is a directory, not a .qkt file")
     if not stat.S_ISREG(mode):
-        raise UserError(f"{file} is not a regular file")
+        raise NotFoundError(f"{file} is not a regular file")
+
+
+def resolve_file(file: str) -> str:
+    """`file` as an absolute path: relative to the working folder, `~` and `~user` expanded
+    where they name a home folder (`~nobody-here` stays a relative path like any other)."""
+    path = Path(file)
+    try:
+        path = path.expanduser()
+    except RuntimeError:
+        pass
+    return str(path.absolute())
 
 
 @dataclass(frozen=True, slots=True)

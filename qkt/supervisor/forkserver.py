@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import orjson
 
+from qkt import proctitle
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 
@@ -93,6 +94,7 @@ def _become_worker(
         # detach() first: the file object from makefile() would otherwise keep the fd open.
         os.close(sock.detach())
         os.setsid()
+        proctitle.set_title(proctitle.worker(spec.name))
         _redirect_stdio(spec)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
@@ -140,6 +142,7 @@ def _wait_for_adoption(spec: WorkerSpec, middle_pid: int) -> None:
 def main(argv: list[str]) -> int:
     """Entry point: `MODULE FD`."""
     module, fd = argv[0], int(argv[1])
+    proctitle.set_title(proctitle.FORK_SERVER)
     sock = socket.socket(fileno=fd)
     sock.set_inheritable(False)
     set_parent_death_signal(signal.SIGKILL)  # nothing to clean up here: the daemon is gone

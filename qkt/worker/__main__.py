@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from qkt import proctitle
 from qkt.worker.entry import EXIT_BAD_SPEC, run_worker
 from qkt.worker.spec import SpecError, WorkerSpec
 
@@ -19,6 +20,8 @@ def main(argv: list[str]) -> int:
         # No log file yet (it is named in the spec): stderr is all there is.
         print(f"qkt worker: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    # `ps` would show the whole JSON spec; the fork server's workers are named the same way.
+    proctitle.set_title(proctitle.worker(spec.name))
     return run_worker(spec)
 
 

@@ -6,15 +6,26 @@ the name says otherwise (`started_at` is ISO 8601 UTC). Field names follow spec.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from qkt.dsl.program import TimeInForce
+from qkt.engine import FillAt, OrderKind, OrderRole, OrderStatus, Side
+from qkt.worker.events import EventKind
+
+# What `qkt.money.to_str` writes: no exponent, no trailing zeros, `-` for negatives.
+DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?$"
+DecimalStr = Annotated[
+    str, Field(pattern=DECIMAL_PATTERN, description="exact decimal string", examples=["10012.5"])
+]
+RunStateName = Literal["starting", "running", "stopping"]
 
 
 class HealthOut(BaseModel):
     """`GET /health`."""
 
-    status: str = Field(examples=["ok"])
+    status: Literal["ok"]
 
 
 class PositionOut(BaseModel):
@@ -22,10 +33,10 @@ class PositionOut(BaseModel):
 
     broker: str
     symbol: str
-    qty: str = Field(description="signed: > 0 long, < 0 short")
-    avg_price: str
-    mark: str
-    unrealized: str
+    qty: DecimalStr = Field(description="signed: > 0 long, < 0 short")
+    avg_price: DecimalStr
+    mark: DecimalStr
+    unrealized: DecimalStr
 
 
 class TradeOut(BaseModel):
@@ -36,13 +47,13 @@ class TradeOut(BaseModel):
     ts: int = Field(description="epoch ms of the fill (market time)")
     broker: str
     symbol: str
-    side: str = Field(examples=["BUY", "SELL"])
-    qty: str
-    price: str
-    fee: str
-    realized: str = Field(description="change to realized PnL, fee included")
-    position: str = Field(description="signed position after the fill")
-    role: str
+    side: Side
+    qty: DecimalStr
+    price: DecimalStr
+    fee: DecimalStr
+    realized: DecimalStr = Field(description="change to realized PnL, fee included")
+    position: DecimalStr = Field(description="signed position after the fill")
+    role: OrderRole
     rule: int | None
 
 
@@ -52,23 +63,23 @@ class OrderOut(BaseModel):
     id: int
     broker: str
     symbol: str
-    side: str
-    kind: str
-    qty: str
-    tif: str
-    role: str
+    side: Side
+    kind: OrderKind
+    qty: DecimalStr
+    tif: TimeInForce
+    role: OrderRole
     created_ms: int
     rule: int | None
-    limit: str | None
-    stop: str | None
+    limit: DecimalStr | None
+    stop: DecimalStr | None
     trail: dict[str, Any] | None
-    anchor: str | None
+    anchor: DecimalStr | None
     triggered: bool
     expires_ms: int | None
     group: int | None
     parent: int | None
     exits: dict[str, Any] | None
-    status: str
+    status: OrderStatus
 
 
 class SubscriberOut(BaseModel):
@@ -97,17 +108,17 @@ class StatusOut(BaseModel):
     version: int
     name: str
     pid: int
-    state: str = Field(examples=["starting", "running", "stopping"])
-    started_at: str = Field(description="ISO 8601 UTC")
+    state: RunStateName
+    started_at: str = Field(description="ISO 8601 UTC", examples=["2026-05-08T15:02:14.234Z"])
     uptime_ms: int
     file: str
-    start_balance: str
-    balance: str
-    equity: str
-    realized: str
-    unrealized: str
-    total_pnl: str
-    fees: str
+    start_balance: DecimalStr
+    balance: DecimalStr
+    equity: DecimalStr
+    realized: DecimalStr
+    unrealized: DecimalStr
+    total_pnl: DecimalStr
+    fees: DecimalStr
     positions: list[PositionOut]
     open_orders: list[OrderOut]
     trades: int
@@ -119,7 +130,7 @@ class StatusOut(BaseModel):
     warmup_candles: int
     fee_bps: str
     slippage_bps: str
-    fill_at: str
+    fill_at: FillAt
     sim: bool
     subscriber: SubscriberOut | None
     events: EventsInfoOut
@@ -128,10 +139,10 @@ class StatusOut(BaseModel):
 class EventOut(BaseModel):
     """One ring event: `event_id`, `type` (trade, signal, order, log, candle), `ts`, its body."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
 
     event_id: int
-    type: str
+    type: EventKind
     ts: int
 
 
@@ -153,14 +164,16 @@ class TradesOut(BaseModel):
 class StopOut(BaseModel):
     """`POST /stop`: the stop was accepted and is under way."""
 
-    status: str = Field(examples=["stopping"])
+    status: Literal["stopping"]
     flatten: bool
 
 
 class ErrorBody(BaseModel):
-    """The error itself."""
+    """The error itself: a stable snake_case code and a human sentence."""
 
-    code: str
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["invalid_request"])
     message: str
 
 

@@ -9,14 +9,17 @@ Errors leave as `{"error": {"code", "message"}}`, mapped here once.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Final, Protocol
 
 import orjson
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 from starlette.exceptions import HTTPException
 
 from qkt import __version__
@@ -32,12 +35,35 @@ from qkt.worker.schemas import (
     TradesOut,
 )
 
+log = logging.getLogger(__name__)
+
+# Declared in the schema as the route's security; the check itself is `_check_token`, since
+# only a worker under a daemon (with a token file) needs one.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Under a daemon: the content of its state dir's control.token.",
+)
 HEARTBEAT_S: Final = 15.0  # an SSE comment this often, so a vanished client is noticed
 DEFAULT_PAGE: Final = 100
 MAX_PAGE: Final = 1000
-_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    422: {"model": ErrorOut, "description": "Bad query parameters"}
+MAX_ID: Final = 2**63 - 1  # ids are SQLite INTEGERs: a larger one cannot even be compared
+_DESCRIBED: Final[dict[int, str]] = {
+    401: "Missing or wrong bearer token.",
+    422: "Invalid query parameters or headers.",
 }
+
+
+def _id_schema(description: str) -> WithJsonSchema:
+    """An optional id parameter: left out when not wanted, never `null` (a query string or a
+    header cannot carry one, though FastAPI would declare `anyOf [integer, null]`)."""
+    schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": description}
+    return WithJsonSchema(schema)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: the JSON envelope, whatever the route's
+    own content type (a route whose success is text still fails in JSON)."""
+    return {code: {"model": ErrorOut, "description": _DESCRIBED[code]} for code in codes}
 
 
 class WorkerView(Protocol):
@@ -92,10 +118,12 @@ def create_status_app(
         state_view: WorkerView = request.app.state.view
         return state_view.status()
 
-    @app.get("/logs", response_model=LogsOut, responses=_ERRORS)
+    @app.get("/logs", response_model=LogsOut, responses=errors(422))
     async def logs(
         request: Request,
-        since: Annotated[int | None, Query(ge=0, description="events after this id")] = None,
+        since: Annotated[
+            int | None, Query(ge=0, le=MAX_ID), _id_schema("events after this id")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> dict[str, Any]:
         """Recent events from the in-memory ring, oldest first (without `since`: the latest)."""
@@ -104,10 +132,12 @@ def create_status_app(
         last = found[-1].id if found else (since or 0)
         return {"events": [event.to_json() for event in found], "last_id": last}
 
-    @app.get("/trades", response_model=TradesOut, responses=_ERRORS)
+    @app.get("/trades", response_model=TradesOut, responses=errors(422))
     async def trades(
         request: Request,
-        after: Annotated[int | None, Query(ge=0, description="fills with a larger id")] = None,
+        after: Annotated[
+            int | None, Query(ge=0, le=MAX_ID), _id_schema("fills with a larger id")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> dict[str, Any]:
         """Fills from the journal, oldest first (without `after`: the latest `limit`)."""
@@ -122,11 +152,16 @@ def create_status_app(
     @app.get(
         "/events",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+        responses={
+            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            **errors(422),
+        },
     )
     async def events(
         request: Request,
-        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+        last_event_id: Annotated[
+            int | None, Header(ge=0, le=MAX_ID), _id_schema("resume after this event id")
+        ] = None,
     ) -> StreamingResponse:
         """Server-Sent Events, live: `event: trade|signal|order|log|candle`, `data: <json>`,
         `id:`; a `Last-Event-ID` header resumes from the ring."""
@@ -141,15 +176,15 @@ def create_status_app(
         "/stop",
         status_code=202,
         response_model=StopOut,
-        responses={401: {"model": ErrorOut, "description": "Missing or wrong bearer token"}},
+        responses=errors(401, 422),
     )
     async def stop(
         request: Request,
         flatten: bool = False,
-        authorization: Annotated[str | None, Header()] = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     ) -> dict[str, Any]:
         """Graceful stop; with `flatten`, close every position at market first."""
-        _check_token(request.app.state.token_file, authorization)
+        _check_token(request.app.state.token_file, credentials)
         stop_view: WorkerView = request.app.state.view
         stop_view.request_stop(flatten)
         return {"status": "stopping", "flatten": flatten}
@@ -157,7 +192,7 @@ def create_status_app(
     @app.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus"}},
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus(request: Request) -> Response:
         """Trades, equity, PnL, positions and candles seen, in Prometheus text format."""
@@ -201,17 +236,16 @@ def _frame(event: WorkerEvent) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.kind.value.encode(), data)
 
 
-def _check_token(token_file: Path | None, authorization: str | None) -> None:
+def _check_token(token_file: Path | None, credentials: HTTPAuthorizationCredentials | None) -> None:
     if token_file is None:
         return
     try:
         expected = token_file.read_text(encoding="utf-8").strip()
     except OSError:
         raise UnauthorizedError("this worker's token file cannot be read") from None
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not expected:
+    if credentials is None or not expected:
         raise UnauthorizedError("send Authorization: Bearer <token> (the daemon's control.token)")
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if not hmac.compare_digest(credentials.credentials.strip().encode(), expected.encode()):
         raise UnauthorizedError("wrong bearer token")
 
 
@@ -235,6 +269,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         body = {"error": {"code": "invalid_request", "message": problems}}
         return JSONResponse(body, status_code=422)
 
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        # Also an envelope (not Starlette's text/plain page), and the traceback in the log.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        message = f"internal error: {type(error).__name__} (see the strategy's log)"
+        return JSONResponse({"error": {"code": "internal", "message": message}}, status_code=500)
+
     app.add_exception_handler(QktError, qkt_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -18,6 +18,7 @@ STRATEGY broken VERSION 1
 SYMBOLS btc = SIM:BTCUSDT EVERY 1s
 RULES
     WHEN btc.close > 100 THEN BUY btc SIZING 1 GARBAGE_HERE
+    WHEN eth.close > 100 THEN SELL btc SIZING 1
 """
 
 
@@ -75,8 +76,23 @@ def test_deploy_list_status_logs_stop(daemon: RunningDaemon, files: Path) -> Non
 
     status = json.loads(daemon.cli("status", "one", "--json").stdout)
     assert status["name"] == "one" and status["state"] == "running" and "equity" in status
+    assert status["equity"] == "10000"  # exact in JSON...
+    human = daemon.cli("status", "one").stdout.splitlines()
+    assert "equity       10000.00 (balance 10000.00, start 10000.00)" in human  # ...cents here
+    assert human[1].startswith("state        running, ") and not any("{" in x for x in human)
     rollup = daemon.cli("status").stdout.splitlines()
-    assert rollup[0].split()[:3] == ["NAME", "STATE", "TRADES"]
+    assert rollup[0].split() == [
+        "NAME",
+        "STATE",
+        "TRADES",
+        "EQUITY",
+        "REALIZED",
+        "UNREALIZED",
+        "POSITIONS",
+    ]
+    assert rollup[2].split()[:2] == ["second", "running"]
+    assert rollup[2].split()[3:6] == ["500.00", "0.00", "0.00"]
+    assert rollup[2].endswith("  0")  # numbers end at the right edge of their column
     assert len(json.loads(daemon.cli("status", "--json").stdout)) == 2
 
     logs = daemon.cli("logs", "one", "--lines", "1")
@@ -94,9 +110,13 @@ def test_user_errors_are_one_line_and_exit_1(daemon: RunningDaemon, files: Path)
     one_line_error(daemon.cli("deploy", str(missing)), f"no such file: {missing}")
     broken = str(files / "broken.qkt")
     result = daemon.cli("deploy", broken)
-    assert result.returncode == 1
-    assert result.stderr.startswith(f"qkt: error: {broken}:4:48: ")
-    assert result.stderr.count("\n") == 1
+    # Every DSL error with its line and caret, then the count: what `qkt check` prints.
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == qkt("check", broken).stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{broken}:4:48: ") and lines[2] == " " * 47 + "^"
+    assert lines[3].startswith(f"{broken}:5:10: unknown alias 'eth'")
+    assert lines[-1] == "2 errors"
     for name in ("has space", "a/b", ".."):
         result = daemon.cli("deploy", str(files / "one.qkt"), "--as", name)
         assert result.returncode == 1 and result.stderr.startswith("qkt: error: invalid strategy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     strategy(folder, "alpha")
     (folder / "broken.qkt").write_text(BROKEN)
     return folder
+
+
+ERROR_ENVELOPE = "#/components/schemas/ErrorEnvelope"
 
 
 def envelope(response: requests.Response, status: int, code: str) -> dict[str, Any]:
@@ -115,6 +119,9 @@ def test_a_dsl_error_comes_back_positioned(daemon: RunningDaemon, files: Path) -
     path = str(files / "broken.qkt")
     assert error["file"] == path and error["line"] == 4 and error["col"] == 48
     assert error["message"].startswith(f"{path}:4:48: ")
+    assert error["errors"] == [error["message"]]
+    caret = " " * 47 + "^"
+    assert error["rendered"] == f"{error['message']}\n{BROKEN.splitlines()[3]}\n{caret}\n1 error"
     assert "broken" not in {e["name"] for e in daemon.get("/list").json()}
 
 
@@ -155,20 +162,40 @@ def test_bad_names_are_400(daemon: RunningDaemon, files: Path, name: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("body", "needle"),
+    ("body", "status", "code", "needle"),
     [
-        ({"file": "x", "balance": "-5"}, "balance"),
-        ({"file": "x", "fee_bps": "abc"}, "fee_bps"),
-        ({"file": "x", "speed": 99}, "--speed"),
-        ({"file": "x", "seed": 5}, "--seed"),
+        ({"file": "x", "balance": "-5"}, 422, "invalid_request", "balance"),
+        ({"file": "x", "balance": "0"}, 422, "invalid_request", "balance"),
+        ({"file": "x", "balance": "1e3"}, 422, "invalid_request", "balance"),
+        ({"file": "x", "fee_bps": "abc"}, 422, "invalid_request", "fee_bps"),
+        ({"file": "x", "slippage_bps": 10001}, 422, "invalid_request", "slippage_bps"),
+        ({"file": "x", "balance": True}, 422, "invalid_request", "balance"),
+        # The market is the daemon's: asking for another one conflicts with its state.
+        ({"file": "x", "speed": 99}, 409, "conflict", "--speed"),
+        ({"file": "x", "seed": 5}, 409, "conflict", "--seed"),
     ],
 )
 def test_bad_deploy_options_are_refused(
-    daemon: RunningDaemon, body: dict[str, Any], needle: str
+    daemon: RunningDaemon, body: dict[str, Any], status: int, code: str, needle: str
 ) -> None:
-    response = daemon.post("/deploy", json=body)
-    assert response.status_code in (400, 422), response.text
-    assert needle in response.json()["error"]["message"]
+    error = envelope(daemon.post("/deploy", json=body), status, code)
+    assert needle in error["message"]
+    assert daemon.get("/list").json() == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("2500.50", "2500.50"), (7, "7"), ("+.5", "0.5"), (0.25, "0.25"), ("10000", "10000")],
+)
+def test_money_is_kept_as_sent_in_plain_decimal(
+    daemon: RunningDaemon, files: Path, sent: Any, kept: str
+) -> None:
+    body = {"file": str(files / "alpha.qkt"), "name": "money", "fee_bps": sent}
+    entry = daemon.post("/deploy", json=body).json()
+    try:
+        assert entry["args"]["fee_bps"] == kept
+    finally:
+        daemon.post("/stop/money")
 
 
 @pytest.mark.parametrize(
@@ -219,9 +246,24 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
     }
     deploy = paths["/deploy"]["post"]["responses"]
     assert set(deploy) == {"201", "400", "401", "404", "409", "422", "502", "503"}
-    assert deploy["409"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorEnvelope")
     assert paths["/stop/{name}"]["post"]["responses"]["200"]["content"]["application/json"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:  # every error is the envelope, in JSON, text routes too
+                    assert answer["content"] == {
+                        "application/json": {"schema": {"$ref": ERROR_ENVELOPE}}
+                    }, (method, path, status)
+                else:
+                    assert answer["content"], (method, path, status)
+            for parameter in operation.get("parameters", []):
+                # A query string cannot carry null: optional means left out.
+                assert "null" not in json.dumps(parameter["schema"]), (method, path, parameter)
+    for text in ("/logs/{name}", "/metrics"):
+        assert set(paths[text]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    name = paths["/status/{name}"]["get"]["parameters"][0]["schema"]
+    assert name["pattern"] == "^[A-Za-z0-9_-]{1,64}$"
 
 
 def test_metrics_is_prometheus_text(daemon: RunningDaemon, files: Path) -> None:
@@ -249,22 +291,31 @@ def test_logs_tail_and_since(daemon: RunningDaemon, files: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status"),
     [
-        {"file": "/dev/null"},
-        {"file": "/tmp"},
-        {"file": "a\u0000b"},
-        {"file": "x" * 5000},
-        {"file": "\ud800.qkt"},
-        {"file": "/x.qkt", "balance": "1e999999"},
-        {"file": "/x.qkt", "fee_bps": "20000"},
+        # No strategy file there (not a regular file, or a path that cannot name one): 404.
+        ({"file": "/dev/null"}, 404),
+        ({"file": "/tmp"}, 404),
+        ({"file": "."}, 404),
+        ({"file": "a\u0000b"}, 404),
+        ({"file": "x" * 300}, 404),
+        ({"file": "~nobody-by-this-name/a.qkt"}, 404),
+        ({"file": "é é"}, 404),  # missing: said before its stem is judged as a name
+        # Outside the schema: 422.
+        ({"file": "x" * 5000}, 422),
+        ({"file": ""}, 422),
+        ({"file": "\ud800.qkt"}, 422),  # a lone surrogate is no string
+        ({"file": "/x.qkt", "balance": "1e999999"}, 422),
+        ({"file": "/x.qkt", "fee_bps": "20000"}, 422),
+        ({"file": "/x.qkt", "speed": 0}, 422),
+        ({"file": "/x.qkt", "extra": 1}, 422),
     ],
 )
 def test_odd_deploy_input_is_a_4xx_never_a_crash(
-    daemon: RunningDaemon, body: dict[str, Any]
+    daemon: RunningDaemon, body: dict[str, Any], status: int
 ) -> None:
     response = daemon.post("/deploy", json=body)
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == status, response.text
     assert response.json()["error"]["message"]
     assert daemon.get("/list").json() == []
 

@@ -57,24 +57,40 @@ class FakeWorker:
         self.flattened = False
 
     def status(self) -> dict[str, Any]:
+        """A `/status` of the real worker's shape (`qkt.worker.schemas.StatusOut`): the daemon
+        checks what it passes on against its schema."""
         uptime = time.time() - self.started
         return {
             "strategy": Path(self.spec.file).stem,
             "version": 1,
             "name": self.spec.name,
             "pid": os.getpid(),
-            "started_at": int(self.started * 1000),
+            "state": "running",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "uptime_ms": int(uptime * 1000),
+            "file": self.spec.file,
+            "start_balance": self.spec.balance,
             "balance": self.spec.balance,
             "equity": self.spec.balance,
             "realized": "0",
             "unrealized": "0",
+            "total_pnl": "0",
+            "fees": "0",
             "positions": [],
+            "open_orders": [],
             "trades": int(uptime / 0.2),
             "last_trade": None,
             "keys": [],
-            "last_candle_ts": None,
+            "last_candle_ts": {},
             "warm": True,
+            "candles": {},
+            "warmup_candles": 0,
+            "fee_bps": self.spec.fee_bps,
+            "slippage_bps": self.spec.slippage_bps,
+            "fill_at": "close",
+            "sim": self.spec.sim,
+            "subscriber": None,
+            "events": {"last_id": 0, "subscribers": 0, "dropped": 0},
             "fake": True,
         }
 
