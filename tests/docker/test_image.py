@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +25,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(engine.BUILD_TIMEOUT_S + 3
 EXAMPLES = sorted(p.stem for p in (REPO_ROOT / "examples" / "strategies").glob("*.qkt"))
 BUNDLED = sorted(p.stem for p in (REPO_ROOT / "examples" / "docker" / "strategies").glob("*.qkt"))
 WORKER_PORTS = 20  # 7101-7120 inside the container
-STOP_LIMIT_S = 10.0  # issue 7: `docker-compose stop` is a clean exit within 10 s
+STOP_LIMIT_S = 10  # issue 7: `docker-compose stop` is a clean exit within 10 s
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +148,13 @@ def test_compose_up_exec_ports_health_stop_down(
         what="the container's healthcheck to pass",
     )
 
-    # `docker-compose stop`: SIGTERM through tini, every worker stopped in order, exit 0, fast.
-    started = time.monotonic()
-    stop = engine.run(*command, "stop", env=env, check=False, timeout=60)
-    elapsed = time.monotonic() - started
+    # `docker-compose stop`: SIGTERM through tini, every worker stopped in order, exit 0 within
+    # 10 s. No stopwatch needed: with `--timeout 10` Docker SIGKILLs a container still running
+    # after 10 s, and a killed container's exit code is 137, not 0.
+    stop = engine.run(
+        *command, "stop", "--timeout", str(STOP_LIMIT_S), env=env, check=False, timeout=60
+    )
     assert stop.returncode == 0, stop.stderr
-    assert elapsed < STOP_LIMIT_S, f"docker-compose stop took {elapsed:.1f} s"
     assert engine.inspect("container", container, "{{.State.ExitCode}}") == "0"
     daemon_lines = engine.run("docker", "logs", container).stdout
     assert f"stopped {len(EXAMPLES)} strategies" in daemon_lines
