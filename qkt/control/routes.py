@@ -17,7 +17,6 @@ from qkt.control.schemas import (
     NAME_DESCRIPTION,
     NAME_REGEX,
     DeployRequest,
-    ErrorEnvelope,
     Health,
     HubKey,
     ListEntry,
@@ -25,6 +24,7 @@ from qkt.control.schemas import (
     StopResult,
     WorkerStatus,
 )
+from qkt.httperrors import error_responses
 from qkt.supervisor.daemon import Daemon
 from qkt.supervisor.deployments import Deployment, check_file, resolve_file
 from qkt.supervisor.logs import follow, parse_since, read_tail
@@ -56,8 +56,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     Each is the JSON envelope, also on a route whose success is text: `response_class=Response`
     there (no media type of its own) keeps FastAPI from filing the envelope under `text/plain`.
     """
-    wanted = sorted({401, *codes})
-    return {code: {"model": ErrorEnvelope, "description": _DESCRIBED[code]} for code in wanted}
+    return error_responses(_DESCRIBED, sorted({401, *codes}))
 
 
 Name = Annotated[

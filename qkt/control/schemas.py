@@ -65,26 +65,6 @@ Bps = Annotated[
 ]
 
 
-class ErrorBody(BaseModel):
-    """`{"code": "<snake_case>", "message": "<human sentence>", ...details}`.
-
-    Details by code: `invalid_request` has `errors` (`[{"loc", "msg"}]`); `dsl_error` has `file`,
-    `line`, `col` (the first error), `errors` (every `file:line:col: message`) and `rendered`
-    (every error with its source line and a caret, then `N errors`).
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    code: str = Field(pattern="^[a-z0-9_]+$", examples=["not_found"])
-    message: str
-
-
-class ErrorEnvelope(BaseModel):
-    """Every error answer: `{"error": {"code", "message", ...}}`."""
-
-    error: ErrorBody
-
-
 class Health(BaseModel):
     """`GET /health`: the daemon is up (no token needed)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qkt.errors import UserError
 
@@ -54,6 +55,13 @@ class CompileError(UserError):
             file=first.path,
             errors=[str(error) for error in self.errors],
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope, plus `rendered`: every error with its source line and caret, so that a
+        client of the daemon (`qkt deploy`) can show them as `qkt check` does."""
+        body = super().to_json()
+        body["error"]["rendered"] = self.render()
+        return body
 
     def render(self) -> str:
         """Every error with its source line and caret, then `N errors`."""

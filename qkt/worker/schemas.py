@@ -166,18 +166,3 @@ class StopOut(BaseModel):
 
     status: Literal["stopping"]
     flatten: bool
-
-
-class ErrorBody(BaseModel):
-    """The error itself: a stable snake_case code and a human sentence."""
-
-    model_config = ConfigDict(extra="allow")
-
-    code: str = Field(examples=["invalid_request"])
-    message: str
-
-
-class ErrorOut(BaseModel):
-    """Every error: `{"error": {"code", "message"}}`."""
-
-    error: ErrorBody

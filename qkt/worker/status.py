@@ -3,7 +3,7 @@
 No globals: what the routes read lives on `app.state`. Every route is `async`, so it runs on the
 worker's own event loop between two candles (a candle is processed without awaiting), never on
 a thread: `/trades` reads the journal's connection without locks and never sees half a candle.
-Errors leave as `{"error": {"code", "message"}}`, mapped here once.
+Errors leave as `{"error": {"code", "message"}}` (`qkt.httperrors`).
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ from typing import Annotated, Any, Final, Protocol
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import WithJsonSchema
-from starlette.exceptions import HTTPException
 
 from qkt import __version__
-from qkt.errors import QktError, UnauthorizedError
+from qkt.errors import UnauthorizedError
+from qkt.httperrors import error_responses, install_error_handlers
 from qkt.worker import metrics
 from qkt.worker.events import EventRing, WorkerEvent
 from qkt.worker.schemas import (
-    ErrorOut,
     HealthOut,
     LogsOut,
     StatusOut,
@@ -61,9 +59,8 @@ def _id_schema(description: str) -> WithJsonSchema:
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses: the JSON envelope, whatever the route's
-    own content type (a route whose success is text still fails in JSON)."""
-    return {code: {"model": ErrorOut, "description": _DESCRIBED[code]} for code in codes}
+    """OpenAPI `responses` for these error statuses (the JSON envelope)."""
+    return error_responses(_DESCRIBED, codes)
 
 
 class WorkerView(Protocol):
@@ -105,7 +102,7 @@ def create_status_app(
     app.state.ring = ring
     app.state.token_file = token_file
     app.state.registry = metrics.make_registry(view.status)
-    _add_error_handlers(app)
+    install_error_handlers(app, log=log, log_hint="the strategy's log")
 
     @app.get("/health", response_model=HealthOut)
     async def health() -> dict[str, str]:
@@ -247,35 +244,3 @@ def _check_token(token_file: Path | None, credentials: HTTPAuthorizationCredenti
         raise UnauthorizedError("send Authorization: Bearer <token> (the daemon's control.token)")
     if not hmac.compare_digest(credentials.credentials.strip().encode(), expected.encode()):
         raise UnauthorizedError("wrong bearer token")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    async def qkt_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, QktError)
-        return JSONResponse(error.to_json(), status_code=error.http_status)
-
-    async def http_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        body = {"error": {"code": code, "message": str(error.detail)}}
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
-
-    async def validation_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        body = {"error": {"code": "invalid_request", "message": problems}}
-        return JSONResponse(body, status_code=422)
-
-    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
-        # Also an envelope (not Starlette's text/plain page), and the traceback in the log.
-        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        message = f"internal error: {type(error).__name__} (see the strategy's log)"
-        return JSONResponse({"error": {"code": "internal", "message": message}}, status_code=500)
-
-    app.add_exception_handler(QktError, qkt_error)
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected_error)
