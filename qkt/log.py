@@ -10,12 +10,18 @@ from typing import Final, TextIO
 LINE_FORMAT: Final = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 
 
+def iso_utc(epoch_ms: int, *, millis: bool = True) -> str:
+    """`2026-05-08T15:02:14.234Z` (or `...:14Z` without `millis`): the one way qkt writes a time
+    for people, in logs, status answers and tables, whatever the machine's zone."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
+    return f"{stamp}.{epoch_ms % 1000:03d}Z" if millis else f"{stamp}Z"
+
+
 class UtcIsoFormatter(logging.Formatter):
-    """ISO 8601 UTC timestamps with milliseconds and a `Z`, whatever the machine's zone."""
+    """Log lines stamped with `iso_utc`."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"{stamp}.{int(record.msecs):03d}Z"
+        return iso_utc(int(record.created * 1000))
 
 
 def configure(

@@ -32,6 +32,15 @@ def parse_decimal(text: str | int | Decimal) -> Decimal:
     return value
 
 
+def plain(value: Decimal) -> str:
+    """The decimal exactly as it is (`1.50` stays `1.50`), never in exponent form (`1E-7`).
+
+    For values that travel on (wire frames, deploy arguments), where the sender's precision is
+    part of the value; `to_str` is for figures qkt computed itself.
+    """
+    return format(value, "f")
+
+
 def to_str(value: Decimal) -> str:
     """Plain decimal string for JSON and logs: no exponent, no trailing zeros past the point."""
     if value == 0:

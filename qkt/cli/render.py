@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import decimal
 import sys
-import time
 from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 import typer
+
+from qkt.log import iso_utc
+from qkt.money import plain
 
 CENT: Final = Decimal("0.01")
 # Prices under 1 (a few altcoins) keep up to this many decimals: 0.08123, not 0.08.
@@ -71,7 +73,7 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return plain(value)
     return str(value)
 
 
@@ -113,7 +115,7 @@ def iso_time(epoch_ms: Any) -> str:
     if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
         return "-"
     try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_ms / 1000))
+        return iso_utc(epoch_ms, millis=False)
     except (OverflowError, OSError, ValueError):
         return str(epoch_ms)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -25,6 +24,7 @@ from qkt.control.schemas import (
     WorkerStatus,
 )
 from qkt.httperrors import error_responses
+from qkt.money import plain
 from qkt.supervisor.daemon import Daemon
 from qkt.supervisor.deployments import Deployment, check_file, resolve_file
 from qkt.supervisor.logs import follow, parse_since, read_tail
@@ -62,11 +62,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 Name = Annotated[
     str, Path(pattern=NAME_REGEX, description=NAME_DESCRIPTION, examples=["ema_cross"])
 ]
-
-
-def _plain(value: Decimal) -> str:
-    """The decimal as sent (`2500.50` stays so) but never in exponent form (`1E-7`)."""
-    return format(value, "f")
 
 
 def daemon_of(request: Request) -> Daemon:
@@ -109,9 +104,9 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
     deployment = Deployment.create(
         file,
         body.name,
-        balance=_plain(body.balance),
-        fee_bps=_plain(body.fee_bps),
-        slippage_bps=_plain(body.slippage_bps),
+        balance=plain(body.balance),
+        fee_bps=plain(body.fee_bps),
+        slippage_bps=plain(body.slippage_bps),
         sim=body.sim,
     )
     handle = await daemon.registry.deploy(deployment)

@@ -21,7 +21,7 @@ import orjson
 
 from qkt.hub.errors import WireError
 from qkt.market.models import Candle, CandleKey
-from qkt.money import parse_decimal
+from qkt.money import parse_decimal, plain
 
 WIRE_VERSION: Final = 1
 TOPIC_PREFIX: Final = b"candle."
@@ -103,11 +103,11 @@ def encode_candle(item: SequencedCandle) -> list[bytes]:
         "epoch": item.epoch,
         "seq": item.seq,
         "open_ms": c.open_ms,
-        "open": _dec(c.open),
-        "high": _dec(c.high),
-        "low": _dec(c.low),
-        "close": _dec(c.close),
-        "volume": _dec(c.volume),
+        "open": plain(c.open),
+        "high": plain(c.high),
+        "low": plain(c.low),
+        "close": plain(c.close),
+        "volume": plain(c.volume),
     }
     return [topic(c.key), orjson.dumps(payload)]
 
@@ -183,11 +183,11 @@ def encode_reply(reply: SnapshotReply) -> bytes:
         [
             item.seq,
             item.candle.open_ms,
-            _dec(item.candle.open),
-            _dec(item.candle.high),
-            _dec(item.candle.low),
-            _dec(item.candle.close),
-            _dec(item.candle.volume),
+            plain(item.candle.open),
+            plain(item.candle.high),
+            plain(item.candle.low),
+            plain(item.candle.close),
+            plain(item.candle.volume),
         ]
         for item in reply.candles
     ]
@@ -242,11 +242,6 @@ def _row(key: CandleKey, epoch: int, row: object) -> SequencedCandle:
         raise WireError(f"a snapshot row must be [seq, open_ms, o, h, l, c, v], got {row!r}")
     fields = dict(zip(_ROW_FIELDS, row, strict=True))
     return SequencedCandle(_candle(key, fields), _positive(fields, "seq"), epoch)
-
-
-def _dec(value: Decimal) -> str:
-    # "f" keeps the exchange's precision ("1.50" stays "1.50") and never writes an exponent.
-    return format(value, "f")
 
 
 def _load(payload: bytes) -> dict[str, Any]:

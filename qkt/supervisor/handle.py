@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from qkt.log import iso_utc
 from qkt.market.models import CandleKey
 from qkt.supervisor.deployments import Deployment
 from qkt.worker.spec import WorkerSpec
@@ -78,7 +79,7 @@ class WorkerHandle:
             "pid": self.pid,
             "port": self.port,
             "state": self.state.value,
-            "started_at": _iso(self.started_at_ms),
+            "started_at": None if self.started_at_ms is None else iso_utc(self.started_at_ms),
             "uptime_ms": self.uptime_ms(),
             "trades": self.trades,
             "restarts": self.restarts,
@@ -95,10 +96,3 @@ class WorkerHandle:
     def crash_report(self) -> dict[str, Any]:
         """What `GET /status/{name}` says of a worker that has no process answering."""
         return {**self.entry(), "gave_up": self.gave_up, "last_log": list(self.last_log)}
-
-
-def _iso(epoch_ms: int | None) -> str | None:
-    if epoch_ms is None:
-        return None
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000))
-    return f"{stamp}.{epoch_ms % 1000:03d}Z"

@@ -43,13 +43,14 @@ from qkt.engine import (
 from qkt.engine.state import candle_to_json
 from qkt.errors import UserError
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
+from qkt.log import iso_utc
 from qkt.money import to_str
 from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
 from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.lock import InstanceLock
-from qkt.worker.report import fill_line, iso_ms
+from qkt.worker.report import fill_line
 from qkt.worker.spec import WorkerSpec
 from qkt.worker.status import create_status_app
 
@@ -292,7 +293,7 @@ class WorkerRunner:
             "name": spec.name,
             "pid": os.getpid(),
             "state": self.state.value,
-            "started_at": iso_ms(self._started_wall),
+            "started_at": iso_utc(int(self._started_wall * 1000)),
             "uptime_ms": int((time.monotonic() - self._started) * 1000),
             "file": spec.file,
             **self._engine.status(),
