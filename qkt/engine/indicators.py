@@ -194,8 +194,6 @@ class Atr(Indicator):
         self.value = data["value"]
 
 
-ValueIndicator = Sma | Ema | Rsi
-
 _BY_NAME: Final[dict[str, type[Sma] | type[Ema] | type[Rsi] | type[Atr]]] = {
     "SMA": Sma,
     "EMA": Ema,

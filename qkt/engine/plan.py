@@ -119,12 +119,6 @@ class Plan:
     aggregates: dict[str, tuple[Aggregate, ...]]  # stream -> aggregates updated on its close
     fingerprint: str  # changes when the rules or streams change, not with comments or layout
 
-    def slots_of(self, kind: type[Stateful], streams: tuple[str, ...]) -> Iterator[Stateful]:
-        """Stateful nodes of `kind` whose stream is one of `streams`."""
-        for node in self.stateful.values():
-            if isinstance(node, kind) and getattr(node, "stream", None) in streams:
-                yield node
-
 
 def build_plan(program: Program) -> Plan:
     """Index `program`; raises ValueError if two different nodes claim one slot."""

@@ -36,8 +36,6 @@ class Publisher:
         self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)
         self._task: asyncio.Task[None] | None = None
         self.endpoint = ""
-        self.messages_sent = 0
-        self.subscriptions_seen = 0
 
     def bind(self, endpoint: str) -> str:
         """Bind `endpoint` (tcp port `*` allowed) and return the endpoint actually bound."""
@@ -55,7 +53,6 @@ class Publisher:
     async def send(self, frames: list[bytes]) -> None:
         """Publish one multipart message; never blocks (a full subscriber pipe drops)."""
         await self._socket.send_multipart(frames)
-        self.messages_sent += 1
 
     async def _answer_subscriptions(self) -> None:
         while True:
@@ -65,7 +62,6 @@ class Publisher:
             # topics get a marker (a monitor subscribing to the prefix `candle.` needs none).
             if event[:1] != b"\x01" or not wire.is_candle_topic(event[1:]):
                 continue
-            self.subscriptions_seen += 1
             await self.send(wire.encode_sync(event[1:]))
 
     async def aclose(self) -> None:

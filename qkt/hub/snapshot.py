@@ -76,8 +76,6 @@ class SnapshotResponder:
         self._lookup = lookup
         self._task: asyncio.Task[None] | None = None
         self.endpoint = ""
-        self.requests_served = 0
-        self.bad_requests = 0
 
     def bind(self, endpoint: str) -> str:
         """Bind `endpoint` (tcp port `*` allowed) and return the endpoint actually bound."""
@@ -97,7 +95,6 @@ class SnapshotResponder:
         try:
             request = wire.decode_request(frame)
         except WireError as error:
-            self.bad_requests += 1
             request_id = wire.request_id_of(frame)
             log.warning("bad snapshot request (%s): %r", error, frame[:200])
             if request_id is None:
@@ -112,7 +109,6 @@ class SnapshotResponder:
                     message=str(error),
                 )
             )
-        self.requests_served += 1
         ring = self._lookup(request.key)
         if ring is None:
             return wire.encode_reply(
@@ -132,7 +128,6 @@ class SnapshotResponder:
             frames = await self._socket.recv_multipart()
             # A DEALER's request arrives as [identity, payload].
             if len(frames) != 2:
-                self.bad_requests += 1
                 log.warning("snapshot request with %d frames ignored", len(frames))
                 continue
             reply = self.answer(frames[1])

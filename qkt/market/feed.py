@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -55,7 +55,6 @@ class FeedOptions:
     reconnect_max_s: float = 60.0
     # BACKTEST: a candle CSV, a folder of <SYMBOL>.csv, or a qkt 0.13 tick data root.
     data_path: Path | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class CandleFeed(Protocol):

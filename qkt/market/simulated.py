@@ -173,7 +173,6 @@ class SimulatedFeed:
         self._markets: dict[str, _Market] = {}
         self._outbox = Outbox()
         self._last_step: float | None = None
-        self.trades_generated = 0
 
     @property
     def broker(self) -> str:
@@ -239,7 +238,6 @@ class SimulatedFeed:
         for market in self._markets.values():
             aggregators = list(market.aggregators.values())
             trades = market.walk.trades_until(now_ms)
-            self.trades_generated += len(trades)
             for aggregator in aggregators:
                 on_trade = aggregator.on_trade
                 for ts, price, size in trades:
