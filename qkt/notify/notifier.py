@@ -1,0 +1,110 @@
+"""`Notifier`: the one object the daemon holds: `publish(event)` fans out to every channel.
+
+    notifier = Notifier(config)
+    await notifier.start()              # inside the daemon's asyncio loop
+    notifier.publish(Event.crash("alpha", -9, tail))   # from the loop or any thread; never blocks
+    notifier.health()                   # per-channel ChannelHealth for status
+    registry.register(notifier.collector())            # prometheus /metrics
+    await notifier.aclose()             # drains for a few seconds, then stops
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+import httpx
+
+from qkt.notify.channel import Channel, ChannelHealth, Sleep
+from qkt.notify.config import NotifyConfig
+from qkt.notify.events import Event
+from qkt.notify.metrics import NotifyCollector
+
+log = logging.getLogger("qkt.notify")
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO, and a URL may hold a bot token or a webhook key."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class Notifier:
+    """Every configured channel's queue and sender; safe to call from anywhere, never raises."""
+
+    def __init__(
+        self,
+        config: NotifyConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self._own_client = client is None
+        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self.channels = tuple(Channel(c, self._client, sleep) for c in config.channels)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lost = 0  # events publish() could not queue (reported, never raised)
+        quiet_http_logs()
+
+    async def start(self) -> None:
+        """Start one sender task per channel on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        for channel in self.channels:
+            task = asyncio.create_task(channel.run(), name=f"notify-{channel.config.name}")
+            self._tasks.append(task)
+
+    def publish(self, event: Event) -> None:
+        """Queue `event` for every channel subscribed to its kind. Never blocks, never raises."""
+        try:
+            loop = self._loop
+            if loop is not None and threading.get_ident() != self._thread:
+                loop.call_soon_threadsafe(self._offer, event)
+            else:
+                self._offer(event)
+        except Exception:
+            self._lost += 1
+            log.exception("notify: could not queue a %s event", event.kind.value)
+
+    def _offer(self, event: Event) -> None:
+        for channel in self.channels:
+            try:
+                channel.offer(event)
+            except Exception:
+                self._lost += 1
+                log.exception("notify channel %s: could not queue", channel.config.name)
+
+    def health(self) -> tuple[ChannelHealth, ...]:
+        """Each channel's state and counters."""
+        return tuple(channel.health() for channel in self.channels)
+
+    def collector(self) -> NotifyCollector:
+        """A prometheus collector over `health()` (register it in the daemon's registry)."""
+        return NotifyCollector(self.health)
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Wait until every queue is empty and nothing is in flight; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                for channel in self.channels:
+                    await channel.wait_idle()
+        except TimeoutError:
+            return False
+        return True
+
+    async def aclose(self, drain_s: float = 5.0) -> None:
+        """Give queued messages `drain_s` to leave (the daemon's stop message), then stop."""
+        if self._tasks and drain_s > 0:
+            await self.flush(drain_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._own_client:
+            await self._client.aclose()
