@@ -1,11 +1,11 @@
 """`Notifier`: the one object the daemon holds: `publish(event)` fans out to every channel.
 
-    notifier = Notifier(config)
-    await notifier.start()              # inside the daemon's asyncio loop
-    notifier.publish(Event.crash("alpha", -9, tail))   # from the loop or any thread; never blocks
-    notifier.health()                   # per-channel ChannelHealth for status
-    registry.register(notifier.collector())            # prometheus /metrics
-    await notifier.aclose()             # drains for a few seconds, then stops
+notifier = Notifier(config)
+await notifier.start()              # inside the daemon's asyncio loop
+notifier.publish(Event.crash("alpha", -9, tail))   # from the loop or any thread; never blocks
+notifier.health()                   # per-channel ChannelHealth for status
+registry.register(notifier.collector())            # prometheus /metrics
+await notifier.aclose()             # drains for a few seconds, then stops
 """
 
 from __future__ import annotations

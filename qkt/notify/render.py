@@ -34,7 +34,8 @@ TELEGRAM_LIMIT: Final = 4096  # sendMessage `text`: 1-4096 characters
 def text(digest: Digest) -> str:
     """The human message: one event in full, or a flood as a count with the latest in full."""
     last = digest.last
-    head = f"qkt: {last.strategy} {TITLES[last.kind]}" if last.strategy else f"qkt: {TITLES[last.kind]}"
+    who = f"{last.strategy} " if last.strategy else ""
+    head = f"qkt: {who}{TITLES[last.kind]}"
     facts = " ".join(f"{k}={v}" for k, v in last.fields.items())
     if digest.count > 1:
         names = ", ".join(f"{name} x{n}" for name, n in digest.by_strategy.items())
