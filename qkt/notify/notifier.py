@@ -68,7 +68,7 @@ class Notifier:
                 self._offer(event)
         except Exception:
             self._lost += 1
-            log.exception("notify: could not queue a %s event", event.kind.value)
+            log.exception("notify: could not queue an event")
 
     def _offer(self, event: Event) -> None:
         for channel in self.channels:
