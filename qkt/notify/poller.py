@@ -114,6 +114,10 @@ class TelegramPoller:
                     log.exception("notify telegram %s: command loop error", self.config.name)
                     await self._sleep(self.config.delivery.backoff_s)
         finally:
-            if self._own_client:
-                with contextlib.suppress(Exception):
-                    await self._client.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this poller made it."""
+        if self._own_client:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()

@@ -119,8 +119,9 @@ class SummaryScheduler:
         now = self._clock()
         if now < self.due:
             return False
-        day = self.due.date()
+        # After a long sleep (a suspended host) one summary for the latest day, not a backlog.
         self.due = self._next_after(now)
+        day = (self.due - dt.timedelta(days=1)).date()
         try:
             summary = self._source(day)
         except Exception:
