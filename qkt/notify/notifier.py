@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
 from qkt.notify.channel import Channel, ChannelHealth, Sleep
-from qkt.notify.config import NotifyConfig
+from qkt.notify.commands import CommandHandler, OperatorActions
+from qkt.notify.config import NotifyConfig, TelegramConfig
 from qkt.notify.events import Event
 from qkt.notify.metrics import NotifyCollector
+from qkt.notify.poller import TelegramPoller, offset_path
+from qkt.notify.summary import Clock, DaySummary, SummaryScheduler, utc_now
 
 log = logging.getLogger("qkt.notify")
 
@@ -48,15 +54,38 @@ class Notifier:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lost = 0  # events publish() could not queue (reported, never raised)
+        self.scheduler: SummaryScheduler | None = None
         quiet_http_logs()
 
-    async def start(self) -> None:
-        """Start one sender task per channel on the running loop."""
+    async def start(
+        self,
+        *,
+        actions: OperatorActions | None = None,
+        summary: Callable[[dt.date], DaySummary] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        """Start one sender task per channel on the running loop; with `actions`, a command
+        poller per `commands = true` Telegram channel; with `summary` (the day's figures) and
+        `summary_at` configured, the daily summary."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         for channel in self.channels:
-            task = asyncio.create_task(channel.run(), name=f"notify-{channel.config.name}")
-            self._tasks.append(task)
+            self._spawn(channel.run(), f"notify-{channel.config.name}")
+        for config in self.config.channels:
+            if not (isinstance(config, TelegramConfig) and config.commands):
+                continue
+            if actions is None or self.config.state_dir is None:
+                log.warning("notify telegram %s: commands are on but not served", config.name)
+                continue
+            offsets = offset_path(self.config.state_dir, config.name)
+            poller = TelegramPoller(config, CommandHandler(actions), offsets, self._client)
+            self._spawn(poller.run(), f"notify-{config.name}-commands")
+        if summary is not None and self.config.summary_at is not None:
+            self.scheduler = SummaryScheduler(self.config.summary_at, summary, self.publish, clock)
+            self._spawn(self.scheduler.run(), "notify-summary")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
 
     def publish(self, event: Event) -> None:
         """Queue `event` for every channel subscribed to its kind. Never blocks, never raises."""

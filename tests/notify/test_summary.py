@@ -6,10 +6,18 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from qkt.notify import DaySummary, Event, EventKind, Notifier, StrategyDay, SummaryScheduler
+from qkt.notify import (
+    DaySummary,
+    Event,
+    EventKind,
+    Notifier,
+    StrategyDay,
+    SummaryScheduler,
+    parse_notify_config,
+)
 from tests.fakes.telegram import fake_telegram
 from tests.helpers import wait_until_async
-from tests.notify.support import TOKEN, config, run
+from tests.notify.support import TOKEN, run
 
 DAY = DaySummary(
     dt.date(2026, 5, 8),
@@ -67,22 +75,24 @@ def test_the_summary_has_a_line_per_strategy_and_a_total() -> None:
 
 def test_the_summary_arrives_on_a_subscribed_channel(tmp_path: Path) -> None:
     with fake_telegram(TOKEN) as tg:
-        cfg = config(
+        cfg = parse_notify_config(
+            {
+                "summary_at": "21:00",
+                "ops": {"kind": "telegram", "token_env": "TG", "chat_id": 5, "coalesce_s": 0,
+                        "api_url": tg.base_url(), "events": ["summary"]},
+            },
+            {"TG": TOKEN},
             tmp_path,
-            ops={"kind": "telegram", "token_env": "QKT_TG_TOKEN", "chat_id": 5,
-                 "api_url": tg.base_url(), "events": ["summary"]},
         )  # fmt: skip
         now = [at(20, 0)]
 
         async def scenario() -> None:
             notifier = Notifier(cfg)
-            await notifier.start()
-            scheduler = SummaryScheduler(
-                dt.time(21, 0), lambda day: DAY, notifier.publish, clock=lambda: now[0]
-            )
-            scheduler.tick()
+            await notifier.start(summary=lambda day: DAY, clock=lambda: now[0])
+            assert notifier.scheduler is not None
+            assert not notifier.scheduler.tick()
             now[0] = at(21, 0, 30)
-            scheduler.tick()
+            assert notifier.scheduler.tick()  # what the scheduler's own loop does every 30 s
             await wait_until_async(lambda: tg.sent("5"))
             await notifier.aclose()
 

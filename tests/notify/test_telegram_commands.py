@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qkt.errors import NotFoundError
-from qkt.notify import CommandHandler, TelegramConfig, TelegramPoller, offset_path
+from qkt.notify import CommandHandler, Notifier, TelegramConfig, TelegramPoller, offset_path
 from tests.fakes.telegram import FakeTelegram, fake_telegram
 from tests.helpers import wait_until_async
 from tests.notify.support import TOKEN, config, run
@@ -177,3 +177,25 @@ def test_get_updates_429_waits_retry_after_then_long_polling_delivers(tmp_path: 
         assert actions.calls == [("halt", "None", f"operator via chat {ALLOWED}")]
         long_polls = [body for method, body in tg.calls if method == "getUpdates"]
         assert all(body["timeout"] == 1 for body in long_polls)
+
+
+def test_the_notifier_serves_commands_for_the_daemon(tmp_path: Path) -> None:
+    actions = FakeActions()
+    with fake_telegram(TOKEN) as tg:
+        cfg = config(
+            tmp_path,
+            ops={"kind": "telegram", "token_env": "QKT_TG_TOKEN", "chat_id": ALLOWED,
+                 "api_url": tg.base_url(), "commands": True, "poll_timeout_s": 1},
+        )  # fmt: skip
+
+        async def scenario() -> None:
+            notifier = Notifier(cfg)
+            await notifier.start(actions=actions)
+            tg.push_message(ALLOWED, "/halt beta")
+            await wait_until_async(lambda: tg.sent(str(ALLOWED)))
+            await notifier.aclose()
+
+        run(scenario())
+        assert actions.calls == [("halt", "beta", f"operator via chat {ALLOWED}")]
+        assert tg.sent()[0]["text"] == "halted beta"
+        assert offset_path(tmp_path, "ops").exists()
