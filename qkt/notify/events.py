@@ -95,6 +95,49 @@ class Event:
         )
 
     @classmethod
+    def deploy_failed(cls, strategy: str, reason: str) -> Event:
+        return cls.of(EventKind.DEPLOY_FAILED, strategy, reason=reason)
+
+    @classmethod
+    def stop(cls, strategy: str, *, flatten: bool) -> Event:
+        return cls.of(EventKind.STOP, strategy, flatten=flatten)
+
+    @classmethod
+    def restart(cls, strategy: str, attempt: int) -> Event:
+        return cls.of(EventKind.RESTART, strategy, attempt=attempt)
+
+    @classmethod
+    def gave_up(cls, strategy: str, restarts: int) -> Event:
+        return cls.of(EventKind.GAVE_UP, strategy, restarts=restarts)
+
+    @classmethod
+    def halt(cls, strategy: str, reason: str) -> Event:
+        return cls.of(EventKind.HALT, strategy, reason=reason)
+
+    @classmethod
+    def kill(cls, strategy: str | None, *, flatten: bool) -> Event:
+        return cls.of(EventKind.KILL, strategy, flatten=flatten)
+
+    @classmethod
+    def risk(cls, strategy: str, limit: str, value: str, reason: str | None = None) -> Event:
+        """A risk limit (`max_daily_loss`, ...) was breached at `value`."""
+        return cls.of(EventKind.RISK, strategy, limit=limit, value=value, reason=reason)
+
+    @classmethod
+    def stale(cls, key: str, silent_s: float | None = None) -> Event:
+        """A feed key (`BYBIT:BTCUSDT:1m`) went quiet; `live` when it comes back."""
+        return cls.of(EventKind.STALE, None, key=key, silent_s=silent_s)
+
+    @classmethod
+    def live(cls, key: str) -> Event:
+        return cls.of(EventKind.LIVE, None, key=key)
+
+    @classmethod
+    def fill(cls, strategy: str, symbol: str, side: str, qty: str, price: str) -> Event:
+        """Money travels as text here (exact decimals as the books print them)."""
+        return cls.of(EventKind.FILL, strategy, symbol=symbol, side=side, qty=qty, price=price)
+
+    @classmethod
     def daemon(cls, what: str, *, time_ms: int | None = None, detail: str | None = None) -> Event:
         """The daemon itself started or stopped (`what` is "start" or "stop")."""
         return cls.of(EventKind.DAEMON, None, time_ms=time_ms, what=what, detail=detail)
