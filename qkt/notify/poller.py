@@ -47,6 +47,11 @@ class TelegramPoller:
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._sleep = sleep
         self.offset = self._read_offset()
+        self._failures = 0  # getUpdates failures in a row
+
+    def _backoff(self) -> float:
+        delivery = self.config.delivery
+        return float(min(delivery.backoff_s * 2 ** (self._failures - 1), delivery.backoff_max_s))
 
     def _read_offset(self) -> int | None:
         try:
@@ -71,9 +76,12 @@ class TelegramPoller:
             timeout_s=self.config.poll_timeout_s + self.config.delivery.timeout_s,
         )
         if not answer.ok or not isinstance(answer.body, list):
+            # 409 (another poller, or a webhook set on the bot) repeats: back off exponentially.
+            self._failures += 1
             log.warning("notify telegram %s: getUpdates: %s", self.config.name, answer.detail)
-            await self._sleep(answer.retry_after_s or self.config.delivery.backoff_s)
+            await self._sleep(answer.retry_after_s or self._backoff())
             return 0
+        self._failures = 0
         for update in answer.body:
             await self._one(update)
         return len(answer.body)

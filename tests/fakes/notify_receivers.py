@@ -6,7 +6,7 @@ It answers as the services do: a webhook path `/hook/...` with 200 `{}`, a Slack
 
     with notify_receiver() as rx:
         url = rx.url("/hook/a")
-        rx.fail_next(3)                 # the next 3 posts get 500
+        rx.fail_next(3)                 # the next 3 posts get 500 (path=...: to that path only)
         rx.rate_limit_next(1, 0.2)      # the next post gets 429, Retry-After: 0.2
         rx.hang(); rx.release()         # posts hang (until released); then answer normally
         rx.always(500); rx.always(None) # every post fails until told otherwise
@@ -100,7 +100,7 @@ class NotifyReceiver(LoopbackServer):
         super().__init__()
         self._lock = threading.Lock()
         self._posts: list[Post] = []
-        self._script: deque[Reply] = deque()
+        self._script: deque[tuple[str | None, Reply]] = deque()  # (only for this path, reply)
         self._always: int | None = None
         self._released = threading.Event()
         self._released.set()
@@ -109,15 +109,15 @@ class NotifyReceiver(LoopbackServer):
     def url(self, path: str) -> str:
         return self.base_url() + path
 
-    def fail_next(self, n: int, status: int = 500) -> None:
+    def fail_next(self, n: int, status: int = 500, path: str | None = None) -> None:
         with self._lock:
-            self._script.extend(Reply(status, b"boom") for _ in range(n))
+            self._script.extend((path, Reply(status, b"boom")) for _ in range(n))
 
-    def rate_limit_next(self, n: int, retry_after: float) -> None:
+    def rate_limit_next(self, n: int, retry_after: float, path: str | None = None) -> None:
         body = orjson.dumps({"message": "You are being rate limited.", "retry_after": retry_after})
         reply = Reply(429, body, (("Retry-After", f"{retry_after:g}"),))
         with self._lock:
-            self._script.extend(reply for _ in range(n))
+            self._script.extend((path, reply) for _ in range(n))
 
     def always(self, status: int | None) -> None:
         with self._lock:
@@ -142,8 +142,10 @@ class NotifyReceiver(LoopbackServer):
             self._released.wait(HANG_LIMIT_S)
             return Reply(504)
         with self._lock:
-            if self._script:
-                return self._script.popleft()
+            for entry in self._script:
+                if entry[0] in (None, path):
+                    self._script.remove(entry)
+                    return entry[1]
             if self._always is not None:
                 return Reply(self._always, b"down")
             self._posts.append(Post(path, headers, raw))

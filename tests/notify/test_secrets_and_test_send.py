@@ -88,7 +88,7 @@ def test_notify_test_sends_through_each_channel_and_says_what_it_answered(
     tmp_path: Path,
 ) -> None:
     with notify_receiver() as rx, fake_telegram(TOKEN) as tg:
-        rx.fail_next(1, status=404)  # the first channel's hook is gone
+        rx.fail_next(1, status=404, path="/hook/gone")  # that hook was deleted
         cfg = config(
             tmp_path,
             {"SLACK": rx.url("/slack/T/B/z")},
