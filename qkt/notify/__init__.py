@@ -18,6 +18,7 @@ from qkt.notify.config import (
     SlackConfig,
     TelegramConfig,
     WebhookConfig,
+    load_notify_config,
     parse_notify_config,
 )
 from qkt.notify.events import Event, EventKind
@@ -49,6 +50,7 @@ __all__ = [
     "TelegramPoller",
     "TestResult",
     "WebhookConfig",
+    "load_notify_config",
     "offset_path",
     "parse_notify_config",
     "run_test",

@@ -49,6 +49,22 @@ class ChannelHealth:
     last_error_ms: int | None
     last_sent_ms: int | None
 
+    def to_json(self) -> dict[str, object]:
+        """For a status answer: plain values, the state as its name."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state.value,
+            "sent": self.sent,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "coalesced": self.coalesced,
+            "pending": self.pending,
+            "last_error": self.last_error,
+            "last_error_ms": self.last_error_ms,
+            "last_sent_ms": self.last_sent_ms,
+        }
+
 
 class Channel:
     """The queue and sender of one configured channel."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,28 @@ def parse_notify_config(
                 f"notify.{name}: unknown setting (channels are tables: [notify.{name}])"
             )
     return NotifyConfig(tuple(channels), summary_at, state_dir)
+
+
+def load_notify_config(path: Path, env: Mapping[str, str], state_dir: Path) -> NotifyConfig:
+    """The `[notify]` part of the TOML file at `path` (no channels if it has none).
+
+    Errors read `FILE: notify.KEY: ...`. The daemon's own reader skips the `notify` section and
+    leaves it to this function.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        raise NotifyConfigError(f"{path}: cannot read: {reason}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise NotifyConfigError(f"{path}: {error}") from None
+    table = raw.get("notify", {})
+    try:
+        if not isinstance(table, Mapping):
+            raise NotifyConfigError("notify: must be a [notify] section")
+        return parse_notify_config(table, env, state_dir)
+    except NotifyConfigError as error:
+        raise NotifyConfigError(f"{path}: {error.message}") from None
 
 
 def _channel(

@@ -52,6 +52,7 @@ class Notifier:
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self.channels = tuple(Channel(c, self._client, sleep) for c in config.channels)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.get_ident()  # the loop's thread, once started
         self._tasks: list[asyncio.Task[None]] = []
         self._lost = 0  # events publish() could not queue (reported, never raised)
         self.scheduler: SummaryScheduler | None = None

@@ -8,15 +8,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from qkt.notify import (
     DiscordConfig,
     EventKind,
+    Notifier,
     NotifyConfigError,
     SlackConfig,
     TelegramConfig,
     WebhookConfig,
+    load_notify_config,
     parse_notify_config,
 )
 
@@ -180,3 +183,29 @@ def test_secret_files_must_be_private(tmp_path: Path) -> None:
     assert channel.token.reveal() == TOKEN
     with pytest.raises(NotifyConfigError, match="notify.x.token_file: cannot read"):
         parse(toml.replace("tg.token", "missing.token"), tmp_path, {})
+
+
+def test_load_reads_the_notify_part_of_the_daemon_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.toml"
+    path.write_text(
+        '[daemon]\nspawn = "fork"\n\n[notify.hook]\nkind = "webhook"\nurl = "http://h/x"\n'
+    )
+    (hook,) = load_notify_config(path, {}, tmp_path).channels
+    assert isinstance(hook, WebhookConfig) and hook.url == "http://h/x"
+    path.write_text("[daemon]\n")
+    assert load_notify_config(path, {}, tmp_path).channels == ()
+    path.write_text('[notify.hook]\nkind = "pager"\n')
+    with pytest.raises(NotifyConfigError, match=r"^/.*daemon.toml: notify.hook.kind: unknown kind"):
+        load_notify_config(path, {}, tmp_path)
+    path.write_text("[notify\n")
+    with pytest.raises(NotifyConfigError, match=r"daemon.toml: "):
+        load_notify_config(path, {}, tmp_path)
+
+
+def test_channel_health_serialises_without_secrets(tmp_path: Path) -> None:
+    config = parse(FULL.replace('url_file = "discord.url"', 'url_env = "QKT_SLACK_URL"'), tmp_path)
+    notifier = Notifier(config)
+    text = orjson.dumps([h.to_json() for h in notifier.health()]).decode()
+    assert '"state":"ok"' in text
+    for secret in (TOKEN, HOOK_KEY, SLACK_URL):
+        assert secret not in text
