@@ -76,6 +76,7 @@ class Channel:
         self._client = client
         self._sleep = sleep
         self._pending = Pending()
+        self._batch: list[Digest] = []  # taken from the queue, being delivered
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -102,7 +103,7 @@ class Channel:
             self._failed,
             self._dropped + self._pending.dropped,
             self._coalesced,
-            self._pending.events(),
+            self._pending.events() + sum(d.count for d in self._batch),
             self._last_error,
             self._last_error_ms,
             self._last_sent_ms,
@@ -119,15 +120,20 @@ class Channel:
             if self.config.delivery.coalesce_s > 0:
                 await self._sleep(self.config.delivery.coalesce_s)
             self._wake.clear()
+            self._batch = self._pending.take()
             try:
-                await self._deliver(self._pending.take())
+                await self._deliver()
             except Exception:
                 # A bug here must not end the channel; the traceback holds no secret (no URL).
                 log.exception("notify channel %s: delivery failed unexpectedly", self.config.name)
+                self._dropped += sum(d.count for d in self._batch)
+                self._batch = []
             if not self._pending:
                 self._idle.set()
 
-    async def _deliver(self, batch: list[Digest]) -> None:
+    async def _deliver(self) -> None:
+        """Send `self._batch` front to back (it stays countable in `health()` meanwhile)."""
+        batch = self._batch
         attempt = 0
         while batch:
             digest = batch[0]
@@ -146,7 +152,7 @@ class Channel:
             await self._sleep(self._backoff(attempt, answer))
             # What arrived during the backoff joins this batch: an outage's flood stays one message.
             self._wake.clear()
-            batch = fold(batch, self._pending.take())
+            fold(batch, self._pending.take())
 
     def _backoff(self, attempt: int, answer: Answer) -> float:
         if answer.retry_after_s is not None:
@@ -170,6 +176,7 @@ class Channel:
     def _give_up(self, batch: list[Digest], answer: Answer, attempts: int) -> None:
         lost = sum(d.count for d in batch)
         self._dropped += lost
+        batch.clear()
         self._state = ChannelState.FAILING
         why = "refused" if answer.permanent else f"failed {attempts} times"
         log.warning(

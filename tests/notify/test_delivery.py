@@ -131,7 +131,9 @@ def test_an_outage_flood_arrives_after_recovery_with_no_count_lost(tmp_path: Pat
             for i in range(20):
                 notifier.publish(Event.of(EventKind.STALE, f"s{i % 4}", key="BYBIT:BTCUSDT:1m"))
                 await wait_until_async(lambda n=i: rx.requests > n)  # failures keep coming
-            assert notifier.health()[0].state is ChannelState.RETRYING
+            health = notifier.health()[0]
+            assert health.state is ChannelState.RETRYING
+            assert health.pending == 20  # queued or in flight, all accounted for
             rx.always(None)
             assert await notifier.flush(30)
             await notifier.aclose()
