@@ -17,7 +17,7 @@ import httpx
 
 from qkt.notify.config import ChannelConfig
 from qkt.notify.events import Event
-from qkt.notify.pending import Digest, Pending, fold
+from qkt.notify.pending import Digest, FloodGate, Pending, fold
 from qkt.notify.senders import Answer, send
 
 log = logging.getLogger("qkt.notify")
@@ -76,6 +76,7 @@ class Channel:
         self._client = client
         self._sleep = sleep
         self._pending = Pending()
+        self._gate = FloodGate(config.delivery.flood_s, config.delivery.flood_burst)
         self._batch: list[Digest] = []  # taken from the queue, being delivered
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -110,17 +111,36 @@ class Channel:
         )
 
     async def wait_idle(self) -> None:
-        """Return once nothing is queued or in flight."""
+        """Return once nothing is queued or in flight (held by the flood gate counts as queued)."""
         await self._idle.wait()
+
+    def open_gate(self) -> None:
+        """Send what the flood gate holds now, without waiting for its window (shutdown)."""
+        self._gate.open = True
+        self._wake.set()
+
+    async def _work(self) -> None:
+        """Return once a queued digest may go: wait for events, or for the flood gate."""
+        while True:
+            waits = [self._gate.wait_s(kind) for kind in self._pending.kinds()]
+            if waits and min(waits) == 0:
+                return
+            # Nothing can go: no await since the check, so clearing cannot lose an offer.
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(min(waits) if waits else None):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
 
     async def run(self) -> None:
         """Send forever (until cancelled): wait for events, let a flood gather, deliver."""
         while True:
-            await self._wake.wait()
+            await self._work()
             if self.config.delivery.coalesce_s > 0:
                 await self._sleep(self.config.delivery.coalesce_s)
             self._wake.clear()
-            self._batch = self._pending.take()
+            self._batch = self._pending.take(self._gate.ready)
             try:
                 await self._deliver()
             except Exception:
@@ -152,7 +172,7 @@ class Channel:
             await self._sleep(self._backoff(attempt, answer))
             # What arrived during the backoff joins this batch: an outage's flood stays one message.
             self._wake.clear()
-            fold(batch, self._pending.take())
+            fold(batch, self._pending.take(self._gate.ready))
 
     def _backoff(self, attempt: int, answer: Answer) -> float:
         if answer.retry_after_s is not None:
@@ -161,6 +181,7 @@ class Channel:
         return float(min(delivery.backoff_s * 2 ** (attempt - 1), delivery.backoff_max_s))
 
     def _on_sent(self, digest: Digest) -> None:
+        self._gate.sent(digest.kind)
         self._sent += 1
         self._coalesced += digest.count - 1
         self._last_sent_ms = time.time_ns() // 1_000_000

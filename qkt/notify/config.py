@@ -50,6 +50,8 @@ class Delivery:
     backoff_max_s: float = 60.0
     timeout_s: float = 10.0
     coalesce_s: float = 2.0  # events of one kind arriving within this are one message
+    flood_s: float = 60.0  # per kind, at most `flood_burst` messages in this window;
+    flood_burst: int = 2  # the events after them wait for the window and go as one message
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ _DEFAULTS: Final = Delivery()
 # Keys each kind accepts besides the common ones; anything else is a typo worth an error.
 _COMMON: Final = frozenset(
     {"kind", "events", "retries", "backoff_s", "backoff_max_s", "timeout_s", "coalesce_s"}
+    | {"flood_s", "flood_burst"}
 )
 _KEYS: Final[dict[str, frozenset[str]]] = {
     "webhook": frozenset({"url", "secret_env", "secret_file", "signature_header"}),
@@ -225,6 +228,8 @@ def _channel(
         backoff_max_s=_number(table, at, "backoff_max_s", float, _DEFAULTS.backoff_max_s),
         timeout_s=_number(table, at, "timeout_s", float, _DEFAULTS.timeout_s),
         coalesce_s=_number(table, at, "coalesce_s", float, _DEFAULTS.coalesce_s),
+        flood_s=_number(table, at, "flood_s", float, _DEFAULTS.flood_s),
+        flood_burst=_number(table, at, "flood_burst", int, _DEFAULTS.flood_burst),
     )
     if kind == "webhook":
         url = _url(f"{at}.url", _text(table, at, "url"))

@@ -117,7 +117,8 @@ class Notifier:
         return NotifyCollector(self.health)
 
     async def flush(self, timeout_s: float) -> bool:
-        """Wait until every queue is empty and nothing is in flight; False on timeout."""
+        """Wait until every queue is empty and nothing is in flight; False on timeout.
+        (What the flood gate holds leaves when its window ends, or at `aclose`.)"""
         try:
             async with asyncio.timeout(timeout_s):
                 for channel in self.channels:
@@ -129,6 +130,8 @@ class Notifier:
     async def aclose(self, drain_s: float = 5.0) -> None:
         """Give queued messages `drain_s` to leave (the daemon's stop message), then stop."""
         if self._tasks and drain_s > 0:
+            for channel in self.channels:
+                channel.open_gate()
             await self.flush(drain_s)
         for task in self._tasks:
             task.cancel()

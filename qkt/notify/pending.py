@@ -7,7 +7,9 @@ Summaries and test messages are kept one by one (they are few), up to `MAX_SINGL
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -81,12 +83,16 @@ class Pending:
         waiting.add(event)
         return True
 
-    def take(self) -> list[Digest]:
-        """Everything waiting, oldest first; the queue is empty afterwards."""
-        digests = list(self._digests.values())
-        self._digests.clear()
-        self._singles = 0
-        return digests
+    def take(self, ready: Callable[[EventKind], bool] = lambda kind: True) -> list[Digest]:
+        """The waiting digests whose kind is `ready`, oldest first; the rest stay queued."""
+        taken = [(key, d) for key, d in self._digests.items() if ready(d.kind)]
+        for key, digest in taken:
+            del self._digests[key]
+            self._singles -= digest.kind in NEVER_COALESCED
+        return [digest for _, digest in taken]
+
+    def kinds(self) -> set[EventKind]:
+        return {d.kind for d in self._digests.values()}
 
     def events(self) -> int:
         return sum(d.count for d in self._digests.values())
@@ -115,3 +121,31 @@ def fold(into: list[Digest], more: list[Digest]) -> list[Digest]:
         else:
             waiting.merge(digest)
     return into
+
+
+class FloodGate:
+    """Per event kind, at most `burst` messages per `window_s`; what comes after waits for the
+    window and then goes as one digest. Fifty crashes in a minute are `burst` + 1 messages."""
+
+    def __init__(
+        self, window_s: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._window_s = window_s
+        self._burst = max(burst, 1)
+        self._clock = clock
+        self._sent: dict[EventKind, deque[float]] = {}
+        self.open = False  # at shutdown everything goes at once
+
+    def ready(self, kind: EventKind) -> bool:
+        return self.wait_s(kind) == 0
+
+    def wait_s(self, kind: EventKind) -> float:
+        """Seconds until a message of `kind` may go (0: now)."""
+        times = self._sent.get(kind)
+        if self.open or kind in NEVER_COALESCED or not times or len(times) < self._burst:
+            return 0.0
+        return max(0.0, times[0] + self._window_s - self._clock())
+
+    def sent(self, kind: EventKind) -> None:
+        times = self._sent.setdefault(kind, deque(maxlen=self._burst))
+        times.append(self._clock())

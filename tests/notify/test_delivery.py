@@ -97,6 +97,37 @@ def test_a_burst_of_50_crashes_is_one_message_with_every_count(tmp_path: Path) -
         assert health.dropped == 0 and health.pending == 0
 
 
+def test_a_minute_of_crashes_is_a_few_messages_with_every_count(tmp_path: Path) -> None:
+    with notify_receiver() as rx:
+        cfg = config(tmp_path, hook={"kind": "webhook", "url": rx.url("/hook/m"), "flood_s": 600})
+
+        async def scenario() -> None:
+            notifier = Notifier(cfg)
+            await notifier.start()
+            for i in range(50):  # one at a time, each after the previous one was handled
+                notifier.publish(Event.crash(f"s{i % 7}", -9))
+                if i < 2:
+                    await wait_until_async(lambda: notifier.health()[0].pending == 0)
+                else:
+                    await asyncio.sleep(0.001)
+            # Two messages went out (the burst), the flood gate holds the 48 others as one.
+            await wait_until_async(lambda: len(rx.posts("/hook/m")) == 2)
+            assert notifier.health()[0].pending == 48
+            notifier.publish(Event.of(EventKind.DEPLOY, "other"))  # another kind is not held
+            await wait_until_async(lambda: len(rx.posts("/hook/m")) == 3)
+            await notifier.aclose()  # shutdown sends what the gate holds
+
+        run(scenario())
+        bodies = [p.json() for p in rx.posts("/hook/m")]
+        assert [(b["event"], b["count"]) for b in bodies] == [
+            ("crash", 1),
+            ("crash", 1),
+            ("deploy", 1),
+            ("crash", 48),
+        ]
+        assert sum(sum(b["strategies"].values()) for b in bodies if b["event"] == "crash") == 50
+
+
 def test_500s_then_recovery_delivers_and_counts_the_failures(tmp_path: Path) -> None:
     with notify_receiver() as rx:
         cfg = config(tmp_path, hook={"kind": "webhook", "url": rx.url("/hook/c"), "retries": 5})
