@@ -1,11 +1,12 @@
 """`Notifier`: the one object the daemon holds: `publish(event)` fans out to every channel.
 
+config = load_notify_config(config_file, os.environ, state.root)   # at start: bad -> refuse
 notifier = Notifier(config)
-await notifier.start()              # inside the daemon's asyncio loop
-notifier.publish(Event.crash("alpha", -9, tail))   # from the loop or any thread; never blocks
-notifier.health()                   # per-channel ChannelHealth for status
+await notifier.start(actions=ops, summary=day_figures)  # in the daemon's loop
+notifier.publish(Event.crash("alpha", -9, tail))  # from the loop or any thread; never blocks
+notifier.health()                                  # per-channel ChannelHealth for status
 registry.register(notifier.collector())            # prometheus /metrics
-await notifier.aclose()             # drains for a few seconds, then stops
+await notifier.aclose()                            # drains for a few seconds, then stops
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Notifier:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.get_ident()  # the loop's thread, once started
         self._tasks: list[asyncio.Task[None]] = []
-        self._lost = 0  # events publish() could not queue (reported, never raised)
+        self.lost = 0  # events publish() could not queue (logged, never raised)
         self.scheduler: SummaryScheduler | None = None
         quiet_http_logs()
 
@@ -97,7 +98,7 @@ class Notifier:
             else:
                 self._offer(event)
         except Exception:
-            self._lost += 1
+            self.lost += 1
             log.exception("notify: could not queue an event")
 
     def _offer(self, event: Event) -> None:
@@ -105,7 +106,7 @@ class Notifier:
             try:
                 channel.offer(event)
             except Exception:
-                self._lost += 1
+                self.lost += 1
                 log.exception("notify channel %s: could not queue", channel.config.name)
 
     def health(self) -> tuple[ChannelHealth, ...]:

@@ -277,6 +277,7 @@ def test_publish_from_another_thread_and_with_garbage_never_raises(tmp_path: Pat
             notifier = Notifier(cfg)
             await notifier.start()
             notifier.publish(None)  # type: ignore[arg-type]
+            assert notifier.lost == 1
             await asyncio.to_thread(notifier.publish, Event.daemon("start", detail="v1"))
             await wait_until_async(lambda: rx.posts("/hook/g"))
             await notifier.aclose()
