@@ -95,27 +95,43 @@ class Event:
         )
 
     @classmethod
+    def deploy(cls, strategy: str, file: str | None = None) -> Event:
+        """A strategy was deployed and runs."""
+        return cls.of(EventKind.DEPLOY, strategy, file=file)
+
+    @classmethod
     def deploy_failed(cls, strategy: str, reason: str) -> Event:
+        """A deploy did not end running (compile error, spawn failure, not ready in time)."""
         return cls.of(EventKind.DEPLOY_FAILED, strategy, reason=reason)
 
     @classmethod
     def stop(cls, strategy: str, *, flatten: bool) -> Event:
+        """A strategy was stopped on request."""
         return cls.of(EventKind.STOP, strategy, flatten=flatten)
 
     @classmethod
     def restart(cls, strategy: str, attempt: int) -> Event:
+        """A crashed strategy was started again (`attempt` within the restart window)."""
         return cls.of(EventKind.RESTART, strategy, attempt=attempt)
 
     @classmethod
     def gave_up(cls, strategy: str, restarts: int) -> Event:
+        """Too many crashes: the daemon stopped restarting the strategy."""
         return cls.of(EventKind.GAVE_UP, strategy, restarts=restarts)
 
     @classmethod
     def halt(cls, strategy: str, reason: str) -> Event:
+        """A strategy stopped trading (a risk rule, or an operator)."""
         return cls.of(EventKind.HALT, strategy, reason=reason)
 
     @classmethod
+    def resume(cls, strategy: str) -> Event:
+        """A halted strategy trades again."""
+        return cls.of(EventKind.RESUME, strategy)
+
+    @classmethod
     def kill(cls, strategy: str | None, *, flatten: bool) -> Event:
+        """The kill switch, for one strategy or (None) all of them."""
         return cls.of(EventKind.KILL, strategy, flatten=flatten)
 
     @classmethod
@@ -130,6 +146,7 @@ class Event:
 
     @classmethod
     def live(cls, key: str) -> Event:
+        """A stale feed key delivers again."""
         return cls.of(EventKind.LIVE, None, key=key)
 
     @classmethod
