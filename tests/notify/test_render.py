@@ -6,9 +6,16 @@ import pickle
 
 import pytest
 
-from qkt.notify import Event, Secret
+from qkt.notify import Event, EventKind, Secret
 from qkt.notify.pending import MAX_NAMES, OTHERS, Digest, Pending
-from qkt.notify.render import discord_body, slack_body, telegram_body, text, webhook_body
+from qkt.notify.render import (
+    TITLES,
+    discord_body,
+    slack_body,
+    telegram_body,
+    text,
+    webhook_body,
+)
 
 
 def test_long_crash_logs_fit_each_service() -> None:
@@ -40,3 +47,15 @@ def test_a_secret_cannot_be_pickled_or_printed() -> None:
     assert "tok" not in repr(secret) + str(secret) + f"{secret}"
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+def test_every_kind_has_a_title_and_constructors_fill_the_documented_fields() -> None:
+    assert set(TITLES) == set(EventKind)
+    assert dict(Event.risk("a", "max_daily_loss", "-501.20").fields) == {
+        "limit": "max_daily_loss",
+        "value": "-501.20",
+    }
+    assert dict(Event.stop("a", flatten=True).fields) == {"flatten": "True"}
+    assert Event.kill(None, flatten=False).strategy is None
+    assert dict(Event.gave_up("a", 5).fields) == {"restarts": "5"}
+    assert text(Digest.of(Event.resume("a"))).startswith("qkt: a resumed\n")
