@@ -14,6 +14,8 @@ LAYERS = {
     "hub": 2,
     "engine": 2,
     "worker": 3,
+    # Alerts: the daemon (supervisor) publishes to it; it knows nothing of supervisor/control/cli.
+    "notify": 3,
     "supervisor": 4,
     "control": 5,
     "cli": 6,
