@@ -16,6 +16,7 @@ answer from the next request's.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -30,6 +31,7 @@ from typing import Any, Final
 import orjson
 
 from qkt import proctitle
+from qkt.paths import make_private_dir
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 
@@ -115,6 +117,8 @@ def _become_worker(
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:
+        with contextlib.suppress(OSError):
+            _redirect_stdio(spec)  # the log may have been rotated since: the crash goes to its path
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
@@ -124,7 +128,7 @@ def _become_worker(
 
 def _redirect_stdio(spec: WorkerSpec) -> None:
     """stdin from /dev/null; stdout and stderr append to the worker's own log file."""
-    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(spec.log_file.parent)
     append = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # never through a symlink
     log_fd = os.open(spec.log_file, append, 0o600)
     null_fd = os.open(os.devnull, os.O_RDONLY)

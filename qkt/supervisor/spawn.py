@@ -19,6 +19,7 @@ from typing import Final, Protocol
 
 import orjson
 
+from qkt.paths import make_private_dir
 from qkt.supervisor.errors import WorkerStartError
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.worker.spec import WorkerSpec
@@ -87,7 +88,7 @@ class ExecSpawner:
         self._module = module
 
     async def spawn(self, spec: WorkerSpec) -> int:
-        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(spec.log_file.parent)
         argv = ["-m", self._module, spec.to_json().decode()]
         return _spawn_python(argv, str(spec.log_file))
 
