@@ -22,6 +22,7 @@ from qkt.worker import EXIT_FAILED
 from qkt.worker.journal import JournalError, SqliteJournal
 from qkt.worker.spec import WorkerSpec
 from tests.helpers import wait_until
+from tests.supervisor.daemons import REAL_WORKER, running_daemon
 from tests.worker.harness import FLIP, FLIP_KEY, hub_process, running, status_when, worker_args
 
 
@@ -151,3 +152,24 @@ def test_a_worker_refuses_to_trade_on_a_damaged_journal_and_says_so(
     assert [p.name for p in folder.glob("journal.sqlite.corrupt-*") if "-wal" not in p.name]
     assert not spec.journal_file.exists()
     assert os.listdir(folder)
+
+
+def test_the_daemon_shows_why_a_strategy_with_a_damaged_journal_does_not_run(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "flip.qkt"
+    path.write_text(FLIP)
+    with running_daemon(tmp_path / "s", worker=REAL_WORKER) as daemon:
+        assert daemon.post("/deploy", json={"file": str(path)}).status_code == 201
+        wait_until(lambda: daemon.get("/status/flip").json()["trades"] >= 2, 60, what="trades")
+        assert daemon.post("/stop/flip").status_code == 200
+        journal = daemon.state.journal("flip")
+        overwrite_page(journal, "fills")
+
+        response = daemon.post("/deploy", json={"file": str(path)})
+
+        # Refused at start, and the answer says why (the reason comes from the worker's log).
+        assert response.status_code >= 400
+        message = response.json()["error"]["message"]
+        assert "is damaged" in message and "not trading on it" in message
+        assert not journal.exists() and list(journal.parent.glob("journal.sqlite.corrupt-*"))
