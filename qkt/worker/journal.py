@@ -150,8 +150,7 @@ class SqliteJournal:
 
     def _open(self) -> None:
         for suffix in _SIDE_FILES:  # left by an older qkt with the default mode
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(f"{self.path}{suffix}", JOURNAL_MODE, follow_symlinks=False)
+            _tighten(f"{self.path}{suffix}")
         db = self._db
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
@@ -304,6 +303,16 @@ def _create_private(path: Path) -> None:
         os.fchmod(fd, JOURNAL_MODE)
     finally:
         os.close(fd)
+
+
+def _tighten(path: str) -> None:
+    """Make an existing file 0600 (not through a symlink); nothing if it is not there."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, JOURNAL_MODE)
+        finally:
+            os.close(fd)
 
 
 def _is_corruption(error: sqlite3.DatabaseError) -> bool:

@@ -173,3 +173,16 @@ def test_the_daemon_shows_why_a_strategy_with_a_damaged_journal_does_not_run(
         message = response.json()["error"]["message"]
         assert "is damaged" in message and "not trading on it" in message
         assert not journal.exists() and list(journal.parent.glob("journal.sqlite.corrupt-*"))
+
+
+def test_a_journal_an_older_qkt_left_readable_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    a_journal_with_rows(path)
+    with closing(sqlite3.connect(path)) as older:  # holds the WAL open, as a killed worker would
+        older.execute("INSERT INTO meta (key, value) VALUES ('older', 'qkt')")
+        older.commit()
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            each.chmod(0o644)
+        SqliteJournal(path).close()
+        modes = [stat.S_IMODE(Path(f"{path}{s}").stat().st_mode) for s in ("", "-wal", "-shm")]
+    assert modes == [0o600] * 3
