@@ -157,6 +157,8 @@ class ForkServer:
                 f"the fork server did not answer within {_REQUEST_TIMEOUT_S:g} s "
                 f"(a worker it starts late for {spec.name} will be killed)"
             ) from None
+        except OSError as error:  # its socket broke: it died (it is restarted at the next spawn)
+            raise WorkerStartError(f"the fork server is gone: {error}") from None
         finally:
             # From here on a reply for this id is a late one: _read_replies kills its worker.
             self._pending.pop(request_id, None)
