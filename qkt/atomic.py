@@ -1,4 +1,8 @@
-"""Crash-safe file writes: temp file in the same folder, fsync, os.replace."""
+"""Crash-safe file writes: temp file in the same folder, fsync, os.replace.
+
+State files are private (0600 unless asked otherwise) and never read through a symlink: the
+rename replaces a symlink planted at the path instead of writing through it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import orjson
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
     """Write `data` to `path` so that readers see the old content or the new, never a mix."""
     if isinstance(data, str):
         data = data.encode()
@@ -29,11 +33,19 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         raise
 
 
-def write_json_atomic(path: Path, value: Any, mode: int = 0o644) -> None:
+def write_json_atomic(path: Path, value: Any, mode: int = 0o600) -> None:
     """`write_atomic` of `value` as indented JSON."""
     write_atomic(path, orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n", mode)
 
 
 def read_json(path: Path) -> Any:
-    """Parse the JSON file at `path` (raises FileNotFoundError / orjson.JSONDecodeError)."""
-    return orjson.loads(path.read_bytes())
+    """Parse the JSON file at `path` (raises FileNotFoundError / orjson.JSONDecodeError; OSError
+    with ELOOP for a symlink)."""
+    return orjson.loads(read_private(path))
+
+
+def read_private(path: Path) -> bytes:
+    """The bytes of the regular file at `path`, never followed through a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()

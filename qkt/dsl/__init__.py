@@ -7,7 +7,7 @@ every mistake of the file, in source order; they never raise anything else for b
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Final
 
 from qkt.dsl.checker import check
 from qkt.dsl.compiler import ExpansionError, compile_tree
@@ -17,6 +17,8 @@ from qkt.dsl.parser import parse
 from qkt.dsl.program import Program
 from qkt.dsl.summary import summarize as _summarize
 from qkt.errors import NotFoundError, UserError
+
+MAX_SOURCE_BYTES: Final = 1024 * 1024  # a strategy is a page or two; this is a lot of pages
 
 __all__ = [
     "CompileError",
@@ -66,7 +68,7 @@ def read_source(path: str | os.PathLike[str]) -> bytes:
     name = os.fspath(path)
     try:
         with open(name, "rb") as file:
-            return file.read()
+            data = file.read(MAX_SOURCE_BYTES + 1)  # a bounded read: never a whole big file
     except FileNotFoundError:
         raise NotFoundError(f"no such file: {name}") from None
     except IsADirectoryError:
@@ -75,6 +77,11 @@ def read_source(path: str | os.PathLike[str]) -> bytes:
         raise UserError(f"cannot read {name}: permission denied") from None
     except OSError as error:
         raise UserError(f"cannot read {name}: {error.strerror or error}") from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UserError(
+            f"{name} is larger than {MAX_SOURCE_BYTES // 1024} KiB: not a .qkt strategy"
+        )
+    return data
 
 
 def compile_file(path: str | os.PathLike[str]) -> Program:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import re
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -13,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from qkt.atomic import read_json, write_json_atomic
+from qkt.atomic import read_private, write_json_atomic
 from qkt.errors import InvalidNameError, NotFoundError, UserError
 from qkt.paths import NAME_PATTERN, check_name
 
@@ -140,42 +144,124 @@ class Saved:
     `stopped` names strategies stopped with `qkt stop`: `--load-dir` does not bring them back at
     the next start (a trader who stopped a losing strategy must not find it trading again after a
     reboot); deploying one again clears it.
+
+    `problem` says what was wrong with a damaged file (None if it was fine or absent): the file
+    was kept aside as `deployments.json.corrupt-<time>` and what could be read of it is what this
+    holds. `stopped_lost` is True when the stopped list itself could not be read: a daemon should
+    then not start `--load-dir` strategies that are not in `deployments` (any may have been
+    stopped).
     """
 
     deployments: list[Deployment]
     stopped: frozenset[str] = frozenset()
+    problem: str | None = None
+    stopped_lost: bool = False
 
 
 def save(path: Path, deployments: Iterable[Deployment], stopped: Iterable[str] = ()) -> None:
     """Write the deployments, sorted by name, and the stopped names, atomically."""
     entries = sorted((d.to_json() for d in deployments), key=lambda d: str(d["name"]))
-    document = {"version": FORMAT_VERSION, "deployments": entries, "stopped": sorted(stopped)}
+    # `stopped` first: short, and the part a damaged (truncated) file must not lose.
+    document = {"version": FORMAT_VERSION, "stopped": sorted(stopped), "deployments": entries}
     write_json_atomic(path, document, mode=0o600)
 
 
 def load(path: Path) -> Saved:
-    """What was saved at `path`; an unreadable file is logged and counts as empty."""
+    """What was saved at `path`. A damaged file is never silently dropped or overwritten: it is
+    renamed `<name>.corrupt-<time>`, what can be read of it is written back and returned, and
+    `Saved.problem` (also logged) says what happened."""
     try:
-        raw = read_json(path)
+        data = read_private(path)
     except FileNotFoundError:
         return Saved([])
-    except (OSError, orjson.JSONDecodeError) as error:
-        log.error("ignoring %s: %s", path, error)
-        return Saved([])
+    except OSError as error:
+        # Unreadable (a symlink, EACCES...): not ours to move, and nothing to recover from.
+        problem = f"cannot read {path}: {error.strerror or error}; starting with no deployments"
+        log.error("%s", problem)
+        return Saved([], problem=problem, stopped_lost=True)
+    issues: list[str] = []
+    try:
+        raw: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raw = _salvage(data.decode("utf-8", errors="replace"))
+        issues.append(f"not valid JSON ({error})")
+    whole = not issues
     items = raw.get("deployments") if isinstance(raw, dict) else None
     if not isinstance(items, list):
-        log.error("ignoring %s: no 'deployments' list", path)
-        return Saved([])
+        issues.append("no 'deployments' list")
+        items = []
     found = []
     for item in items:
         try:
             found.append(Deployment.from_json(item))
         except ValueError as error:
-            log.error("%s: skipping an entry: %s", path, error)
-    stopped = raw.get("stopped", [])
-    if not isinstance(stopped, list):
-        log.error("%s: ignoring 'stopped': not a list", path)
+            issues.append(f"skipped an entry: {error}")
+    # A whole file without the key is from before `qkt stop` was remembered: nothing was lost.
+    stopped: Any = raw.get("stopped", [] if whole else None) if isinstance(raw, dict) else None
+    stopped_lost = not isinstance(stopped, list)
+    if stopped_lost:
+        issues.append("the list of strategies stopped with `qkt stop` is lost")
         stopped = []
-    return Saved(
-        found, frozenset(n for n in stopped if isinstance(n, str) and NAME_PATTERN.fullmatch(n))
+    names = frozenset(n for n in stopped if isinstance(n, str) and NAME_PATTERN.fullmatch(n))
+    if not issues:
+        return Saved(found, names)
+    return _keep_aside(path, Saved(found, names, "; ".join(issues), stopped_lost))
+
+
+def _salvage(text: str) -> dict[str, Any]:
+    """What can be read of a damaged deployments.json: the stopped list if it is whole, and
+    every whole deployment object before the damage (a truncated file keeps its start)."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] = {}
+    stopped = re.search(r'"stopped"\s*:\s*', text)
+    if stopped is not None:
+        with contextlib.suppress(ValueError):
+            found["stopped"] = decoder.raw_decode(text, stopped.end())[0]
+    listed = re.search(r'"deployments"\s*:\s*\[', text)
+    if listed is not None:
+        items: list[Any] = []
+        position = listed.end()
+        while True:
+            position = _skip(text, position, " \t\r\n,")
+            if not text.startswith("{", position):
+                break
+            try:
+                item, position = decoder.raw_decode(text, position)
+            except ValueError:
+                break
+            items.append(item)
+        found["deployments"] = items
+    return found
+
+
+def _skip(text: str, position: int, chars: str) -> int:
+    while position < len(text) and text[position] in chars:
+        position += 1
+    return position
+
+
+def _keep_aside(path: Path, saved: Saved) -> Saved:
+    """Rename the damaged file out of the way, write back what was recovered, and say so."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while aside.exists():
+        counter += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    try:
+        os.rename(path, aside)
+    except OSError as error:
+        problem = f"{path.name} is damaged ({saved.problem}) and cannot be kept aside: {error}"
+        log.error("%s", problem)
+        return replace(saved, problem=problem)
+    recovered = ", ".join(d.name for d in saved.deployments) or "none"
+    problem = (
+        f"{path.name} was damaged ({saved.problem}): kept it as {aside.name}; starting with the "
+        f"deployments that could be read ({recovered})"
     )
+    log.error("%s", problem)
+    try:
+        save(path, saved.deployments, saved.stopped)
+    except OSError as error:
+        log.error("cannot write the recovered %s: %s", path.name, error.strerror or error)
+    return replace(saved, problem=problem)

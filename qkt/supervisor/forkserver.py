@@ -7,12 +7,16 @@ worker is re-parented to the daemon (a subreaper), which watches and reaps it. T
 stays shared copy-on-write between the server and every worker (`gc.freeze()` keeps the garbage
 collector from touching, and so copying, those pages).
 
-Replies, one JSON line each: `{"ready": pid}` once after the imports, then per request
-`{"pid": N}` or `{"error": "..."}`.
+Requests, one JSON line each: `{"id": N, "spec": {...WorkerSpec...}}`. Replies, one JSON line
+each: `{"ready": pid}` once after the imports, then per request `{"id": N, "pid": P}` or
+`{"id": N, "error": "..."}`. The id is what keeps the two sides in step: a request the daemon gave
+up on (a stopped or very slow server) is still answered later, and only the id tells that late
+answer from the next request's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -27,6 +31,7 @@ from typing import Any, Final
 import orjson
 
 from qkt import proctitle
+from qkt.paths import make_private_dir
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 
@@ -47,13 +52,22 @@ def serve(sock: socket.socket, run_worker: RunWorker) -> None:
     reader = sock.makefile("rb")
     _reply(sock, {"ready": os.getpid()})
     for line in reader:
+        request_id: object = None
         try:
-            spec = WorkerSpec.from_json(line)
+            request_id, spec = parse_request(line)
             pid = _double_fork(sock, spec, run_worker)
         except Exception as error:
-            _reply(sock, {"error": f"{type(error).__name__}: {error}"})
+            _reply(sock, {"id": request_id, "error": f"{type(error).__name__}: {error}"})
             continue
-        _reply(sock, {"pid": pid})
+        _reply(sock, {"id": request_id, "pid": pid})
+
+
+def parse_request(line: bytes) -> tuple[int, WorkerSpec]:
+    """`{"id": N, "spec": {...}}` as (N, the spec); ValueError for anything else."""
+    raw: Any = orjson.loads(line)
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
+        raise ValueError('a request is {"id": N, "spec": {...}}')
+    return raw["id"], WorkerSpec.from_json(orjson.dumps(raw.get("spec")))
 
 
 def _reply(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -103,6 +117,8 @@ def _become_worker(
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:
+        with contextlib.suppress(OSError):
+            _redirect_stdio(spec)  # the log may have been rotated since: the crash goes to its path
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
@@ -112,8 +128,9 @@ def _become_worker(
 
 def _redirect_stdio(spec: WorkerSpec) -> None:
     """stdin from /dev/null; stdout and stderr append to the worker's own log file."""
-    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_fd = os.open(spec.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    make_private_dir(spec.log_file.parent)
+    append = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # never through a symlink
+    log_fd = os.open(spec.log_file, append, 0o600)
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)
     os.dup2(log_fd, 1)

@@ -1,4 +1,9 @@
-"""Reading a strategy's log file: the last N lines, lines since a time, and following it."""
+"""Reading a strategy's log file: the last N lines, lines since a time, and following it.
+
+Every read is bounded, whatever the file holds: the file is scanned in blocks, a line longer than
+MAX_LINE bytes is cut there with a marker, and `follow` reads at most FOLLOW_CHUNK bytes at a
+time. A log with one 50 MB line (or a 300 MB burst) costs a few blocks of memory, not its size.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from typing import BinaryIO, Final
 from qkt.errors import UserError
 
 _BLOCK: Final = 64 * 1024
+MAX_LINE: Final = 16 * 1024  # bytes of one line shown; the rest is cut
+CUT_MARKER: Final = b" [... line cut: longer than 16384 bytes]"
+FOLLOW_CHUNK: Final = 256 * 1024
 _RELATIVE: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The timestamp qkt.log writes at the start of every line: 2026-05-08T15:02:14.234Z
@@ -52,17 +60,29 @@ def line_time(line: bytes) -> float | None:
     return datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")).timestamp()
 
 
-def _reverse_lines(f: BinaryIO, end: int) -> Iterator[bytes]:
-    """The lines of `f` before byte `end`, last first, read in blocks from the end."""
-    position, tail = end, b""
+def _line_spans_back(f: BinaryIO, end: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) byte offsets of the lines of `f` before byte `end`, last first (stop is
+    the offset of the line's newline): newlines found block by block, no line held in memory."""
+    stop = position = end
     while position > 0:
         step = min(_BLOCK, position)
         position -= step
         f.seek(position)
-        parts = (f.read(step) + tail).split(b"\n")
-        tail = parts[0]
-        yield from reversed(parts[1:])
-    yield tail
+        block = f.read(step)
+        cut = len(block)
+        while (newline := block.rfind(b"\n", 0, cut)) >= 0:
+            yield position + newline + 1, stop
+            stop = position + newline
+            cut = newline
+    yield 0, stop
+
+
+def _read_span(f: BinaryIO, start: int, stop: int) -> bytes:
+    """The line at [start, stop), cut at MAX_LINE bytes with a marker."""
+    f.seek(start)
+    if stop - start <= MAX_LINE:
+        return f.read(stop - start)
+    return f.read(MAX_LINE) + CUT_MARKER
 
 
 def read_tail(path: Path, lines: int, since: float | None = None) -> tuple[list[str], int]:
@@ -72,9 +92,10 @@ def read_tail(path: Path, lines: int, since: float | None = None) -> tuple[list[
     """
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
-        lines_back = _reverse_lines(f, size)
+        spans = _line_spans_back(f, size)
         # The bytes after the last newline are a line still being written: leave it to follow().
-        size -= len(next(lines_back, b""))
+        size = next(spans)[0]
+        lines_back = (_read_span(f, start, stop) for start, stop in spans)
         picked = _pick(lines_back, lines, since)
     chosen = list(reversed(picked))[-lines:] if lines > 0 else []
     return [line.decode("utf-8", errors="replace") for line in chosen], size
@@ -106,20 +127,47 @@ async def follow(path: Path, offset: int, stopped: Callable[[], bool]) -> AsyncI
     """Yield whatever is appended to `path` after `offset`, until `stopped()` says so.
 
     Polls the file's size; a file that shrank (truncated, replaced) is read again from the top.
+    Whole lines only, at most FOLLOW_CHUNK bytes per read; a line longer than MAX_LINE is cut.
     """
+    cutting = False  # inside a line already cut: drop its bytes up to its newline
     while not stopped():
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             size = 0
         if size < offset:
-            offset = 0
-        if size > offset:
+            offset, cutting = 0, False
+        while size > offset and not stopped():
             with open(path, "rb") as f:
                 f.seek(offset)
-                data = f.read(size - offset)
-            cut = data.rfind(b"\n") + 1  # whole lines only; the rest comes with the next poll
-            if cut:
-                offset += cut
-                yield data[:cut]
+                data = f.read(min(size - offset, FOLLOW_CHUNK))
+            lines, used, cutting = whole_lines(data, cutting)
+            if not used:
+                break  # a short line still being written: it comes with a later poll
+            offset += used
+            if lines:
+                yield lines
+            await asyncio.sleep(0)  # a big backlog goes out chunk by chunk, others get turns
         await asyncio.sleep(FOLLOW_POLL_S)
+
+
+def whole_lines(data: bytes, cutting: bool) -> tuple[bytes, int, bool]:
+    """The whole lines at the start of `data` (long ones cut), the bytes used, and whether the
+    next read starts inside a cut line."""
+    used = 0
+    if cutting:
+        newline = data.find(b"\n")
+        if newline < 0:
+            return b"", len(data), True
+        used = newline + 1
+    end = data.rfind(b"\n", used) + 1
+    shown = [_cut(line) for line in data[used : end - 1].split(b"\n")] if end > used else []
+    rest = len(data) - max(end, used)
+    if rest > MAX_LINE:  # a line in progress already too long: show its start, skip the rest
+        shown.append(data[max(end, used) :][:MAX_LINE] + CUT_MARKER)
+        return b"\n".join(shown) + b"\n", len(data), True
+    return (b"\n".join(shown) + b"\n" if shown else b""), max(end, used), False
+
+
+def _cut(line: bytes) -> bytes:
+    return line if len(line) <= MAX_LINE else line[:MAX_LINE] + CUT_MARKER

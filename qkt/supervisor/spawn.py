@@ -7,15 +7,19 @@ its own log file; the daemon learns only its pid and watches it through the `Rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import os
 import signal
 import socket
 import sys
+from dataclasses import asdict
 from typing import Final, Protocol
 
 import orjson
 
+from qkt.paths import make_private_dir
 from qkt.supervisor.errors import WorkerStartError
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.worker.spec import WorkerSpec
@@ -50,7 +54,13 @@ def _spawn_python(argv: list[str], stdout_path: str, *, keep_fds: tuple[int, ...
     """
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, stdout_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+        (
+            os.POSIX_SPAWN_OPEN,
+            1,
+            stdout_path,
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+            0o600,
+        ),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     for fd in keep_fds:
@@ -78,7 +88,7 @@ class ExecSpawner:
         self._module = module
 
     async def spawn(self, spec: WorkerSpec) -> int:
-        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(spec.log_file.parent)
         argv = ["-m", self._module, spec.to_json().decode()]
         return _spawn_python(argv, str(spec.log_file))
 
@@ -87,7 +97,12 @@ class ExecSpawner:
 
 
 class ForkServer:
-    """The daemon's side of the fork server: start it, send it specs, read back pids."""
+    """The daemon's side of the fork server: start it, send it specs, read back pids.
+
+    Every request carries an id and every reply names the request it answers, so a request that
+    timed out (a stopped or slow server) cannot shift the replies of the ones after it: its late
+    reply is recognised by its id, and the worker it started, which nobody tracks, is killed.
+    """
 
     method = "fork"
 
@@ -96,9 +111,11 @@ class ForkServer:
         self._reaper = reaper
         self._log_path = log_path
         self._pid: int | None = None
-        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._lock = asyncio.Lock()  # one request at a time on the socket
+        self._replies: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, object]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()  # one writer (and one restart) at a time
 
     @property
     def pid(self) -> int | None:
@@ -112,43 +129,91 @@ class ForkServer:
             self._pid = _spawn_python(argv, self._log_path, keep_fds=(theirs.fileno(),))
         finally:
             theirs.close()
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
-        reply = await self._read(_READY_TIMEOUT_S)
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        reply = await _read_reply(reader, _READY_TIMEOUT_S)
         if "ready" not in reply:
             await self.aclose()
             raise WorkerStartError(f"the fork server did not start: {reply.get('error', reply)}")
+        self._replies = asyncio.create_task(self._read_replies(reader), name="fork-server-replies")
         log.info("fork server ready (pid %d, preloaded %s)", self._pid, self._module)
 
     async def spawn(self, spec: WorkerSpec) -> int:
-        async with self._lock:
-            if not self.alive() or self._writer is None:
-                log.warning("restarting the fork server")
-                await self._restart()
-            assert self._writer is not None
-            self._writer.write(spec.to_json() + b"\n")
-            await self._writer.drain()
-            reply = await self._read(_REQUEST_TIMEOUT_S)
+        request_id = next(self._ids)
+        answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        try:
+            async with self._lock:
+                if not self.alive() or self._writer is None:
+                    log.warning("restarting the fork server")
+                    await self._restart()
+                writer = self._writer
+                assert writer is not None
+                self._pending[request_id] = answer
+                writer.write(orjson.dumps({"id": request_id, "spec": asdict(spec)}) + b"\n")
+            async with asyncio.timeout(_REQUEST_TIMEOUT_S):
+                await writer.drain()
+                reply = await answer
+        except TimeoutError:
+            raise WorkerStartError(
+                f"the fork server did not answer within {_REQUEST_TIMEOUT_S:g} s "
+                f"(a worker it starts late for {spec.name} will be killed)"
+            ) from None
+        except OSError as error:  # its socket broke: it died (it is restarted at the next spawn)
+            raise WorkerStartError(f"the fork server is gone: {error}") from None
+        finally:
+            # From here on a reply for this id is a late one: _read_replies kills its worker.
+            self._pending.pop(request_id, None)
         pid = reply.get("pid")
         if not isinstance(pid, int):
             raise WorkerStartError(f"the fork server could not start {spec.name}: {reply}")
         return pid
 
+    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        """Hand each reply to the request with its id, until the server closes its end."""
+        try:
+            while line := await reader.readline():
+                reply = _parse_reply(line)
+                request_id = reply.get("id")
+                answer = (
+                    self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+                )
+                if answer is not None and not answer.done():
+                    answer.set_result(reply)
+                else:
+                    self._kill_late_worker(reply)
+        finally:
+            for answer in self._pending.values():
+                if not answer.done():
+                    answer.set_exception(
+                        WorkerStartError("the fork server exited (see logs/daemon.log)")
+                    )
+            self._pending.clear()
+
+    def _kill_late_worker(self, reply: dict[str, object]) -> None:
+        """A reply nobody waits for any more: its worker runs unwatched, so it must go."""
+        pid = reply.get("pid")
+        if not isinstance(pid, int):
+            log.warning("the fork server answered a request given up on: %s", reply)
+            return
+        log.warning(
+            "the fork server started pid %d for a request that had timed out: killing it", pid
+        )
+        # Its own session by now (or about to be): the group first, the pid itself if not yet.
+        if not signal_process(pid, signal.SIGKILL, group=True):
+            signal_process(pid, signal.SIGKILL)
+
     async def _restart(self) -> None:
+        await self._stop_reading()
+        await self.start()
+
+    async def _stop_reading(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        await self.start()
-
-    async def _read(self, timeout: float) -> dict[str, object]:
-        assert self._reader is not None
-        try:
-            line = await asyncio.wait_for(self._reader.readline(), timeout)
-        except TimeoutError:
-            raise WorkerStartError(f"the fork server did not answer within {timeout:g} s") from None
-        if not line:
-            raise WorkerStartError("the fork server exited (see logs/daemon.log)")
-        reply = orjson.loads(line)
-        return reply if isinstance(reply, dict) else {"error": reply}
+        if self._replies is not None:
+            self._replies.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replies
+            self._replies = None
 
     def alive(self) -> bool:
         """False once the server process has exited (its exit is logged once)."""
@@ -163,9 +228,7 @@ class ForkServer:
 
     async def aclose(self) -> None:
         """Close the socket (the server exits on EOF); kill it if it lingers."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        await self._stop_reading()
         if self._pid is None:
             return
         pid, self._pid = self._pid, None
@@ -178,3 +241,22 @@ class ForkServer:
             if self._reaper.claim(pid) is not None:
                 return
             await asyncio.sleep(0.02)
+
+
+async def _read_reply(reader: asyncio.StreamReader, timeout: float) -> dict[str, object]:
+    """One reply line, within `timeout` seconds."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except TimeoutError:
+        raise WorkerStartError(f"the fork server did not answer within {timeout:g} s") from None
+    if not line:
+        raise WorkerStartError("the fork server exited (see logs/daemon.log)")
+    return _parse_reply(line)
+
+
+def _parse_reply(line: bytes) -> dict[str, object]:
+    try:
+        reply = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return {"error": f"not JSON: {line[:200]!r}"}
+    return reply if isinstance(reply, dict) else {"error": reply}

@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 
-from qkt.atomic import write_atomic
+from qkt.atomic import read_private, write_atomic
 from qkt.paths import StateDir
 from qkt.supervisor.errors import DaemonRunningError
 
@@ -30,7 +30,8 @@ class DaemonFiles:
     def acquire(self) -> None:
         """Take the lock or raise DaemonRunningError naming the running daemon's pid."""
         self.state.ensure()
-        fd = os.open(self.state.daemon_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # not through a planted link
+        fd = os.open(self.state.daemon_lock, flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -41,12 +42,12 @@ class DaemonFiles:
                 f"a daemon is already running for {self.state.root}{who}"
             ) from None
         self._lock_fd = fd
-        write_atomic(self.state.daemon_pid, f"{os.getpid()}\n")
+        write_atomic(self.state.daemon_pid, f"{os.getpid()}\n", mode=0o600)
 
     def running_pid(self) -> int | None:
         """The pid in daemon.pid, if the file holds one."""
         try:
-            return int(self.state.daemon_pid.read_text().strip())
+            return int(read_private(self.state.daemon_pid).decode().strip())
         except (OSError, ValueError):
             return None
 

@@ -8,11 +8,22 @@ the journal therefore holds exactly the candles whose effects were reported, and
 continues from the last of them.
 
 The schema version lives in `PRAGMA user_version`; a journal written by a newer qkt is refused.
+
+A damaged journal (a page overwritten, a torn disk write: SQLite's `quick_check` fails) is found
+at open, before any candle: it is moved aside as `journal.sqlite.corrupt-<time>` (its WAL with
+it, as `...corrupt-<time>-wal`, so that `sqlite3` opens the copy as it was) and refused. The
+strategy stays refused while such a copy lies in its folder without a journal: the books it held
+are not silently replaced by a fresh account. Remove the copy (or move it elsewhere to recover
+from it) to start the strategy afresh.
+
+The journal and its `-wal`/`-shm` files are 0600 in a 0700 folder (SQLite gives the side files the
+database's mode): fills and balances are nobody else's business.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,9 +35,15 @@ import orjson
 from qkt.engine import Account, EngineState, Fill, Order, SignalEvent
 from qkt.errors import UserError
 from qkt.money import to_str
+from qkt.paths import make_private_dir
 
 SCHEMA_VERSION: Final = 1
 MAX_PAGE: Final = 1000
+JOURNAL_MODE: Final = 0o600
+CORRUPT_SUFFIX: Final = ".corrupt-"
+_SIDE_FILES: Final = ("-wal", "-shm")
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_NOTADB: Final = 26
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,20 +114,43 @@ class SqliteJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        _refuse_after_corruption(path)
+        _create_private(path)
         # Autocommit mode: transactions are explicit (`transaction()`), one per candle.
         self._db = sqlite3.connect(path, isolation_level=None)
         try:
+            self._check_intact()
             self._open()
         except sqlite3.DatabaseError as error:
             self._db.close()
+            if _is_corruption(error):
+                self._refuse_damaged(str(error))
             raise JournalError(f"cannot open journal {path}: {error}") from None
         except BaseException:
             self._db.close()
             raise
         self._depth = 0
 
+    def _check_intact(self) -> None:
+        """`PRAGMA quick_check` (every page and index, without comparing index contents): the
+        damage a crash or a bad disk leaves. Raises JournalError (after moving it aside)."""
+        problems = [str(row[0]) for row in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems != ["ok"]:
+            self._db.close()
+            self._refuse_damaged("; ".join(problems))
+
+    def _refuse_damaged(self, problem: str) -> None:
+        aside = _move_aside(self.path)
+        raise JournalError(
+            f"cannot open journal {self.path}: it is damaged ({problem}); moved it to "
+            f"{aside.name} and not trading on it. To start this strategy afresh, remove "
+            f"{aside.name} from {self.path.parent} (keep a copy elsewhere to recover its fills)"
+        )
+
     def _open(self) -> None:
+        for suffix in _SIDE_FILES:  # left by an older qkt with the default mode
+            _tighten(f"{self.path}{suffix}")
         db = self._db
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
@@ -250,3 +290,64 @@ class SqliteJournal:
     def close(self) -> None:
         """Close the database (idempotent)."""
         self._db.close()
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal file 0600 before SQLite does (it would use 0644), or make an existing
+    one 0600; a symlink at the path is refused rather than followed."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, JOURNAL_MODE)
+    except OSError as error:
+        raise JournalError(f"cannot open journal {path}: {error.strerror or error}") from None
+    try:
+        os.fchmod(fd, JOURNAL_MODE)
+    finally:
+        os.close(fd)
+
+
+def _tighten(path: str) -> None:
+    """Make an existing file 0600 (not through a symlink); nothing if it is not there."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, JOURNAL_MODE)
+        finally:
+            os.close(fd)
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    """A damaged file (not a locked one, a full disk...)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the journal (and its WAL/SHM, keeping their pairing) to `...corrupt-<time>`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}{CORRUPT_SUFFIX}{stamp}")
+    counter = 1
+    while aside.exists():
+        counter += 1
+        aside = path.with_name(f"{path.name}{CORRUPT_SUFFIX}{stamp}-{counter}")
+    os.rename(path, aside)
+    for suffix in _SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    return aside
+
+
+def _refuse_after_corruption(path: Path) -> None:
+    """No journal but a damaged one set aside: refuse, rather than start a new account."""
+    if path.exists():
+        return
+    aside = sorted(path.parent.glob(f"{path.name}{CORRUPT_SUFFIX}*"))
+    damaged = [p for p in aside if not p.name.endswith(_SIDE_FILES)]
+    if damaged:
+        raise JournalError(
+            f"journal {path} was found damaged and set aside as {damaged[-1].name}: not starting "
+            f"a new account in its place. To start this strategy afresh, remove "
+            f"{', '.join(p.name for p in damaged)} from {path.parent}"
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from qkt.errors import ConflictError
+from qkt.paths import make_private_dir
 
 
 class AlreadyRunningError(ConflictError):
@@ -31,8 +32,10 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise AlreadyRunningError naming the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "a+", encoding="ascii")  # held open while locked
+        make_private_dir(self.path.parent)
+        # 0600, and never through a symlink planted at the path.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        file = open(fd, "a+", encoding="ascii")  # held open while locked
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

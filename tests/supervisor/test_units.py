@@ -114,7 +114,8 @@ def test_deployments_round_trip_and_skip_bad_entries(tmp_path: Path) -> None:
     )
     assert [d.name for d in deployments.load(path).deployments] == ["ok"]
     path.write_text("{broken")
-    assert deployments.load(path) == deployments.Saved([])
+    broken = deployments.load(path)  # kept aside and said so (tests/hardening pins the rest)
+    assert broken.deployments == [] and broken.problem is not None
 
 
 @pytest.mark.parametrize(
