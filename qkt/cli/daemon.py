@@ -12,6 +12,7 @@ from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
 from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
+from qkt.records import to_json
 from qkt.supervisor.config import build_config, read_config_file
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
@@ -129,7 +130,7 @@ def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the running daemon: every worker gracefully, then the daemon itself."""
     state = resolve_state(ctx, state_dir)
     with connect(ctx, state_dir) as client:
-        pid = client.health()["pid"]
+        pid = client.health().pid
         client.shutdown()
     deadline = time.monotonic() + STOP_WAIT_S
     # daemon.pid goes last in the daemon's shutdown; then the process itself must be gone.
@@ -162,30 +163,23 @@ def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOptio
     with connect(ctx, state_dir) as client:
         health = client.health()
         keys = client.hub()
-    report = {key: value for key, value in health.items() if key != "status"}
-    report["hub_keys"] = keys
+    report: dict[str, Any] = {k: v for k, v in to_json(health).items() if k != "status"}
+    report["hub_keys"] = [to_json(key) for key in keys]
     if json:
         print_json(report)
         return
     typer.echo(
-        f"daemon     pid {health['pid']}, qkt {health['version']}, "
-        f"up {duration(health['uptime_ms'])}"
+        f"daemon     pid {health.pid}, qkt {health.version}, up {duration(health.uptime_ms)}"
     )
-    typer.echo(f"control    http://127.0.0.1:{health['control_port']}")
-    typer.echo(f"state dir  {health['state_dir']}")
-    typer.echo(f"strategies {health['strategies']} ({health['spawn']} spawn)")
+    typer.echo(f"control    http://127.0.0.1:{health.control_port}")
+    typer.echo(f"state dir  {health.state_dir}")
+    typer.echo(f"strategies {health.strategies} ({health.spawn} spawn)")
     if keys:
         typer.echo("")
         print_table(
             ["KEY", "SUBSCRIBERS", "CANDLES", "LAST CLOSE", "FEED"],
             [
-                [
-                    k["key"],
-                    k["subscribers"],
-                    k["candles_published"],
-                    iso_time(k.get("last_close_ts")),
-                    k["feed_state"],
-                ]
+                [k.key, k.subscribers, k.candles_published, iso_time(k.last_close_ts), k.feed_state]
                 for k in keys
             ],
         )

@@ -84,6 +84,8 @@ def run_command(
     spec = WorkerSpec(
         name=strategy,
         file=str(file.resolve()),
+        # What /status hashes; the program above is what runs (it compiled, so it decodes).
+        source=file.read_bytes().decode("utf-8", "surrogateescape"),
         state_dir=str(root.root),
         hub_pub="",  # filled in once the in-process hub is bound
         hub_snapshot="",

@@ -34,5 +34,5 @@ def stop_command(
     if json:
         print_json(result)
         return
-    code = result.get("exit_code")
-    typer.echo(f"stopped {result['name']}" + ("" if code is None else f" (exit code {code})"))
+    code = result.exit_code
+    typer.echo(f"stopped {result.name}" + ("" if code is None else f" (exit code {code})"))

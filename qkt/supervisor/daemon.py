@@ -9,6 +9,7 @@ the fork server, close the hub, remove control.port / control.token / daemon.pid
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp
 from qkt import __version__, proctitle
 from qkt import log as qkt_log
 from qkt.errors import ConflictError, QktError
-from qkt.hub import CandleHub, HubConfig, KeyStats
+from qkt.hub import CandleHub, HubConfig
 from qkt.market.registry import open_feed
 from qkt.paths import StateDir
 from qkt.supervisor import deployments
@@ -31,6 +32,7 @@ from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, become_subreaper
+from qkt.supervisor.records import DaemonHealth, HubKey
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
 from qkt.supervisor.statefiles import DaemonFiles
@@ -89,8 +91,23 @@ class Daemon:
     def uptime_ms(self) -> int:
         return int((time.monotonic() - self._started) * 1000)
 
-    def hub_stats(self) -> list[KeyStats]:
-        return self._hub.stats() if self._hub is not None else []
+    def hub_keys(self) -> list[HubKey]:
+        """`GET /hub`: one record per key the hub holds."""
+        stats = self._hub.stats() if self._hub is not None else []
+        return [HubKey(**dataclasses.asdict(line)) for line in stats]
+
+    def health(self) -> DaemonHealth:
+        """`GET /health`."""
+        return DaemonHealth(
+            status="ok",
+            version=self.version,
+            pid=self.pid,
+            uptime_ms=self.uptime_ms(),
+            strategies=len(self.registry.handles()),
+            control_port=self.control_port,
+            state_dir=str(self.state.root),
+            spawn=self.spawn_method,
+        )
 
     def request_shutdown(self, reason: str) -> None:
         """Ask the tick loop to shut down (from a control request)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -16,6 +17,7 @@ import orjson
 from qkt.atomic import read_json, write_json_atomic
 from qkt.errors import InvalidNameError, NotFoundError, UserError
 from qkt.paths import NAME_PATTERN, check_name
+from qkt.worker.spec import source_hash
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class Deployment:
     # The worker port it last had: reused when free, so a strategy keeps its address (and its
     # published port in a container) across restarts of the worker and of the daemon.
     port: int | None = None
+    # The exact text the daemon compiled at deploy: every restart (of the worker or of the
+    # daemon) runs this, never whatever the file holds by then. None until the deploy reads it.
+    source: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -68,18 +73,26 @@ class Deployment:
                 )
         return cls(name, str(path), balance, fee_bps, slippage_bps, sim)
 
+    @property
+    def source_hash(self) -> str:
+        """sha256 (hex) of the deployed source; "" before the deploy has read it."""
+        return "" if self.source is None else source_hash(self.source)
+
+    def with_source(self, source: str) -> Deployment:
+        """The same deployment, running `source` (read once, at deploy)."""
+        return replace(self, source=source)
+
+    def file_changed(self) -> bool:
+        """True if the file on disk no longer holds the deployed source (edited or gone)."""
+        try:
+            with open(self.file, "rb") as file:
+                return hashlib.sha256(file.read()).hexdigest() != self.source_hash
+        except OSError:
+            return True
+
     def at_port(self, port: int | None) -> Deployment:
         """The same deployment, remembering `port` as its address."""
         return replace(self, port=port)
-
-    def args(self) -> dict[str, Any]:
-        """The options beyond name and file (the `args` of a list entry)."""
-        return {
-            "balance": self.balance,
-            "fee_bps": self.fee_bps,
-            "slippage_bps": self.slippage_bps,
-            "sim": self.sim,
-        }
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +117,17 @@ def _money(text: str, field: str, most: Decimal, *, positive: bool = False) -> D
         low = "greater than 0" if positive else "0 or more"
         raise UserError(f"{field} must be {low} and at most {most}, got {text!r}")
     return value
+
+
+def read_strategy_file(file: str) -> bytes:
+    """The bytes of the strategy file, checked as `check_file` does (404 for what is not a
+    regular file); the one place a deploy reads the file."""
+    check_file(file)
+    try:
+        with open(file, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise NotFoundError(f"cannot read {file!r}: {error.strerror or error}") from None
 
 
 def check_file(file: str) -> None:

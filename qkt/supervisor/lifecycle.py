@@ -60,14 +60,16 @@ class WorkerProcesses:
         """One liveness ping: does the worker answer `/health` in time?"""
         return await self._probe.healthy(port, timeout_s=self._workers.ping_timeout_s)
 
-    async def start(self, handle: WorkerHandle, taken: set[int]) -> None:
-        """Spawn the worker and wait until it answers `/health` on the port it reports."""
+    async def start(self, handle: WorkerHandle, taken: set[int]) -> int:
+        """Spawn the worker and wait until it answers `/health`; the port it reports."""
         d = handle.deployment
+        assert d.source is not None, "a deployment runs the source it was deployed with"
         port = self._pick_port(taken, d.port)
         endpoints = self._hub.endpoints
         spec = WorkerSpec(
             name=d.name,
             file=d.file,
+            source=d.source,
             state_dir=str(self._config.state.root),
             hub_pub=endpoints.pub,
             hub_snapshot=endpoints.snapshot,
@@ -86,8 +88,8 @@ class WorkerProcesses:
         if port:
             self._reserved_ports.add(port)
         try:
-            handle.mark_spawned(await self._spawner.spawn(spec))
-            handle.port = await self._wait_ready(handle, spec)
+            handle.spawned(await self._spawner.spawn(spec))
+            return await self._wait_ready(handle, spec)
         finally:
             self._reserved_ports.discard(port)
 
