@@ -137,8 +137,9 @@ class ControlClient:
         answer = self._json("POST", f"/stop/{_segment(name)}", params=params, timeout=wait)
         return decode(StopResult, answer)
 
-    def shutdown(self) -> Any:
-        return self._json("POST", "/shutdown")
+    def shutdown(self) -> None:
+        """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""
+        self._send("POST", "/shutdown")
 
     def metrics(self) -> str:
         return self._send("GET", "/metrics").text
