@@ -12,6 +12,7 @@ from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
 from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
+from qkt.osproc import read_int_file, running
 from qkt.records import to_json
 from qkt.supervisor.config import build_config, read_config_file
 
@@ -134,27 +135,11 @@ def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
         client.shutdown()
     deadline = time.monotonic() + STOP_WAIT_S
     # daemon.pid goes last in the daemon's shutdown; then the process itself must be gone.
-    while _pid_in(state.daemon_pid) == pid or _running(pid):
+    while read_int_file(state.daemon_pid) == pid or running(pid):
         if time.monotonic() > deadline:
             raise QktError(f"the daemon (pid {pid}) is still stopping after {STOP_WAIT_S:g} s")
         time.sleep(0.1)
     typer.echo(f"daemon stopped (pid {pid})")
-
-
-def _running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (its parent may reap it late)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 @app.command("status")

@@ -26,10 +26,11 @@ from qkt.dsl import CompileError, Program, compile_bytes, read_source
 from qkt.engine import EngineConfig, Fill
 from qkt.errors import UserError
 from qkt.hub import CandleHub, HubConfig
-from qkt.log import LINE_FORMAT, UtcIsoFormatter, configure
+from qkt.log import configure
 from qkt.market.feed import FeedOptions
 from qkt.market.registry import open_feed
 from qkt.money import parse_decimal, to_str
+from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir, check_name
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.report import fill_line
@@ -75,7 +76,7 @@ def run_command(
     if speed <= 0:
         raise UserError(f"--speed must be greater than 0, got {speed:g}")
     account_flags(balance, fee_bps, slippage_bps)
-    program = compile_or_exit(file)
+    program, source = _read_and_compile(file)
     if sim:
         program = program.with_broker("SIM")
     strategy = check_name(name if name is not None else file.stem)
@@ -84,8 +85,7 @@ def run_command(
     spec = WorkerSpec(
         name=strategy,
         file=str(file.resolve()),
-        # What /status hashes; the program above is what runs (it compiled, so it decodes).
-        source=file.read_bytes().decode("utf-8", "surrogateescape"),
+        source=source,
         state_dir=str(root.root),
         hub_pub="",  # filled in once the in-process hub is bound
         hub_snapshot="",
@@ -146,9 +146,14 @@ async def _host(
 
 def compile_or_exit(file: Path) -> Program:
     """Compile FILE; on DSL errors print every one on stderr and exit 1."""
+    return _read_and_compile(file)[0]
+
+
+def _read_and_compile(file: Path) -> tuple[Program, str]:
+    """FILE compiled, and the text that was (read once); DSL errors on stderr, exit 1."""
     data = read_source(file)
     try:
-        return compile_bytes(data, str(file))
+        return compile_bytes(data, str(file)), data.decode("utf-8")
     except CompileError as error:
         typer.echo(error.render(), err=True)
         raise typer.Exit(1) from None
@@ -175,7 +180,4 @@ def account_flags(balance: str, fee_bps: str, slippage_bps: str) -> EngineConfig
 
 def _configure_logging(file: Path) -> None:
     configure(file=file)
-    warnings = logging.StreamHandler(sys.stderr)
-    warnings.setLevel(logging.WARNING)
-    warnings.setFormatter(UtcIsoFormatter(LINE_FORMAT))
-    logging.getLogger().addHandler(warnings)
+    logging.getLogger().addHandler(stderr_warnings())

@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -25,6 +24,7 @@ from qkt import log as qkt_log
 from qkt.errors import ConflictError, QktError
 from qkt.hub import CandleHub, HubConfig
 from qkt.market.registry import open_feed
+from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
@@ -36,13 +36,12 @@ from qkt.supervisor.records import DaemonHealth, HubKey
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
 from qkt.supervisor.statefiles import DaemonFiles
-from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+from qkt.webserver import Serving, bind_tcp, bound_port, start_serving
 
 log = logging.getLogger(__name__)
 
 AppFactory = Callable[["Daemon"], ASGIApp]
 Announce = Callable[[str], None]
-_SERVER_START_S: Final = 10.0
 _SERVER_STOP_S: Final = 5.0
 _STEP_S: Final = 10.0
 
@@ -146,10 +145,7 @@ class Daemon:
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             if self._foreground:
                 # Crashes, restarts and give-ups also show in the terminal, not only in the file.
-                console = logging.StreamHandler(sys.stderr)
-                console.setLevel(logging.WARNING)
-                console.setFormatter(qkt_log.UtcIsoFormatter(qkt_log.LINE_FORMAT))
-                logging.getLogger().addHandler(console)
+                logging.getLogger().addHandler(stderr_warnings())
             return asyncio.run(self._main())
         finally:
             self._files.release()
@@ -160,8 +156,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._signals.append, sig)
         self._stop = asyncio.Event()
-        server: QuietServer | None = None
-        serving: asyncio.Task[None] | None = None
+        control: Serving | None = None
         boot: asyncio.Task[None] | None = None
         probe: WorkerProbe | None = None
         reaper = Reaper()
@@ -176,14 +171,14 @@ class Daemon:
             self._registry = Registry(
                 self.config, self._hub, self._spawner, reaper, probe, stopped=saved.stopped
             )
-            server, serving = await self._serve_control()
+            control = await self._serve_control()
             self._say_hello()
             boot = loop.create_task(
                 self._deploy_at_start(saved.deployments), name="deploy-at-start"
             )
             await self._tick_loop(reaper)
         finally:
-            await self._shutdown(server, serving, boot, probe)
+            await self._shutdown(control, boot, probe)
         return 0
 
     async def _start_spawner(self, reaper: Reaper) -> Spawner:
@@ -200,7 +195,7 @@ class Daemon:
                 log.warning("no PR_SET_CHILD_SUBREAPER here: each worker is a new interpreter")
         return ExecSpawner(workers.module)
 
-    async def _serve_control(self) -> tuple[QuietServer, asyncio.Task[None]]:
+    async def _serve_control(self) -> Serving:
         """Bind first, then serve: the port is known (and published) before anyone can race."""
         try:
             sock = bind_tcp("127.0.0.1", self.config.control_port)
@@ -209,16 +204,15 @@ class Daemon:
                 f"cannot listen on 127.0.0.1:{self.config.control_port}: {error.strerror}"
             ) from None
         self.control_port = bound_port(sock)
-        server = make_server(self._app_factory(self))
-        serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-        deadline = time.monotonic() + _SERVER_START_S
-        while not server.started:
-            if serving.done() or time.monotonic() > deadline:
-                sock.close()
-                raise ConfigError("the control plane did not start (see logs/daemon.log)")
-            await asyncio.sleep(0.01)
+        try:
+            control = await start_serving(self._app_factory(self), sock)
+        except Exception as error:
+            sock.close()
+            raise ConfigError(
+                f"the control plane did not start ({error}; see logs/daemon.log)"
+            ) from None
         self._files.write_port(self.control_port)
-        return server, serving
+        return control
 
     def _say(self, line: str) -> None:
         log.info("%s", line)
@@ -290,8 +284,7 @@ class Daemon:
 
     async def _shutdown(
         self,
-        server: QuietServer | None,
-        serving: asyncio.Task[None] | None,
+        control: Serving | None,
         boot: asyncio.Task[None] | None,
         probe: WorkerProbe | None,
     ) -> None:
@@ -300,9 +293,8 @@ class Daemon:
         self._say(f"shutting down ({reason})")
         # 1. No new control requests: the CLI stops finding us, the server stops accepting.
         self._files.remove_port()
-        if server is not None and serving is not None:
-            server.should_exit = True
-            await _step("stop the control plane", asyncio.wait_for(serving, _SERVER_STOP_S))
+        if control is not None:
+            await _step("stop the control plane", control.stop(_SERVER_STOP_S))
         if boot is not None:
             boot.cancel()
             await _step("cancel deploys at start", asyncio.wait_for(boot, _STEP_S))

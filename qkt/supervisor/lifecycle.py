@@ -14,10 +14,10 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 from typing import Final
 
 from qkt.hub import CandleHub
+from qkt.osproc import read_int_file
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.errors import NoFreePortError, WorkerStartError
 from qkt.supervisor.handle import WorkerHandle
@@ -122,7 +122,7 @@ class WorkerProcesses:
                 raise WorkerStartError(
                     f"{handle.name} {describe_exit(code)} before it was ready{self._tail(handle)}"
                 )
-            port = _read_port(spec.port_file)
+            port = read_int_file(spec.port_file)
             if port is not None and await self._probe.healthy(port, timeout_s=1.0):
                 return port
             if time.monotonic() > deadline:
@@ -184,13 +184,6 @@ class WorkerProcesses:
             if code is not None or time.monotonic() >= deadline:
                 return code
             await asyncio.sleep(_POLL_S)
-
-
-def _read_port(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _bindable(host: str, port: int) -> bool:

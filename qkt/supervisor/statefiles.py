@@ -9,6 +9,7 @@ import os
 import secrets
 
 from qkt.atomic import write_atomic
+from qkt.osproc import read_int_file
 from qkt.paths import StateDir
 from qkt.supervisor.errors import DaemonRunningError
 
@@ -45,10 +46,7 @@ class DaemonFiles:
 
     def running_pid(self) -> int | None:
         """The pid in daemon.pid, if the file holds one."""
-        try:
-            return int(self.state.daemon_pid.read_text().strip())
-        except (OSError, ValueError):
-            return None
+        return read_int_file(self.state.daemon_pid)
 
     def make_token(self) -> str:
         """A fresh random bearer token, written to control.token (0600) and returned."""

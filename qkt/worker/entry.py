@@ -18,7 +18,8 @@ from qkt.dsl import CompileError, Program, compile_bytes
 from qkt.errors import QktError
 from qkt.log import configure
 from qkt.money import to_str
-from qkt.worker.lifeline import Lifeline, set_parent_death_signal
+from qkt.osproc import set_parent_death_signal
+from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import AlreadyRunningError
 from qkt.worker.runner import RunSummary, WorkerRunner
 from qkt.worker.spec import WorkerSpec
@@ -43,7 +44,7 @@ def run_worker(spec: WorkerSpec) -> int:
         spec.source_hash[:12],
     )
     try:
-        if set_parent_death_signal(spec.parent_pid):
+        if spec.parent_pid is not None and set_parent_death_signal(parent_pid=spec.parent_pid):
             log.info("exits when parent pid %d dies (PR_SET_PDEATHSIG)", spec.parent_pid)
         # The source the daemon compiled at deploy, not the file as it is now (compile once).
         program = compile_bytes(spec.source.encode("utf-8", "surrogateescape"), spec.file)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from qkt.atomic import write_atomic
 from qkt.dsl import Program
@@ -46,7 +46,7 @@ from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
 from qkt.log import iso_utc
 from qkt.money import to_str
 from qkt.records import decode
-from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+from qkt.webserver import bind_tcp, bound_port, serving
 from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
@@ -65,9 +65,6 @@ from qkt.worker.status import create_status_app
 
 log = logging.getLogger("qkt.worker")
 strategy_log = logging.getLogger("qkt.strategy")
-
-SERVER_START_TIMEOUT_S: Final = 10.0
-SERVER_STOP_TIMEOUT_S: Final = 5.0
 
 
 class RunState(Enum):
@@ -179,17 +176,7 @@ class WorkerRunner:
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)
         app = create_status_app(self, self.ring, token_file=token_file)
-        server = make_server(app)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="worker-status")
-        stack.push_async_callback(_stop_server, server, task)
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the status server stopped while starting")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the status server did not start in {SERVER_START_TIMEOUT_S}s")
-            await asyncio.sleep(0.01)
+        await stack.enter_async_context(serving(app, sock))
         log.info("status port %s:%d", spec.bind, self.port)
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:
@@ -346,13 +333,3 @@ class WorkerRunner:
     def request_stop(self, flatten: bool) -> None:
         """`POST /stop`."""
         self.lifeline.request_stop(StopReason.REQUEST, flatten=flatten, detail="POST /stop")
-
-
-async def _stop_server(server: QuietServer, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    try:
-        await asyncio.wait_for(task, SERVER_STOP_TIMEOUT_S)
-    except TimeoutError:
-        log.warning("the status server did not stop within %ss", SERVER_STOP_TIMEOUT_S)
-    except Exception:
-        log.exception("the status server failed")

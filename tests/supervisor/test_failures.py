@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qkt.supervisor.process import parent_pid_of
+from qkt.osproc import parent_pid_of
 from tests.helpers import pid_alive, wait_until
 from tests.supervisor.daemons import RunningDaemon, running_daemon, strategy
 
