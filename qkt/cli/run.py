@@ -22,14 +22,15 @@ import typer
 
 from qkt.atomic import write_atomic
 from qkt.cli.options import StateDirOption, state_dir
-from qkt.dsl import CompileError, Program, compile_bytes, read_source
+from qkt.dsl import CompileError, Program, compile_bytes
 from qkt.engine import EngineConfig, Fill
 from qkt.errors import UserError
 from qkt.hub import CandleHub, HubConfig
+from qkt.inputs import parse_balance, parse_bps, read_strategy_file
 from qkt.log import configure
 from qkt.market.feed import FeedOptions
 from qkt.market.registry import open_feed
-from qkt.money import parse_decimal, to_str
+from qkt.money import to_str
 from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir, check_name
 from qkt.worker.lifeline import Lifeline
@@ -151,7 +152,7 @@ def compile_or_exit(file: Path) -> Program:
 
 def _read_and_compile(file: Path) -> tuple[Program, str]:
     """FILE compiled, and the text that was (read once); DSL errors on stderr, exit 1."""
-    data = read_source(file)
+    data = read_strategy_file(str(file))  # the daemon's check: a folder is 404 there too
     try:
         return compile_bytes(data, str(file)), data.decode("utf-8")
     except CompileError as error:
@@ -160,22 +161,13 @@ def _read_and_compile(file: Path) -> tuple[Program, str]:
 
 
 def account_flags(balance: str, fee_bps: str, slippage_bps: str) -> EngineConfig:
-    """The paper account the flags describe; a UserError names a flag that is not a decimal
-    number >= 0."""
-    values = []
-    for flag, text in (
-        ("--balance", balance),
-        ("--fee-bps", fee_bps),
-        ("--slippage-bps", slippage_bps),
-    ):
-        try:
-            value = parse_decimal(text)
-        except ValueError:
-            raise UserError(f"{flag} must be a decimal number, got {text!r}") from None
-        if value < 0:
-            raise UserError(f"{flag} must not be negative, got {text}")
-        values.append(value)
-    return EngineConfig(balance=values[0], fee_bps=values[1], slippage_bps=values[2])
+    """The paper account the flags describe, checked as a deploy checks it (`qkt.inputs`): a
+    balance greater than 0, fees and slippage from 0 to 10000 bps."""
+    return EngineConfig(
+        balance=parse_balance(balance, "--balance"),
+        fee_bps=parse_bps(fee_bps, "--fee-bps"),
+        slippage_bps=parse_bps(slippage_bps, "--slippage-bps"),
+    )
 
 
 def _configure_logging(file: Path) -> None:

@@ -24,10 +24,11 @@ from qkt.control.schemas import (
     WorkerStatus,
 )
 from qkt.httperrors import error_responses
+from qkt.inputs import check_strategy_file
 from qkt.money import plain
 from qkt.records import to_json
 from qkt.supervisor.daemon import Daemon
-from qkt.supervisor.deployments import Deployment, check_file, resolve_file
+from qkt.supervisor.deployments import Deployment, resolve_file
 from qkt.supervisor.logs import follow, parse_since, read_tail
 
 _DESCRIBED: Final[dict[int, str]] = {
@@ -92,7 +93,7 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
     daemon.check_market(body.speed, body.seed)
     # A missing file is 404 before its stem is judged as a name: the file is what is wrong.
     file = resolve_file(body.file)
-    check_file(file)
+    check_strategy_file(file)
     deployment = Deployment.create(
         file,
         body.name,

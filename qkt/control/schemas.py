@@ -17,8 +17,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 
+from qkt.inputs import MAX_BALANCE, MAX_BPS
 from qkt.paths import NAME_PATTERN
-from qkt.supervisor.deployments import MAX_BALANCE, MAX_BPS
 from qkt.supervisor.records import StateName
 from qkt.supervisor.registry import RESERVED_NAMES
 from qkt.worker.schemas import StatusOut
@@ -27,7 +27,7 @@ SCHEMA_VERSION: Final = 1
 # Anchored for JSON Schema (`pattern` is a search): what `qkt.paths.check_name` accepts.
 NAME_REGEX: Final = f"^{NAME_PATTERN.pattern}$"
 _RESERVED: Final[list[JsonValue]] = [name for name in sorted(RESERVED_NAMES)]
-NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-'."
+NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-', not starting with '-'."
 MAX_PATH: Final = 4096  # PATH_MAX on Linux
 # Decimal strings without exponent, in range: 0 < balance <= 1e15, 0 <= bps <= 10000.
 BALANCE_REGEX: Final = (

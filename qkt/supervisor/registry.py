@@ -20,6 +20,7 @@ from typing import Any, Final
 from qkt.dsl import Program, compile_bytes
 from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
+from qkt.inputs import read_strategy_file
 from qkt.records import decode
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
@@ -342,7 +343,7 @@ class Registry:
 def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
     """Compile what `deployment` runs: its saved source, else the file, read now and kept."""
     if deployment.source is None:
-        data = deployments.read_strategy_file(deployment.file)
+        data = read_strategy_file(deployment.file)
         program = compile_bytes(data, deployment.file)
         deployment = deployment.with_source(data.decode("utf-8"))  # it compiled: valid UTF-8
     else:

@@ -121,8 +121,8 @@ def test_deployments_round_trip_and_skip_bad_entries(tmp_path: Path) -> None:
     ("kwargs", "message"),
     [
         ({"balance": "0"}, "balance must be greater than 0"),
-        ({"fee_bps": "-1"}, "fee_bps must be 0 or more"),
-        ({"slippage_bps": "NaN"}, "slippage_bps must be 0 or more"),
+        ({"fee_bps": "-1"}, "fee_bps must not be negative"),
+        ({"slippage_bps": "NaN"}, "slippage_bps must be a decimal number"),
         ({"balance": "lots"}, "balance must be a decimal number"),
     ],
 )
