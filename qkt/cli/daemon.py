@@ -14,7 +14,7 @@ from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
 from qkt.osproc import read_int_file, running
 from qkt.records import to_json
-from qkt.supervisor.config import build_config, read_config_file
+from qkt.supervisor.config import load_config
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
 
@@ -109,7 +109,6 @@ def daemon(
     from qkt.supervisor.daemon import Daemon
 
     state = resolve_state(ctx, state_dir)
-    settings: dict[str, Any] = read_config_file(config) if config is not None else {}
     flags = {
         "daemon.load_dir": str(load_dir.absolute()) if load_dir is not None else None,
         "daemon.control_port": control_port,
@@ -120,8 +119,7 @@ def daemon(
         "sim.speed": speed,
         "sim.seed": seed,
     }
-    settings.update({key: value for key, value in flags.items() if value is not None})
-    daemon_config = build_config(state, settings)
+    daemon_config = load_config(state, config, flags)
     code = Daemon(daemon_config, create_app, announce=typer.echo).run()
     raise typer.Exit(code)
 

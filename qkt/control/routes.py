@@ -185,8 +185,7 @@ async def stop(
     ] = None,
 ) -> dict[str, Any]:
     """Graceful stop (SIGTERM, or the worker's POST /stop to flatten), then SIGKILL."""
-    timeout_s = None if timeout is None else timeout / 1000
-    return to_json(await daemon.registry.stop(name, flatten=flatten, timeout_s=timeout_s))
+    return to_json(await daemon.registry.stop(name, flatten=flatten, timeout_ms=timeout))
 
 
 @router.post("/shutdown", status_code=202, response_model=ShutdownAccepted, responses=errors())

@@ -301,10 +301,10 @@ class Daemon:
         # 2. Workers: staged stop, all at once.
         if self._registry is not None:
             count = len(self._registry.handles())
-            grace = self.config.workers.stop_timeout_s
+            grace_ms = self.config.workers.stop_timeout_ms
             await _step(
                 "stop the workers",
-                asyncio.wait_for(self._registry.stop_all(grace), grace + _STEP_S),
+                asyncio.wait_for(self._registry.stop_all(grace_ms), grace_ms / 1000 + _STEP_S),
             )
             self._say(f"stopped {count} strateg{'y' if count == 1 else 'ies'}")
         # 3. The fork server, then the hub (feeds, then sockets with linger=0).

@@ -143,11 +143,11 @@ class WorkerProcesses:
             return tuple(line.strip() for line in lines if line.strip())
         return ()
 
-    async def terminate(self, handle: WorkerHandle, flatten: bool, timeout_s: float | None) -> int:
+    async def terminate(self, handle: WorkerHandle, flatten: bool, timeout_ms: int | None) -> int:
         """SIGTERM (or `POST /stop?flatten=true`), poll, SIGKILL the group, reap."""
         pid = handle.pid
         assert pid is not None
-        grace = self._workers.stop_timeout_s if timeout_s is None else timeout_s
+        grace = (self._workers.stop_timeout_ms if timeout_ms is None else timeout_ms) / 1000
         asked = flatten and handle.port is not None
         if asked:
             assert handle.port is not None

@@ -202,7 +202,7 @@ class Registry:
     # -- stop --------------------------------------------------------------------------------
 
     async def stop(
-        self, name: str, *, flatten: bool = False, timeout_s: float | None = None
+        self, name: str, *, flatten: bool = False, timeout_ms: int | None = None
     ) -> StopResult:
         """Staged stop of `name`, release its keys and forget it."""
         handle = self.get(name)
@@ -210,7 +210,7 @@ class Registry:
             raise BusyError(f"{name} is still starting; stop it once it is running")
         if handle.state is WorkerState.STOPPING:
             raise BusyError(f"{name} is already stopping")
-        code = await self._stop_one(handle, flatten, timeout_s)
+        code = await self._stop_one(handle, flatten, timeout_ms)
         del self._handles[name]
         self._stopped.add(name)
         self.save()
@@ -218,19 +218,19 @@ class Registry:
         return StopResult(name, "stopped", code)
 
     async def _stop_one(
-        self, handle: WorkerHandle, flatten: bool, timeout_s: float | None
+        self, handle: WorkerHandle, flatten: bool, timeout_ms: int | None
     ) -> int | None:
         """stopping -> (cancel a start in flight, staged stop, release keys) -> stopped."""
         handle.stopping()
         await _cancel(handle.task)
         code = handle.exit_code
         if handle.pid is not None:
-            code = await self._processes.terminate(handle, flatten, timeout_s)
+            code = await self._processes.terminate(handle, flatten, timeout_ms)
         self._release(handle)
         handle.stopped(code)
         return code
 
-    async def stop_all(self, timeout_s: float) -> None:
+    async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""
         for task in self._pings:
             task.cancel()
@@ -240,7 +240,7 @@ class Registry:
             if h.state not in (WorkerState.STOPPING, WorkerState.STOPPED)  # a `qkt stop` has it
         ]
         await asyncio.gather(
-            *(self._stop_one(h, False, timeout_s) for h in handles), return_exceptions=True
+            *(self._stop_one(h, False, timeout_ms) for h in handles), return_exceptions=True
         )
 
     # -- watching: the tick ------------------------------------------------------------------

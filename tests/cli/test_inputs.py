@@ -13,7 +13,8 @@ import requests
 
 from qkt.errors import QktError
 from qkt.inputs import parse_balance, parse_timeout_ms, read_strategy_file
-from qkt.paths import check_name
+from qkt.paths import StateDir, check_name
+from qkt.supervisor.config import load_config
 from tests.supervisor.daemons import RunningDaemon, qkt, running_daemon, strategy
 
 
@@ -93,3 +94,31 @@ def test_a_bad_timeout(daemon: RunningDaemon, files: Path, timeout: str) -> None
     assert message.startswith("timeout must ")
     assert cli_message(daemon.cli("stop", "fine", f"--timeout={timeout}")) == message
     assert parser_error(lambda: parse_timeout_ms(int(timeout))) == (code, message)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[workers]\nstop_timeout_s = 5\n", "[sim]\nspeed = 0\n", "[restart]\nattempts = 'x'\n"],
+    ids=["misspelt-key", "bad-value", "bad-type"],
+)
+def test_a_bad_config_key(tmp_path: Path, text: str) -> None:
+    """There is no API for the daemon's settings: the CLI gives the config builder's own
+    message, naming the key, and starts nothing."""
+    path = tmp_path / "qkt.toml"
+    path.write_text(text)
+    code, message = parser_error(lambda: load_config(StateDir(tmp_path / "s"), path, {}))
+    assert code == "bad_config" and str(path) in message
+    result = qkt("daemon", "--state-dir", str(tmp_path / "s"), "--config", str(path))
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == f"qkt: error: {message}\n"
+    assert not (tmp_path / "s" / "control.port").exists()
+
+
+def test_a_misspelt_key_from_code_is_refused_too(tmp_path: Path) -> None:
+    """Flags reach the builder as keys too: one that is not a setting is an error naming it,
+    never silently ignored."""
+    code, message = parser_error(
+        lambda: load_config(StateDir(tmp_path), None, {"workers.stop_timeout_s": 5})
+    )
+    assert code == "bad_config"
+    assert message.startswith("unknown setting workers.stop_timeout_s (known: daemon.load_dir")
