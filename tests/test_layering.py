@@ -75,26 +75,24 @@ _UNTYPED_OK = {
 _UNTYPED = {"Any", "dict[str, Any]", "list[dict[str, Any]]", "builtins.list[dict[str, Any]]"}
 
 
-def _untyped_returns(tree: ast.AST) -> set[str]:
-    """Public functions and methods whose return annotation is JSON without a type (route
-    handlers, decorated, answer HTTP: their JSON is checked by their response model)."""
-    private_classes = [
-        node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name[0] == "_"
-    ]
-    hidden = {id(item) for cls in private_classes for item in ast.walk(cls)}
-    found = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.returns is not None
-            and not node.decorator_list
-            and id(node) not in hidden
-            and ast.unparse(node.returns) in _UNTYPED
-            and not node.name.startswith("_")
-            and node.name not in _SERIALIZERS
-        ):
-            found.add(node.name)
-    return found
+def _untyped_returns(tree: ast.Module) -> set[str]:
+    """Public module functions and methods of public classes whose return annotation is JSON
+    without a type (route handlers, decorated, answer HTTP: their response model checks them;
+    nested helpers are private to their function)."""
+    candidates: list[ast.stmt] = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            candidates += node.body
+    return {
+        node.name
+        for node in candidates
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.returns is not None
+        and not node.decorator_list
+        and ast.unparse(node.returns) in _UNTYPED
+        and not node.name.startswith("_")
+        and node.name not in _SERIALIZERS
+    }
 
 
 def _calls(tree: ast.AST) -> set[str]:
