@@ -15,14 +15,16 @@ import platformdirs
 from qkt.errors import InvalidNameError, UserError
 
 ENV_STATE_DIR: Final = "QKT_STATE_DIR"
-NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Not starting with `-`: a name is also a command-line argument (`qkt stop NAME`).
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 
 
 def check_name(name: str) -> str:
     """Return `name` if it is a valid strategy name, else raise InvalidNameError."""
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidNameError(
-            f"invalid strategy name {name!r}: use 1 to 64 letters, digits, '_' or '-'"
+            f"invalid strategy name {name!r}: use 1 to 64 letters, digits, '_' or '-', "
+            "not starting with '-'"
         )
     return name
 

@@ -1,13 +1,26 @@
-"""Serve an ASGI app on a socket bound beforehand, so the port is known before serving starts."""
+"""Serve an ASGI app on a socket bound beforehand, so the port is known before serving starts.
+
+`serving(app, sock)` (or `start_serving` + `Serving.stop` where the stop has its own place in a
+shutdown order) is the one way the daemon and the worker run uvicorn: start on the bound socket,
+wait until it serves, and stop it within a bound.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import socket
-from collections.abc import Generator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Generator
+from typing import Any, Final
 
 import uvicorn
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S: Final = 10.0
+STOP_TIMEOUT_S: Final = 5.0
 
 
 def bind_tcp(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -54,3 +67,56 @@ def make_server(app: Any, *, log_level: str = "warning") -> QuietServer:
         log_config=None,
     )
     return QuietServer(config)
+
+
+class ServeError(RuntimeError):
+    """The server stopped, or did not start, before it served."""
+
+
+class Serving:
+    """A server serving on its socket, until `stop()`."""
+
+    def __init__(self, server: QuietServer, task: asyncio.Task[None]) -> None:
+        self.server = server
+        self.task = task
+
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Ask the server to exit and wait for it, at most `timeout_s`; idempotent, logs (does
+        not raise) a server that fails or will not stop."""
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
+        except TimeoutError:
+            log.warning("the HTTP server did not stop within %ss", timeout_s)
+        except Exception:
+            log.exception("the HTTP server failed")
+
+
+async def start_serving(
+    app: Any, sock: socket.socket, *, timeout_s: float = START_TIMEOUT_S
+) -> Serving:
+    """Serve `app` on the bound `sock` and return once it serves; ServeError if it cannot."""
+    server = make_server(app)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="http")
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if task.done():
+            task.result()  # its own failure, if it has one
+            raise ServeError("the HTTP server stopped while starting")
+        if time.monotonic() > deadline:
+            await Serving(server, task).stop()
+            raise ServeError(f"the HTTP server did not start within {timeout_s:g} s")
+        await asyncio.sleep(0.01)
+    return Serving(server, task)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Any, sock: socket.socket, *, stop_timeout_s: float = STOP_TIMEOUT_S
+) -> AsyncIterator[Serving]:
+    """`start_serving` for the block; stopped (bounded) when it ends."""
+    running = await start_serving(app, sock)
+    try:
+        yield running
+    finally:
+        await running.stop(stop_timeout_s)

@@ -12,7 +12,9 @@ from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
 from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
-from qkt.supervisor.config import build_config, read_config_file
+from qkt.osproc import read_int_file, running
+from qkt.records import to_json
+from qkt.supervisor.config import load_config
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
 
@@ -107,7 +109,6 @@ def daemon(
     from qkt.supervisor.daemon import Daemon
 
     state = resolve_state(ctx, state_dir)
-    settings: dict[str, Any] = read_config_file(config) if config is not None else {}
     flags = {
         "daemon.load_dir": str(load_dir.absolute()) if load_dir is not None else None,
         "daemon.control_port": control_port,
@@ -118,8 +119,7 @@ def daemon(
         "sim.speed": speed,
         "sim.seed": seed,
     }
-    settings.update({key: value for key, value in flags.items() if value is not None})
-    daemon_config = build_config(state, settings)
+    daemon_config = load_config(state, config, flags)
     code = Daemon(daemon_config, create_app, announce=typer.echo).run()
     raise typer.Exit(code)
 
@@ -129,31 +129,15 @@ def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the running daemon: every worker gracefully, then the daemon itself."""
     state = resolve_state(ctx, state_dir)
     with connect(ctx, state_dir) as client:
-        pid = client.health()["pid"]
+        pid = client.health().pid
         client.shutdown()
     deadline = time.monotonic() + STOP_WAIT_S
     # daemon.pid goes last in the daemon's shutdown; then the process itself must be gone.
-    while _pid_in(state.daemon_pid) == pid or _running(pid):
+    while read_int_file(state.daemon_pid) == pid or running(pid):
         if time.monotonic() > deadline:
             raise QktError(f"the daemon (pid {pid}) is still stopping after {STOP_WAIT_S:g} s")
         time.sleep(0.1)
     typer.echo(f"daemon stopped (pid {pid})")
-
-
-def _running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (its parent may reap it late)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 @app.command("status")
@@ -162,30 +146,23 @@ def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOptio
     with connect(ctx, state_dir) as client:
         health = client.health()
         keys = client.hub()
-    report = {key: value for key, value in health.items() if key != "status"}
-    report["hub_keys"] = keys
+    report: dict[str, Any] = {k: v for k, v in to_json(health).items() if k != "status"}
+    report["hub_keys"] = [to_json(key) for key in keys]
     if json:
         print_json(report)
         return
     typer.echo(
-        f"daemon     pid {health['pid']}, qkt {health['version']}, "
-        f"up {duration(health['uptime_ms'])}"
+        f"daemon     pid {health.pid}, qkt {health.version}, up {duration(health.uptime_ms)}"
     )
-    typer.echo(f"control    http://127.0.0.1:{health['control_port']}")
-    typer.echo(f"state dir  {health['state_dir']}")
-    typer.echo(f"strategies {health['strategies']} ({health['spawn']} spawn)")
+    typer.echo(f"control    http://127.0.0.1:{health.control_port}")
+    typer.echo(f"state dir  {health.state_dir}")
+    typer.echo(f"strategies {health.strategies} ({health.spawn} spawn)")
     if keys:
         typer.echo("")
         print_table(
             ["KEY", "SUBSCRIBERS", "CANDLES", "LAST CLOSE", "FEED"],
             [
-                [
-                    k["key"],
-                    k["subscribers"],
-                    k["candles_published"],
-                    iso_time(k.get("last_close_ts")),
-                    k["feed_state"],
-                ]
+                [k.key, k.subscribers, k.candles_published, iso_time(k.last_close_ts), k.feed_state]
                 for k in keys
             ],
         )

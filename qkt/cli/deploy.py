@@ -90,7 +90,7 @@ def deploy_command(
         return
     print_table(
         ["NAME", "PORT", "STATE", "STARTED"],
-        [[entry["name"], entry["port"], entry["state"], entry["started_at"]]],
+        [[entry.name, entry.port, entry.state, entry.started_at]],
     )
 
 

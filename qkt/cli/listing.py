@@ -11,6 +11,8 @@ from qkt.cli.remote import connect
 from qkt.cli.render import duration, money, print_json, print_table
 from qkt.cli.statusview import status_lines
 from qkt.paths import check_name
+from qkt.records import to_json
+from qkt.supervisor.records import DaemonRecord, StrategyStatus
 
 
 def list_command(
@@ -28,22 +30,14 @@ def list_command(
     print_table(
         ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"],
         [
-            [
-                e["name"],
-                duration(e["uptime_ms"]),
-                e["port"],
-                e["trades"],
-                e["state"],
-                e["pid"],
-                e["restarts"],
-            ]
+            [e.name, duration(e.uptime_ms), e.port, e.trades, e.state, e.pid, e.restarts]
             for e in entries
         ],
         right={"UPTIME"},
     )
     for entry in entries:
-        if entry.get("error") and entry["state"] != "running":
-            typer.echo(f"{entry['name']}: {entry['error']}", err=True)
+        if entry.error and entry.state != "running":
+            typer.echo(f"{entry.name}: {entry.error}", err=True)
 
 
 def status_command(
@@ -61,38 +55,40 @@ def status_command(
     if name is not None:
         check_name(name)
     with connect(ctx, state_dir) as client:
-        found = client.status(name)
+        if name is not None:
+            one = client.status(name)
+            if json:
+                print_json(one)
+                return
+            for line in status_lines(to_json(one)):
+                typer.echo(line)
+            return
+        found = client.status_all()
     if json:
         print_json(found)
-        return
-    if name is not None:
-        for line in status_lines(found):
-            typer.echo(line)
         return
     if not found:
         typer.echo("no strategies deployed (qkt deploy FILE)")
         return
     print_table(
         ["NAME", "STATE", "TRADES", "EQUITY", "REALIZED", "UNREALIZED", "POSITIONS"],
-        [
-            [
-                s.get("name"),
-                s.get("state"),
-                s.get("trades"),
-                money(s.get("equity")),
-                money(s.get("realized")),
-                money(s.get("unrealized")),
-                _positions(s.get("positions")),
-            ]
-            for s in found
-        ],
+        [_summary(each) for each in found],
     )
     for each in found:
-        if each.get("error"):  # crashed, or did not answer: the daemon's record says why
-            typer.echo(f"{each.get('name')}: {each['error']}", err=True)
+        if isinstance(each, DaemonRecord) and each.error:  # crashed, or did not answer: why
+            typer.echo(f"{each.name}: {each.error}", err=True)
 
 
-def _positions(positions: Any) -> int | None:
-    if not isinstance(positions, list):
-        return None
-    return len([p for p in positions if p])
+def _summary(status: StrategyStatus) -> list[Any]:
+    """One row of the `qkt status` table: a worker's figures, or what the daemon knows."""
+    if isinstance(status, DaemonRecord):
+        return [status.name, status.state, status.trades, None, None, None, None]
+    return [
+        status.name,
+        status.state,
+        status.trades,
+        money(status.equity),
+        money(status.realized),
+        money(status.unrealized),
+        len(status.positions),
+    ]

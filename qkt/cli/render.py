@@ -6,6 +6,7 @@ are aligned right, times are ISO 8601 UTC. `--json` keeps every figure exact.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import sys
 from collections.abc import Collection, Sequence
@@ -17,6 +18,7 @@ import typer
 
 from qkt.log import iso_utc
 from qkt.money import plain
+from qkt.records import to_json
 
 CENT: Final = Decimal("0.01")
 # Prices under 1 (a few altcoins) keep up to this many decimals: 0.08123, not 0.08.
@@ -24,9 +26,19 @@ _SMALL_PRICE_PLACES: Final = 6
 
 
 def print_json(value: Any) -> None:
-    """`value` as indented JSON on stdout, nothing else."""
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    """`value` (JSON, a wire record, or a list of them) as indented JSON on stdout, nothing else."""
+    if isinstance(value, list):
+        value = [_plain(item) for item in value]
+    text = orjson.dumps(_plain(value), option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _plain(value: Any) -> Any:
+    """A wire record as the JSON object it came as (its `to_json`); anything else as it is."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(value)
+    return value
 
 
 def table(

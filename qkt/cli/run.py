@@ -22,14 +22,16 @@ import typer
 
 from qkt.atomic import write_atomic
 from qkt.cli.options import StateDirOption, state_dir
-from qkt.dsl import CompileError, Program, compile_bytes, read_source
+from qkt.dsl import CompileError, Program, compile_bytes
 from qkt.engine import EngineConfig, Fill
 from qkt.errors import UserError
 from qkt.hub import CandleHub, HubConfig
-from qkt.log import LINE_FORMAT, UtcIsoFormatter, configure
+from qkt.inputs import parse_balance, parse_bps, read_strategy_file
+from qkt.log import configure
 from qkt.market.feed import FeedOptions
 from qkt.market.registry import open_feed
-from qkt.money import parse_decimal, to_str
+from qkt.money import to_str
+from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir, check_name
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.report import fill_line
@@ -75,7 +77,7 @@ def run_command(
     if speed <= 0:
         raise UserError(f"--speed must be greater than 0, got {speed:g}")
     account_flags(balance, fee_bps, slippage_bps)
-    program = compile_or_exit(file)
+    program, source = _read_and_compile(file)
     if sim:
         program = program.with_broker("SIM")
     strategy = check_name(name if name is not None else file.stem)
@@ -84,6 +86,7 @@ def run_command(
     spec = WorkerSpec(
         name=strategy,
         file=str(file.resolve()),
+        source=source,
         state_dir=str(root.root),
         hub_pub="",  # filled in once the in-process hub is bound
         hub_snapshot="",
@@ -144,36 +147,29 @@ async def _host(
 
 def compile_or_exit(file: Path) -> Program:
     """Compile FILE; on DSL errors print every one on stderr and exit 1."""
-    data = read_source(file)
+    return _read_and_compile(file)[0]
+
+
+def _read_and_compile(file: Path) -> tuple[Program, str]:
+    """FILE compiled, and the text that was (read once); DSL errors on stderr, exit 1."""
+    data = read_strategy_file(str(file))  # the daemon's check: a folder is 404 there too
     try:
-        return compile_bytes(data, str(file))
+        return compile_bytes(data, str(file)), data.decode("utf-8")
     except CompileError as error:
         typer.echo(error.render(), err=True)
         raise typer.Exit(1) from None
 
 
 def account_flags(balance: str, fee_bps: str, slippage_bps: str) -> EngineConfig:
-    """The paper account the flags describe; a UserError names a flag that is not a decimal
-    number >= 0."""
-    values = []
-    for flag, text in (
-        ("--balance", balance),
-        ("--fee-bps", fee_bps),
-        ("--slippage-bps", slippage_bps),
-    ):
-        try:
-            value = parse_decimal(text)
-        except ValueError:
-            raise UserError(f"{flag} must be a decimal number, got {text!r}") from None
-        if value < 0:
-            raise UserError(f"{flag} must not be negative, got {text}")
-        values.append(value)
-    return EngineConfig(balance=values[0], fee_bps=values[1], slippage_bps=values[2])
+    """The paper account the flags describe, checked as a deploy checks it (`qkt.inputs`): a
+    balance greater than 0, fees and slippage from 0 to 10000 bps."""
+    return EngineConfig(
+        balance=parse_balance(balance, "--balance"),
+        fee_bps=parse_bps(fee_bps, "--fee-bps"),
+        slippage_bps=parse_bps(slippage_bps, "--slippage-bps"),
+    )
 
 
 def _configure_logging(file: Path) -> None:
     configure(file=file)
-    warnings = logging.StreamHandler(sys.stderr)
-    warnings.setLevel(logging.WARNING)
-    warnings.setFormatter(UtcIsoFormatter(LINE_FORMAT))
-    logging.getLogger().addHandler(warnings)
+    logging.getLogger().addHandler(stderr_warnings())

@@ -76,6 +76,19 @@ def _identity(fields: _Fields) -> Iterator[Line]:
     yield "file", [cell(fields.get("file"))]
 
 
+def _source(fields: _Fields) -> Iterator[Line]:
+    """The deployed source's hash, and whether the file on disk still holds it."""
+    digest, changed = fields.get("source_hash"), fields.get("file_changed")
+    if not digest:
+        return
+    line = f"sha256 {str(digest)[:12]}"
+    if changed is True:
+        line += ": the file on disk differs (restarts run the deployed source)"
+    elif changed is False:
+        line += ", as the file on disk"
+    yield "source", [line]
+
+
 def _failure(fields: _Fields) -> Iterator[Line]:
     code, error, restart_in, gave_up = (
         fields.get("exit_code"),
@@ -183,7 +196,7 @@ def _health(fields: _Fields) -> Iterator[Line]:
         )
 
 
-_PARTS: Final = (_identity, _failure, _account, _trading, _streams, _paper, _health)
+_PARTS: Final = (_identity, _source, _failure, _account, _trading, _streams, _paper, _health)
 
 
 def _trade(trade: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ import typer
 from qkt.cli.options import JsonOption, StateDirOption
 from qkt.cli.remote import connect
 from qkt.cli.render import print_json
+from qkt.inputs import parse_timeout_ms
 from qkt.paths import check_name
 
 
@@ -21,7 +22,7 @@ def stop_command(
     timeout: Annotated[
         int,
         typer.Option(
-            "--timeout", metavar="MS", min=0, help="Grace before SIGKILL, in milliseconds."
+            "--timeout", metavar="MS", help="Grace before SIGKILL, in milliseconds (0 to 1 h)."
         ),
     ] = 5000,
     state_dir: StateDirOption = None,
@@ -29,10 +30,11 @@ def stop_command(
 ) -> None:
     """Stop NAME gracefully (SIGTERM, or a flatten-then-stop), SIGKILL after --timeout."""
     check_name(name)
+    parse_timeout_ms(timeout)  # the API's own check, before needing a daemon
     with connect(ctx, state_dir) as client:
         result = client.stop(name, flatten=flatten, timeout_ms=timeout)
     if json:
         print_json(result)
         return
-    code = result.get("exit_code")
-    typer.echo(f"stopped {result['name']}" + ("" if code is None else f" (exit code {code})"))
+    code = result.exit_code
+    typer.echo(f"stopped {result.name}" + ("" if code is None else f" (exit code {code})"))

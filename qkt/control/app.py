@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI
@@ -12,14 +12,13 @@ from qkt import __version__
 from qkt.control import routes
 from qkt.control.auth import require_token
 from qkt.control.metrics import metrics_registry
-from qkt.errors import InvalidNameError, QktError
+from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
+from qkt.inputs import parse_balance, parse_bps, parse_timeout_ms
 from qkt.paths import check_name
 from qkt.supervisor.daemon import Daemon
 
 log = logging.getLogger(__name__)
-
-_NAME_LOCATIONS: Final = {("path", "name"), ("body", "name")}
 
 
 def create_app(daemon: Daemon) -> FastAPI:
@@ -41,19 +40,37 @@ def create_app(daemon: Daemon) -> FastAPI:
     async def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    install_error_handlers(app, log=log, log_hint="logs/daemon.log", refine_validation=_name_error)
+    install_error_handlers(app, log=log, log_hint="logs/daemon.log", refine_validation=_input_error)
     return app
 
 
-def _name_error(
+def _input_error(
     items: Sequence[Mapping[str, Any]], problems: list[dict[str, Any]]
 ) -> QktError | None:
-    """spec.md: an invalid name is a 400 `invalid_name`, whether the schema's pattern or the
-    daemon saw it, not FastAPI's generic 422."""
+    """The parser's own error for an input the schema refused (`qkt.inputs`, `check_name`), so
+    the API and the CLI answer a mistake with the same code and message: an invalid name is a
+    400 `invalid_name` (spec.md), a bad balance, fee, slippage or timeout a 422
+    `invalid_request` naming the input."""
     for item in items:
-        if tuple(item.get("loc", ()))[-2:] in _NAME_LOCATIONS:
-            try:
-                check_name(str(item.get("input", "")))
-            except InvalidNameError as error:
-                return InvalidNameError(error.message, errors=problems)
+        parse = _PARSERS.get(tuple(item.get("loc", ()))[-2:])
+        if parse is None:
+            continue
+        try:
+            parse(item.get("input"))
+        except QktError as error:
+            return type(error)(error.message, errors=problems)
     return None
+
+
+def _name(value: object) -> object:
+    return check_name(str(value if value is not None else ""))
+
+
+_PARSERS: Final[dict[tuple[Any, ...], Callable[[object], object]]] = {
+    ("path", "name"): _name,
+    ("body", "name"): _name,
+    ("body", "balance"): parse_balance,
+    ("body", "fee_bps"): lambda value: parse_bps(value, "fee_bps"),
+    ("body", "slippage_bps"): lambda value: parse_bps(value, "slippage_bps"),
+    ("query", "timeout"): parse_timeout_ms,
+}

@@ -11,6 +11,15 @@ import requests
 
 from qkt.errors import NoDaemonError, QktError
 from qkt.paths import StateDir
+from qkt.records import RecordError, decode, decode_list
+from qkt.supervisor.records import (
+    DaemonHealth,
+    HubKey,
+    ListEntry,
+    StopResult,
+    StrategyStatus,
+    parse_status,
+)
 
 _PROBE_TIMEOUT_S: Final = 3.0
 _TIMEOUT_S: Final = 30.0
@@ -79,22 +88,31 @@ class ControlClient:
 
     # -- routes ------------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        return self._json("GET", "/health")  # type: ignore[no-any-return]
+    def health(self) -> DaemonHealth:
+        return decode(DaemonHealth, self._json("GET", "/health"))
 
-    def deploy(self, file: str, name: str | None = None, **options: Any) -> dict[str, Any]:
+    def deploy(self, file: str, name: str | None = None, **options: Any) -> ListEntry:
         """`POST /deploy`; options: balance, fee_bps, slippage_bps, sim, speed, seed."""
         body = {"file": file, "name": name, **{k: v for k, v in options.items() if v is not None}}
-        return self._json("POST", "/deploy", json=body, timeout=_DEPLOY_TIMEOUT_S)  # type: ignore[no-any-return]
+        return decode(
+            ListEntry, self._json("POST", "/deploy", json=body, timeout=_DEPLOY_TIMEOUT_S)
+        )
 
-    def list(self) -> builtins.list[dict[str, Any]]:
-        return self._json("GET", "/list")  # type: ignore[no-any-return]
+    def list(self) -> builtins.list[ListEntry]:
+        return decode_list(ListEntry, self._json("GET", "/list"))
 
-    def status(self, name: str | None = None) -> Any:
-        return self._json("GET", "/status" if name is None else f"/status/{_segment(name)}")
+    def status(self, name: str) -> StrategyStatus:
+        """One strategy's status: its worker's, or the daemon's record of it."""
+        return parse_status(self._json("GET", f"/status/{_segment(name)}"))
 
-    def hub(self) -> builtins.list[dict[str, Any]]:
-        return self._json("GET", "/hub")  # type: ignore[no-any-return]
+    def status_all(self) -> builtins.list[StrategyStatus]:
+        found = self._json("GET", "/status")
+        if not isinstance(found, builtins.list):
+            raise RecordError(f"GET /status: expected an array, got {type(found).__name__}")
+        return [parse_status(item) for item in found]
+
+    def hub(self) -> builtins.list[HubKey]:
+        return decode_list(HubKey, self._json("GET", "/hub"))
 
     def logs(self, name: str, lines: int = 200, since: str | None = None) -> str:
         response = self._send("GET", f"/logs/{_segment(name)}", params=_log_params(lines, since))
@@ -109,15 +127,19 @@ class ControlClient:
         with response:
             yield from response.iter_content(chunk_size=None)
 
-    def stop(self, name: str, *, flatten: bool = False, timeout_ms: int | None = None) -> Any:
+    def stop(
+        self, name: str, *, flatten: bool = False, timeout_ms: int | None = None
+    ) -> StopResult:
         params: dict[str, Any] = {"flatten": "true" if flatten else "false"}
         if timeout_ms is not None:
             params["timeout"] = timeout_ms
         wait = _TIMEOUT_S + (timeout_ms or 5000) / 1000
-        return self._json("POST", f"/stop/{_segment(name)}", params=params, timeout=wait)
+        answer = self._json("POST", f"/stop/{_segment(name)}", params=params, timeout=wait)
+        return decode(StopResult, answer)
 
-    def shutdown(self) -> Any:
-        return self._json("POST", "/shutdown")
+    def shutdown(self) -> None:
+        """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""
+        self._send("POST", "/shutdown")
 
     def metrics(self) -> str:
         return self._send("GET", "/metrics").text

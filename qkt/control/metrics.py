@@ -45,7 +45,7 @@ class DaemonCollector(Collector):
         subscribers = GaugeMetricFamily(
             "qkt_hub_subscribers", "Strategies holding each hub key.", labels=["key"]
         )
-        for line in self._daemon.hub_stats():
+        for line in self._daemon.hub_keys():
             published.add_metric([line.key], line.candles_published)
             subscribers.add_metric([line.key], line.subscribers)
         yield published

@@ -24,9 +24,11 @@ from qkt.control.schemas import (
     WorkerStatus,
 )
 from qkt.httperrors import error_responses
+from qkt.inputs import check_strategy_file
 from qkt.money import plain
+from qkt.records import to_json
 from qkt.supervisor.daemon import Daemon
-from qkt.supervisor.deployments import Deployment, check_file, resolve_file
+from qkt.supervisor.deployments import Deployment, resolve_file
 from qkt.supervisor.logs import follow, parse_since, read_tail
 
 _DESCRIBED: Final[dict[int, str]] = {
@@ -77,16 +79,7 @@ router = APIRouter(dependencies=[Depends(require_token)])
 @public.get("/health", response_model=Health)
 async def health(daemon: DaemonDep) -> dict[str, Any]:
     """The daemon is up; no token needed."""
-    return {
-        "status": "ok",
-        "version": daemon.version,
-        "pid": daemon.pid,
-        "uptime_ms": daemon.uptime_ms(),
-        "strategies": len(daemon.registry.handles()),
-        "control_port": daemon.control_port,
-        "state_dir": str(daemon.state.root),
-        "spawn": daemon.spawn_method,
-    }
+    return to_json(daemon.health())
 
 
 @router.post(
@@ -100,7 +93,7 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
     daemon.check_market(body.speed, body.seed)
     # A missing file is 404 before its stem is judged as a name: the file is what is wrong.
     file = resolve_file(body.file)
-    check_file(file)
+    check_strategy_file(file)
     deployment = Deployment.create(
         file,
         body.name,
@@ -110,14 +103,14 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
         sim=body.sim,
     )
     handle = await daemon.registry.deploy(deployment)
-    return handle.entry()
+    return to_json(handle.entry())
 
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
     """Every deployed strategy, sorted by name."""
     await daemon.registry.refresh()
-    return [handle.entry() for handle in daemon.registry.handles()]
+    return [to_json(handle.entry()) for handle in daemon.registry.handles()]
 
 
 @router.get("/status", response_model=list[WorkerStatus], responses=errors())
@@ -126,13 +119,13 @@ async def status_all(daemon: DaemonDep) -> list[dict[str, Any]]:
     registry = daemon.registry
     names = [handle.name for handle in registry.handles()]
     found = await asyncio.gather(*(registry.status_of(n) for n in names), return_exceptions=True)
-    return [item for item in found if isinstance(item, dict)]
+    return [to_json(item) for item in found if not isinstance(item, BaseException)]
 
 
 @router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404, 422))
 async def status_one(name: Name, daemon: DaemonDep) -> dict[str, Any]:
     """That worker's `/status` (or the daemon's record of it if it has no process)."""
-    return await daemon.registry.status_of(name)
+    return to_json(await daemon.registry.status_of(name))
 
 
 @router.get(
@@ -192,8 +185,7 @@ async def stop(
     ] = None,
 ) -> dict[str, Any]:
     """Graceful stop (SIGTERM, or the worker's POST /stop to flatten), then SIGKILL."""
-    timeout_s = None if timeout is None else timeout / 1000
-    return await daemon.registry.stop(name, flatten=flatten, timeout_s=timeout_s)
+    return to_json(await daemon.registry.stop(name, flatten=flatten, timeout_ms=timeout))
 
 
 @router.post("/shutdown", status_code=202, response_model=ShutdownAccepted, responses=errors())
@@ -206,7 +198,7 @@ async def shutdown(daemon: DaemonDep) -> dict[str, Any]:
 @router.get("/hub", response_model=list[HubKey], responses=errors())
 async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
     """The hub's keys: subscribers, candles published, feed state."""
-    return [line.to_json() for line in daemon.hub_stats()]
+    return [to_json(key) for key in daemon.hub_keys()]
 
 
 @router.get(

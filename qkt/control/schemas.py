@@ -1,4 +1,8 @@
-"""The HTTP contract of the control plane (pydantic): shared by the routes and the CLI.
+"""The HTTP contract of the control plane (pydantic), for validation and OpenAPI.
+
+The records themselves are the dataclasses of `qkt.supervisor.records` (built by the daemon,
+parsed by the CLI); the response models here declare the same fields, with descriptions and
+bounds, and tests/control/test_records.py holds the two equal field for field.
 
 The OpenAPI schema generated from these models is fuzzed (tests/control/test_fuzz.py): a request
 the schema allows must not be refused for its shape, so the patterns and bounds below are exactly
@@ -13,17 +17,17 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 
+from qkt.inputs import MAX_BALANCE, MAX_BPS
 from qkt.paths import NAME_PATTERN
-from qkt.supervisor.deployments import MAX_BALANCE, MAX_BPS
+from qkt.supervisor.records import StateName
 from qkt.supervisor.registry import RESERVED_NAMES
 from qkt.worker.schemas import StatusOut
 
 SCHEMA_VERSION: Final = 1
-StateName = Literal["starting", "running", "stopping", "stopped", "crashed", "restarting"]
 # Anchored for JSON Schema (`pattern` is a search): what `qkt.paths.check_name` accepts.
 NAME_REGEX: Final = f"^{NAME_PATTERN.pattern}$"
 _RESERVED: Final[list[JsonValue]] = [name for name in sorted(RESERVED_NAMES)]
-NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-'."
+NAME_DESCRIPTION: Final = "1 to 64 letters, digits, '_' or '-', not starting with '-'."
 MAX_PATH: Final = 4096  # PATH_MAX on Linux
 # Decimal strings without exponent, in range: 0 < balance <= 1e15, 0 <= bps <= 10000.
 BALANCE_REGEX: Final = (
@@ -182,13 +186,16 @@ class RunningStatus(StatusOut):
     state: Literal["running"]
     restarts: int
     port: int
+    file_changed: bool = Field(description="The file on disk differs from the deployed source.")
 
 
 class WorkerRecord(ListEntry):
     """`GET /status/{name}` of a worker without a process that answers: the daemon's record."""
 
-    gave_up: bool = Field(description="More crashes than the restart policy allows.")
+    gave_up: bool = Field(description="More crashes than the restart policy allows (`failed`).")
     last_log: list[str] = Field(description="The log's last lines when it crashed.")
+    source_hash: str = Field(description="sha256 of the source deployed (what restarts run).")
+    file_changed: bool = Field(description="The file on disk differs from the deployed source.")
 
 
 WorkerStatus = RunningStatus | WorkerRecord

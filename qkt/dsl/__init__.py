@@ -17,8 +17,7 @@ from qkt.dsl.parser import parse
 from qkt.dsl.program import Program
 from qkt.dsl.summary import summarize as _summarize
 from qkt.errors import NotFoundError, UserError
-
-MAX_SOURCE_BYTES: Final = 1024 * 1024  # a strategy is a page or two; this is a lot of pages
+from qkt.inputs import MAX_SOURCE_BYTES  # one limit for every reader of a strategy file
 
 __all__ = [
     "CompileError",

@@ -1,6 +1,11 @@
 """DaemonConfig: every daemon setting, from defaults, a TOML file (`--config`) and flags.
 
-Flags win over the file, the file over the defaults. The file's sections and keys:
+`load_config(state, file, flags)` is the one way to build it: the file's settings, then the
+flags over them, every key checked against `KEYS` (a misspelt key is an error naming it, from
+the file or from code), every value against its type and range, then one frozen DaemonConfig.
+Defaults live once, in the dataclasses below; a setting left out keeps its default.
+
+The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms`):
 
     [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency
     [sim]      seed, speed
@@ -8,12 +13,15 @@ Flags win over the file, the file over the defaults. The file's sections and key
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
                ping_timeout_s, ping_failures, module
     [restart]  attempts, window_s, backoff_s, backoff_max_s
+
+A new setting is one `KEYS` entry (its type and check) and one field of its section's
+dataclass, read in `_build`; a new section is a new dataclass and its keys.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -63,7 +71,7 @@ class WorkerSettings:
     bind: str = "127.0.0.1"
     ports: PortRange | None = None  # None: ephemeral ports
     ready_timeout_s: float = 30.0
-    stop_timeout_s: float = 5.0
+    stop_timeout_ms: int = 5000  # grace before SIGKILL (as `qkt stop --timeout`)
     ping_interval_s: float = 2.0
     ping_timeout_s: float = 2.0
     ping_failures: int = 3  # consecutive unanswered /health pings that make a worker hung
@@ -84,29 +92,63 @@ class DaemonConfig:
     tick_s: float = 0.2
 
 
-# (section, key) -> the type the value must have. One table, so the file is checked in one place.
-_SCHEMA: Final[dict[tuple[str, str], type]] = {
-    ("daemon", "load_dir"): str,
-    ("daemon", "control_port"): int,
-    ("daemon", "spawn"): str,
-    ("daemon", "deploy_concurrency"): int,
-    ("sim", "seed"): int,
-    ("sim", "speed"): float,
-    ("bybit", "spot_url"): str,
-    ("bybit", "linear_url"): str,
-    ("workers", "bind"): str,
-    ("workers", "ports"): str,
-    ("workers", "module"): str,
-    ("workers", "ready_timeout_s"): float,
-    ("workers", "stop_timeout_ms"): int,
-    ("workers", "ping_interval_s"): float,
-    ("workers", "ping_timeout_s"): float,
-    ("workers", "ping_failures"): int,
-    ("restart", "attempts"): int,
-    ("restart", "window_s"): float,
-    ("restart", "backoff_s"): float,
-    ("restart", "backoff_max_s"): float,
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be a port, 0 to 65535"
+
+
+def _spawn(value: str) -> str | None:
+    return None if value in SPAWN_METHODS else "must be 'fork' or 'exec'"
+
+
+def _ports(value: str) -> str | None:
+    PortRange.parse(value)  # its own ConfigError says what is wrong
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One setting: the type its value has, and what else it must satisfy (None: fine, else
+    the reason it is not)."""
+
+    kind: type
+    check: Callable[[Any], str | None] | None = None
+
+
+KEYS: Final[dict[str, Key]] = {
+    "daemon.load_dir": Key(str),
+    "daemon.control_port": Key(int, _port),
+    "daemon.spawn": Key(str, _spawn),
+    "daemon.deploy_concurrency": Key(int, _positive),
+    "sim.seed": Key(int),
+    "sim.speed": Key(float, _positive),
+    "bybit.spot_url": Key(str),
+    "bybit.linear_url": Key(str),
+    "workers.bind": Key(str),
+    "workers.ports": Key(str, _ports),
+    "workers.module": Key(str),
+    "workers.ready_timeout_s": Key(float, _positive),
+    "workers.stop_timeout_ms": Key(int, _positive),
+    "workers.ping_interval_s": Key(float, _positive),
+    "workers.ping_timeout_s": Key(float, _positive),
+    "workers.ping_failures": Key(int, _positive),
+    "restart.attempts": Key(int),
+    "restart.window_s": Key(float),
+    "restart.backoff_s": Key(float),
+    "restart.backoff_max_s": Key(float),
 }
+
+
+def load_config(
+    state: StateDir, file: Path | None = None, flags: Mapping[str, Any] | None = None
+) -> DaemonConfig:
+    """The config of `file`'s settings with `flags` over them (a None flag is not given)."""
+    settings = read_config_file(file) if file is not None else {}
+    settings.update({k: v for k, v in (flags or {}).items() if v is not None})
+    return build_config(state, settings)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -124,10 +166,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section!r} must be a [section]")
         for key, value in table.items():
-            if (section, key) not in _SCHEMA:
-                known = ", ".join(f"{s}.{k}" for s, k in _SCHEMA)
-                raise ConfigError(f"{path}: unknown setting {section}.{key} (known: {known})")
-            settings[f"{section}.{key}"] = _typed(path, section, key, value)
+            name = f"{section}.{key}"
+            settings[name] = _checked(name, value, where=f"{path}: ")
     load_dir = settings.get("daemon.load_dir")
     if isinstance(load_dir, str):
         # Relative to the file, not to wherever the daemon happens to be started.
@@ -135,73 +175,65 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return settings
 
 
-def _typed(path: Path, section: str, key: str, value: Any) -> Any:
-    want = _SCHEMA[(section, key)]
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, want) or isinstance(value, bool):
-        raise ConfigError(f"{path}: {section}.{key} must be a {want.__name__}, got {value!r}")
+def _checked(name: str, value: Any, where: str = "") -> Any:
+    """`value` as setting `name` takes it; ConfigError naming the key otherwise."""
+    key = KEYS.get(name)
+    if key is None:
+        raise ConfigError(f"{where}unknown setting {name} (known: {', '.join(KEYS)})")
+    if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, key.kind) or isinstance(value, bool):
+        raise ConfigError(f"{where}{name} must be a {key.kind.__name__}, got {value!r}")
+    reason = key.check(value) if key.check is not None else None
+    if reason is not None:
+        raise ConfigError(f"{where}{name} {reason}, got {value!r}")
     return value
 
 
 def build_config(state: StateDir, settings: Mapping[str, Any]) -> DaemonConfig:
-    """A DaemonConfig from `{"section.key": value}` (file values updated with flags)."""
-    s = dict(settings)
-    spawn = s.get("daemon.spawn", "fork")
-    if spawn not in SPAWN_METHODS:
-        raise ConfigError(f"spawn must be 'fork' or 'exec', got {spawn!r}")
-    control_port = int(s.get("daemon.control_port", 0))
-    if not 0 <= control_port <= 65535:
-        raise ConfigError(f"control port must be 0..65535, got {control_port}")
-    speed = float(s.get("sim.speed", 1.0))
-    if not speed > 0:
-        raise ConfigError(
-            f"--speed must be greater than 0 (market seconds per second), not {speed}"
-        )
-    defaults = FeedOptions()
+    """A DaemonConfig from `{"section.key": value}`; every key and value checked."""
+    s = {name: _checked(name, value) for name, value in settings.items()}
+    try:
+        return _build(state, s)
+    except ValueError as error:  # a section's own rule across keys (the restart policy)
+        raise ConfigError(str(error)) from None
+
+
+def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
+    def section(prefix: str, names: dict[str, str]) -> dict[str, Any]:
+        """The given settings of a section as its dataclass's keyword arguments."""
+        return {attr: s[f"{prefix}.{key}"] for key, attr in names.items() if f"{prefix}.{key}" in s}
+
+    same = {name: name for name in ("seed", "speed")}
     feed = FeedOptions(
-        seed=int(s.get("sim.seed", 0)),
-        speed=speed,
-        bybit_spot_url=str(s.get("bybit.spot_url", defaults.bybit_spot_url)),
-        bybit_linear_url=str(s.get("bybit.linear_url", defaults.bybit_linear_url)),
+        **section("sim", same),
+        **section("bybit", {"spot_url": "bybit_spot_url", "linear_url": "bybit_linear_url"}),
+    )
+    worker_keys = (
+        "bind",
+        "module",
+        "ready_timeout_s",
+        "stop_timeout_ms",
+        "ping_interval_s",
+        "ping_timeout_s",
+        "ping_failures",
     )
     ports = s.get("workers.ports")
-    base = WorkerSettings()
     workers = WorkerSettings(
-        module=str(s.get("workers.module", base.module)),
-        spawn=spawn,
-        bind=str(s.get("workers.bind", base.bind)),
+        **section("workers", {key: key for key in worker_keys}),
+        **section("daemon", {"spawn": "spawn"}),
         ports=PortRange.parse(ports) if ports else None,
-        ready_timeout_s=_positive(s, "workers.ready_timeout_s", base.ready_timeout_s),
-        stop_timeout_s=_positive(s, "workers.stop_timeout_ms", base.stop_timeout_s * 1000) / 1000,
-        ping_interval_s=_positive(s, "workers.ping_interval_s", base.ping_interval_s),
-        ping_timeout_s=_positive(s, "workers.ping_timeout_s", base.ping_timeout_s),
-        ping_failures=int(_positive(s, "workers.ping_failures", base.ping_failures)),
     )
-    policy = RestartPolicy()
-    try:
-        restart = RestartPolicy(
-            attempts=int(s.get("restart.attempts", policy.attempts)),
-            window_s=float(s.get("restart.window_s", policy.window_s)),
-            backoff_s=float(s.get("restart.backoff_s", policy.backoff_s)),
-            backoff_max_s=float(s.get("restart.backoff_max_s", policy.backoff_max_s)),
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    restart_keys = ("attempts", "window_s", "backoff_s", "backoff_max_s")
+    restart = RestartPolicy(**section("restart", {key: key for key in restart_keys}))
     load_dir = s.get("daemon.load_dir")
     return DaemonConfig(
         state=state,
         load_dir=Path(load_dir).absolute() if load_dir else None,
-        control_port=control_port,
         feed=feed,
         workers=workers,
         restart=restart,
-        deploy_concurrency=int(_positive(s, "daemon.deploy_concurrency", 8)),
+        **section(
+            "daemon", {"control_port": "control_port", "deploy_concurrency": "deploy_concurrency"}
+        ),
     )
-
-
-def _positive(settings: Mapping[str, Any], name: str, default: float) -> float:
-    value = float(settings.get(name, default))
-    if not value > 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value:g}")
-    return value

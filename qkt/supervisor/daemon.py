@@ -9,10 +9,10 @@ the fork server, close the hub, remove control.port / control.token / daemon.pid
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -22,8 +22,9 @@ from starlette.types import ASGIApp
 from qkt import __version__, proctitle
 from qkt import log as qkt_log
 from qkt.errors import ConflictError, QktError
-from qkt.hub import CandleHub, HubConfig, KeyStats
+from qkt.hub import CandleHub, HubConfig
 from qkt.market.registry import open_feed
+from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
@@ -31,16 +32,16 @@ from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, become_subreaper
+from qkt.supervisor.records import DaemonHealth, HubKey
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
 from qkt.supervisor.statefiles import DaemonFiles
-from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+from qkt.webserver import Serving, bind_tcp, bound_port, start_serving
 
 log = logging.getLogger(__name__)
 
 AppFactory = Callable[["Daemon"], ASGIApp]
 Announce = Callable[[str], None]
-_SERVER_START_S: Final = 10.0
 _SERVER_STOP_S: Final = 5.0
 _STEP_S: Final = 10.0
 
@@ -89,8 +90,23 @@ class Daemon:
     def uptime_ms(self) -> int:
         return int((time.monotonic() - self._started) * 1000)
 
-    def hub_stats(self) -> list[KeyStats]:
-        return self._hub.stats() if self._hub is not None else []
+    def hub_keys(self) -> list[HubKey]:
+        """`GET /hub`: one record per key the hub holds."""
+        stats = self._hub.stats() if self._hub is not None else []
+        return [HubKey(**dataclasses.asdict(line)) for line in stats]
+
+    def health(self) -> DaemonHealth:
+        """`GET /health`."""
+        return DaemonHealth(
+            status="ok",
+            version=self.version,
+            pid=self.pid,
+            uptime_ms=self.uptime_ms(),
+            strategies=len(self.registry.handles()),
+            control_port=self.control_port,
+            state_dir=str(self.state.root),
+            spawn=self.spawn_method,
+        )
 
     def request_shutdown(self, reason: str) -> None:
         """Ask the tick loop to shut down (from a control request)."""
@@ -129,10 +145,7 @@ class Daemon:
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             if self._foreground:
                 # Crashes, restarts and give-ups also show in the terminal, not only in the file.
-                console = logging.StreamHandler(sys.stderr)
-                console.setLevel(logging.WARNING)
-                console.setFormatter(qkt_log.UtcIsoFormatter(qkt_log.LINE_FORMAT))
-                logging.getLogger().addHandler(console)
+                logging.getLogger().addHandler(stderr_warnings())
             return asyncio.run(self._main())
         finally:
             self._files.release()
@@ -143,8 +156,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._signals.append, sig)
         self._stop = asyncio.Event()
-        server: QuietServer | None = None
-        serving: asyncio.Task[None] | None = None
+        control: Serving | None = None
         boot: asyncio.Task[None] | None = None
         probe: WorkerProbe | None = None
         reaper = Reaper()
@@ -159,14 +171,14 @@ class Daemon:
             self._registry = Registry(
                 self.config, self._hub, self._spawner, reaper, probe, stopped=saved.stopped
             )
-            server, serving = await self._serve_control()
+            control = await self._serve_control()
             self._say_hello()
             boot = loop.create_task(
                 self._deploy_at_start(saved.deployments), name="deploy-at-start"
             )
             await self._tick_loop(reaper)
         finally:
-            await self._shutdown(server, serving, boot, probe)
+            await self._shutdown(control, boot, probe)
         return 0
 
     async def _start_spawner(self, reaper: Reaper) -> Spawner:
@@ -183,7 +195,7 @@ class Daemon:
                 log.warning("no PR_SET_CHILD_SUBREAPER here: each worker is a new interpreter")
         return ExecSpawner(workers.module)
 
-    async def _serve_control(self) -> tuple[QuietServer, asyncio.Task[None]]:
+    async def _serve_control(self) -> Serving:
         """Bind first, then serve: the port is known (and published) before anyone can race."""
         try:
             sock = bind_tcp("127.0.0.1", self.config.control_port)
@@ -192,16 +204,15 @@ class Daemon:
                 f"cannot listen on 127.0.0.1:{self.config.control_port}: {error.strerror}"
             ) from None
         self.control_port = bound_port(sock)
-        server = make_server(self._app_factory(self))
-        serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-        deadline = time.monotonic() + _SERVER_START_S
-        while not server.started:
-            if serving.done() or time.monotonic() > deadline:
-                sock.close()
-                raise ConfigError("the control plane did not start (see logs/daemon.log)")
-            await asyncio.sleep(0.01)
+        try:
+            control = await start_serving(self._app_factory(self), sock)
+        except Exception as error:
+            sock.close()
+            raise ConfigError(
+                f"the control plane did not start ({error}; see logs/daemon.log)"
+            ) from None
         self._files.write_port(self.control_port)
-        return server, serving
+        return control
 
     def _say(self, line: str) -> None:
         log.info("%s", line)
@@ -273,8 +284,7 @@ class Daemon:
 
     async def _shutdown(
         self,
-        server: QuietServer | None,
-        serving: asyncio.Task[None] | None,
+        control: Serving | None,
         boot: asyncio.Task[None] | None,
         probe: WorkerProbe | None,
     ) -> None:
@@ -283,19 +293,18 @@ class Daemon:
         self._say(f"shutting down ({reason})")
         # 1. No new control requests: the CLI stops finding us, the server stops accepting.
         self._files.remove_port()
-        if server is not None and serving is not None:
-            server.should_exit = True
-            await _step("stop the control plane", asyncio.wait_for(serving, _SERVER_STOP_S))
+        if control is not None:
+            await _step("stop the control plane", control.stop(_SERVER_STOP_S))
         if boot is not None:
             boot.cancel()
             await _step("cancel deploys at start", asyncio.wait_for(boot, _STEP_S))
         # 2. Workers: staged stop, all at once.
         if self._registry is not None:
             count = len(self._registry.handles())
-            grace = self.config.workers.stop_timeout_s
+            grace_ms = self.config.workers.stop_timeout_ms
             await _step(
                 "stop the workers",
-                asyncio.wait_for(self._registry.stop_all(grace), grace + _STEP_S),
+                asyncio.wait_for(self._registry.stop_all(grace_ms), grace_ms / 1000 + _STEP_S),
             )
             self._say(f"stopped {count} strateg{'y' if count == 1 else 'ies'}")
         # 3. The fork server, then the hub (feeds, then sockets with linger=0).

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import re
-import stat
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from qkt.atomic import read_private, write_json_atomic
-from qkt.errors import InvalidNameError, NotFoundError, UserError
+from qkt.errors import InvalidNameError, UserError
+from qkt.inputs import parse_balance, parse_bps
 from qkt.paths import NAME_PATTERN, check_name
+from qkt.worker.spec import source_hash
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION: Final = 1
-MAX_BALANCE: Final = Decimal("1e15")
-MAX_BPS: Final = Decimal("10000")  # 100 %
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +40,17 @@ class Deployment:
     # The worker port it last had: reused when free, so a strategy keeps its address (and its
     # published port in a container) across restarts of the worker and of the daemon.
     port: int | None = None
+    # The exact text the daemon compiled at deploy: every restart (of the worker or of the
+    # daemon) runs this, never whatever the file holds by then. None until the deploy reads it.
+    source: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if not os.path.isabs(self.file):
             raise UserError(f"the strategy file must be an absolute path, got {self.file!r}")
-        _money(self.balance, "balance", MAX_BALANCE, positive=True)
-        _money(self.fee_bps, "fee_bps", MAX_BPS)
-        _money(self.slippage_bps, "slippage_bps", MAX_BPS)
+        parse_balance(self.balance)
+        parse_bps(self.fee_bps, "fee_bps")
+        parse_bps(self.slippage_bps, "slippage_bps")
 
     @classmethod
     def create(
@@ -68,22 +70,30 @@ class Deployment:
             if not NAME_PATTERN.fullmatch(name):
                 raise InvalidNameError(
                     f"cannot name a strategy after {path.name!r}: give a name with --as NAME "
-                    "(1 to 64 letters, digits, '_' or '-')"
+                    "(1 to 64 letters, digits, '_' or '-', not starting with '-')"
                 )
         return cls(name, str(path), balance, fee_bps, slippage_bps, sim)
+
+    @property
+    def source_hash(self) -> str:
+        """sha256 (hex) of the deployed source; "" before the deploy has read it."""
+        return "" if self.source is None else source_hash(self.source)
+
+    def with_source(self, source: str) -> Deployment:
+        """The same deployment, running `source` (read once, at deploy)."""
+        return replace(self, source=source)
+
+    def file_changed(self) -> bool:
+        """True if the file on disk no longer holds the deployed source (edited or gone)."""
+        try:
+            with open(self.file, "rb") as file:
+                return hashlib.sha256(file.read()).hexdigest() != self.source_hash
+        except OSError:
+            return True
 
     def at_port(self, port: int | None) -> Deployment:
         """The same deployment, remembering `port` as its address."""
         return replace(self, port=port)
-
-    def args(self) -> dict[str, Any]:
-        """The options beyond name and file (the `args` of a list entry)."""
-        return {
-            "balance": self.balance,
-            "fee_bps": self.fee_bps,
-            "slippage_bps": self.slippage_bps,
-            "sim": self.sim,
-        }
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,33 +107,6 @@ class Deployment:
             return cls(**data)
         except (TypeError, UserError) as error:
             raise ValueError(f"bad deployment {data.get('name')!r}: {error}") from None
-
-
-def _money(text: str, field: str, most: Decimal, *, positive: bool = False) -> Decimal:
-    try:
-        value = Decimal(text)
-    except (InvalidOperation, TypeError, ValueError):
-        raise UserError(f"{field} must be a decimal number, got {text!r}") from None
-    if not value.is_finite() or value < 0 or (positive and value == 0) or value > most:
-        low = "greater than 0" if positive else "0 or more"
-        raise UserError(f"{field} must be {low} and at most {most}, got {text!r}")
-    return value
-
-
-def check_file(file: str) -> None:
-    """Refuse what is not a regular file before anything reads it: a path that does not exist,
-    cannot exist (too long, a NUL, unspellable here) or is a folder, FIFO or device is 404."""
-    try:
-        mode = os.stat(file).st_mode
-    except FileNotFoundError:
-        raise NotFoundError(f"no such file: {file}") from None
-    except (OSError, ValueError, UnicodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise NotFoundError(f"cannot read {file!r}: {reason}") from None
-    if stat.S_ISDIR(mode):
-        raise NotFoundError(f"{file} is a directory, not a .qkt file")
-    if not stat.S_ISREG(mode):
-        raise NotFoundError(f"{file} is not a regular file")
 
 
 def resolve_file(file: str) -> str:

@@ -14,10 +14,10 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 from typing import Final
 
 from qkt.hub import CandleHub
+from qkt.osproc import read_int_file
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.errors import NoFreePortError, WorkerStartError
 from qkt.supervisor.handle import WorkerHandle
@@ -60,14 +60,16 @@ class WorkerProcesses:
         """One liveness ping: does the worker answer `/health` in time?"""
         return await self._probe.healthy(port, timeout_s=self._workers.ping_timeout_s)
 
-    async def start(self, handle: WorkerHandle, taken: set[int]) -> None:
-        """Spawn the worker and wait until it answers `/health` on the port it reports."""
+    async def start(self, handle: WorkerHandle, taken: set[int]) -> int:
+        """Spawn the worker and wait until it answers `/health`; the port it reports."""
         d = handle.deployment
+        assert d.source is not None, "a deployment runs the source it was deployed with"
         port = self._pick_port(taken, d.port)
         endpoints = self._hub.endpoints
         spec = WorkerSpec(
             name=d.name,
             file=d.file,
+            source=d.source,
             state_dir=str(self._config.state.root),
             hub_pub=endpoints.pub,
             hub_snapshot=endpoints.snapshot,
@@ -86,8 +88,8 @@ class WorkerProcesses:
         if port:
             self._reserved_ports.add(port)
         try:
-            handle.mark_spawned(await self._spawner.spawn(spec))
-            handle.port = await self._wait_ready(handle, spec)
+            handle.spawned(await self._spawner.spawn(spec))
+            return await self._wait_ready(handle, spec)
         finally:
             self._reserved_ports.discard(port)
 
@@ -120,7 +122,7 @@ class WorkerProcesses:
                 raise WorkerStartError(
                     f"{handle.name} {describe_exit(code)} before it was ready{self._tail(handle)}"
                 )
-            port = _read_port(spec.port_file)
+            port = read_int_file(spec.port_file)
             if port is not None and await self._probe.healthy(port, timeout_s=1.0):
                 return port
             if time.monotonic() > deadline:
@@ -141,11 +143,11 @@ class WorkerProcesses:
             return tuple(line.strip() for line in lines if line.strip())
         return ()
 
-    async def terminate(self, handle: WorkerHandle, flatten: bool, timeout_s: float | None) -> int:
+    async def terminate(self, handle: WorkerHandle, flatten: bool, timeout_ms: int | None) -> int:
         """SIGTERM (or `POST /stop?flatten=true`), poll, SIGKILL the group, reap."""
         pid = handle.pid
         assert pid is not None
-        grace = self._workers.stop_timeout_s if timeout_s is None else timeout_s
+        grace = (self._workers.stop_timeout_ms if timeout_ms is None else timeout_ms) / 1000
         asked = flatten and handle.port is not None
         if asked:
             assert handle.port is not None
@@ -182,13 +184,6 @@ class WorkerProcesses:
             if code is not None or time.monotonic() >= deadline:
                 return code
             await asyncio.sleep(_POLL_S)
-
-
-def _read_port(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _bindable(host: str, port: int) -> bool:

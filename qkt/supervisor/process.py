@@ -1,46 +1,20 @@
-"""OS process plumbing for the daemon: Linux prctl flags, reaping children, signalling groups."""
+"""Process plumbing for the daemon: reaping children, signalling groups, describing exits."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
-import sys
 import time
 from typing import Final
 
+# prctl lives in qkt.osproc; the daemon's modules (and the fork server) import it from here.
+from qkt.osproc import become_subreaper as become_subreaper
+from qkt.osproc import set_parent_death_signal as set_parent_death_signal
+
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG: Final = 1
-PR_SET_CHILD_SUBREAPER: Final = 36
 _UNCLAIMED_TTL_S: Final = 300.0  # how long an exit nobody has asked about is remembered
-
-
-def _prctl(option: int, value: int) -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return int(libc.prctl(option, value, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def become_subreaper() -> bool:
-    """Make this process adopt its orphaned descendants (PR_SET_CHILD_SUBREAPER); Linux only.
-
-    The fork server double-forks each worker, so the worker's parent exits at once and the
-    worker is re-parented to us: `list` shows pids whose parent is the daemon, and we reap them.
-    """
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
-    """Ask the kernel to send `sig` to this process when its parent dies; Linux only."""
-    return _prctl(PR_SET_PDEATHSIG, int(sig))
 
 
 def exit_code(status: int) -> int:
@@ -108,11 +82,3 @@ def signal_process(pid: int, sig: int, *, group: bool = False) -> bool:
     except PermissionError:
         log.warning("not allowed to signal pid %d", pid)
         return False
-
-
-def parent_pid_of(pid: int) -> int | None:
-    """The parent pid of `pid` from /proc, or None if it is gone."""
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    return None

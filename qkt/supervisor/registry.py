@@ -13,12 +13,15 @@ import logging
 import signal
 import time
 from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from qkt.dsl import compile_file
+from qkt.dsl import Program, compile_bytes
 from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
+from qkt.inputs import read_strategy_file
+from qkt.records import decode
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
@@ -27,6 +30,7 @@ from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
+from qkt.supervisor.records import RunningStatus, StopResult, StrategyStatus
 from qkt.supervisor.spawn import Spawner
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ class Registry:
         await asyncio.gather(*(self._fetch_status(h) for h in running), return_exceptions=True)
 
     async def _fetch_status(self, handle: WorkerHandle) -> dict[str, Any]:
+        """The worker's `/status` as it sent it (parsed into a record by `status_of`)."""
         assert handle.port is not None
         status = await self._probe.status(handle.port)
         trades = status.get("trades")
@@ -85,21 +90,22 @@ class Registry:
             handle.trades = trades
         return status
 
-    async def status_of(self, name: str) -> dict[str, Any]:
-        """The worker's own `/status`, with the daemon's state; the daemon's record otherwise."""
+    async def status_of(self, name: str) -> StrategyStatus:
+        """The worker's own `/status`, with the daemon's view; the daemon's record otherwise."""
         handle = self.get(name)
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             try:
                 status = await self._fetch_status(handle)
+                ours = {
+                    "state": handle.state.value,
+                    "restarts": handle.restarts,
+                    "port": handle.port,
+                    "file_changed": handle.source_check().file_changed,
+                }
+                return decode(RunningStatus, {**status, **ours})
             except Exception as error:  # any failure to answer is reported, not raised
-                return {**handle.crash_report(), "error": f"{name} did not answer: {error!r}"}
-            return {
-                **status,
-                "state": handle.state.value,
-                "restarts": handle.restarts,
-                "port": handle.port,
-            }
-        return handle.crash_report()
+                return replace(handle.record(), error=f"{name} did not answer: {error!r}")
+        return handle.record()
 
     def stopped_by_user(self, name: str) -> bool:
         """True if `name` was stopped with `qkt stop` and not deployed since."""
@@ -115,7 +121,11 @@ class Registry:
     # -- deploy ------------------------------------------------------------------------------
 
     async def deploy(self, deployment: Deployment) -> WorkerHandle:
-        """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure."""
+        """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure.
+
+        A deployment without its source (a new deploy) reads the file here, once; one with it
+        (from deployments.json) runs that text, whatever the file holds now.
+        """
         name = deployment.name
         if name in RESERVED_NAMES:
             raise InvalidNameError(f"{name!r} is reserved for the daemon's own log; pick another")
@@ -125,23 +135,19 @@ class Registry:
                 f"a strategy named {name!r} is already deployed ({state}): stop it first with "
                 f"`qkt stop {name}`, or deploy under another name with --as"
             )
-        deployments.check_file(deployment.file)
-        program = compile_file(deployment.file)
-        if deployment.sim:
-            program = program.with_broker("SIM")
+        deployment, program = _compile(deployment)
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            await self._processes.start(handle, self._ports_taken(name))
+            port = await self._processes.start(handle, self._ports_taken(name))
         except BaseException:
             await self._discard(handle)
             raise
         finally:
             handle.task = None
-        handle.state = WorkerState.RUNNING
-        handle.deployment = deployment.at_port(handle.port)
+        handle.ready(port)
         self._stopped.discard(name)
         self.save()
         log.info(
@@ -196,42 +202,46 @@ class Registry:
     # -- stop --------------------------------------------------------------------------------
 
     async def stop(
-        self, name: str, *, flatten: bool = False, timeout_s: float | None = None
-    ) -> dict[str, Any]:
-        """Staged stop of `name`, release its keys and forget it; `{"name","state","exit_code"}`."""
+        self, name: str, *, flatten: bool = False, timeout_ms: int | None = None
+    ) -> StopResult:
+        """Staged stop of `name`, release its keys and forget it."""
         handle = self.get(name)
         if handle.state is WorkerState.STARTING:
             raise BusyError(f"{name} is still starting; stop it once it is running")
         if handle.state is WorkerState.STOPPING:
             raise BusyError(f"{name} is already stopping")
-        handle.state = WorkerState.STOPPING
-        await _cancel(handle.task)
-        code = handle.exit_code
-        if handle.pid is not None:
-            code = await self._processes.terminate(handle, flatten, timeout_s)
-        self._release(handle)
-        handle.state = WorkerState.STOPPED
+        code = await self._stop_one(handle, flatten, timeout_ms)
         del self._handles[name]
         self._stopped.add(name)
         self.save()
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
-        return {"name": name, "state": WorkerState.STOPPED.value, "exit_code": code}
+        return StopResult(name, "stopped", code)
 
-    async def stop_all(self, timeout_s: float) -> None:
+    async def _stop_one(
+        self, handle: WorkerHandle, flatten: bool, timeout_ms: int | None
+    ) -> int | None:
+        """stopping -> (cancel a start in flight, staged stop, release keys) -> stopped."""
+        handle.stopping()
+        await _cancel(handle.task)
+        code = handle.exit_code
+        if handle.pid is not None:
+            code = await self._processes.terminate(handle, flatten, timeout_ms)
+        self._release(handle)
+        handle.stopped(code)
+        return code
+
+    async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""
-        handles = list(self._handles.values())
         for task in self._pings:
             task.cancel()
-        await asyncio.gather(*(_cancel(h.task) for h in handles), return_exceptions=True)
-
-        async def one(handle: WorkerHandle) -> None:
-            handle.state = WorkerState.STOPPING
-            if handle.pid is not None:
-                await self._processes.terminate(handle, False, timeout_s)
-            self._release(handle)
-            handle.state = WorkerState.STOPPED
-
-        await asyncio.gather(*(one(h) for h in self._handles.values()), return_exceptions=True)
+        handles = [
+            h
+            for h in self._handles.values()
+            if h.state not in (WorkerState.STOPPING, WorkerState.STOPPED)  # a `qkt stop` has it
+        ]
+        await asyncio.gather(
+            *(self._stop_one(h, False, timeout_ms) for h in handles), return_exceptions=True
+        )
 
     # -- watching: the tick ------------------------------------------------------------------
 
@@ -249,10 +259,11 @@ class Registry:
                     handle.next_ping = now + self._workers.ping_interval_s
                     self._background(self._ping(handle))
             elif (
-                handle.state is WorkerState.CRASHED
+                handle.state is WorkerState.BACKOFF
                 and handle.restart_at is not None
                 and now >= handle.restart_at
             ):
+                handle.restart()
                 handle.task = asyncio.get_running_loop().create_task(
                     self._restart(handle), name=f"restart-{handle.name}"
                 )
@@ -287,15 +298,11 @@ class Registry:
         reason = reason or hung or describe_exit(code)
         now = time.monotonic()
         policy = self._config.restart
-        handle.pid, handle.port, handle.exit_code = None, None, code
-        handle.state = WorkerState.CRASHED
-        handle.ping_failures = 0
-        handle.last_log = self._processes.last_log(handle, self._workers.log_tail)
-        handle.crashes = policy.recent([*handle.crashes, now], now)
+        handle.crashed(code, self._processes.last_log(handle, self._workers.log_tail), now)
+        handle.crashes = policy.recent(handle.crashes, now)
         delay = policy.delay(handle.crashes, now)
         if delay is None:
-            handle.gave_up, handle.restart_at = True, None
-            handle.error = (
+            handle.give_up(
                 f"{reason}; crashed {len(handle.crashes)} times, more than the restart policy "
                 f"allows ({policy.describe()}): not restarting it (`qkt logs {handle.name}`, "
                 f"then `qkt stop {handle.name}` and deploy again)"
@@ -303,15 +310,13 @@ class Registry:
             self._release(handle)
             log.error("%s %s", handle.name, handle.error)
             return
-        handle.error = reason
-        handle.restart_at = now + delay
+        handle.back_off(now + delay, reason)
         log.warning("%s %s; restarting in %.1f s", handle.name, reason, delay)
 
     async def _restart(self, handle: WorkerHandle) -> None:
-        handle.state, handle.restart_at = WorkerState.RESTARTING, None
-        handle.restarts += 1
+        """backoff -> restarting (done by the tick) -> running, or crashed again."""
         try:
-            await self._processes.start(handle, self._ports_taken(handle.name))
+            port = await self._processes.start(handle, self._ports_taken(handle.name))
         except asyncio.CancelledError:
             if handle.pid is not None:
                 await self._processes.kill(handle)
@@ -323,8 +328,7 @@ class Registry:
             return
         finally:
             handle.task = None
-        handle.state = WorkerState.RUNNING
-        handle.deployment = handle.deployment.at_port(handle.port)
+        handle.ready(port)
         self.save()
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
 
@@ -334,6 +338,19 @@ class Registry:
         """Write deployments.json from the registry (atomic)."""
         kept = [h.deployment for h in self._handles.values() if h.state is not WorkerState.STARTING]
         deployments.save(self._config.state.deployments, kept, self._stopped - set(self._handles))
+
+
+def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
+    """Compile what `deployment` runs: its saved source, else the file, read now and kept."""
+    if deployment.source is None:
+        data = read_strategy_file(deployment.file)
+        program = compile_bytes(data, deployment.file)
+        deployment = deployment.with_source(data.decode("utf-8"))  # it compiled: valid UTF-8
+    else:
+        program = compile_bytes(deployment.source.encode("utf-8"), deployment.file)
+    if deployment.sim:
+        program = program.with_broker("SIM")
+    return deployment, program
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -8,7 +8,8 @@ import logging
 import os
 import secrets
 
-from qkt.atomic import read_private, write_atomic
+from qkt.atomic import write_atomic
+from qkt.osproc import read_int_file
 from qkt.paths import StateDir
 from qkt.supervisor.errors import DaemonRunningError
 
@@ -46,10 +47,7 @@ class DaemonFiles:
 
     def running_pid(self) -> int | None:
         """The pid in daemon.pid, if the file holds one."""
-        try:
-            return int(read_private(self.state.daemon_pid).decode().strip())
-        except (OSError, ValueError):
-            return None
+        return read_int_file(self.state.daemon_pid)
 
     def make_token(self) -> str:
         """A fresh random bearer token, written to control.token (0600) and returned."""

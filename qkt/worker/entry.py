@@ -14,11 +14,12 @@ import os
 from typing import Final
 
 from qkt import __version__
-from qkt.dsl import CompileError, Program, compile_file
+from qkt.dsl import CompileError, Program, compile_bytes
 from qkt.errors import QktError
 from qkt.log import configure
 from qkt.money import to_str
-from qkt.worker.lifeline import Lifeline, set_parent_death_signal
+from qkt.osproc import set_parent_death_signal
+from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import AlreadyRunningError
 from qkt.worker.runner import RunSummary, WorkerRunner
 from qkt.worker.spec import WorkerSpec
@@ -35,16 +36,18 @@ def run_worker(spec: WorkerSpec) -> int:
     """Run the strategy `spec` names until stopped; the process exit code."""
     configure(file=spec.log_file)
     log.info(
-        "worker %s starting: qkt %s, pid %d, file %s",
+        "worker %s starting: qkt %s, pid %d, file %s (source sha256 %s)",
         spec.name,
         __version__,
         os.getpid(),
         spec.file,
+        spec.source_hash[:12],
     )
     try:
-        if set_parent_death_signal(spec.parent_pid):
+        if spec.parent_pid is not None and set_parent_death_signal(parent_pid=spec.parent_pid):
             log.info("exits when parent pid %d dies (PR_SET_PDEATHSIG)", spec.parent_pid)
-        program = compile_file(spec.file)
+        # The source the daemon compiled at deploy, not the file as it is now (compile once).
+        program = compile_bytes(spec.source.encode("utf-8", "surrogateescape"), spec.file)
         if spec.sim:
             program = program.with_broker("SIM")
         summary = asyncio.run(_run(spec, program))

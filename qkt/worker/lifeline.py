@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
 import signal
-import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -24,7 +21,6 @@ import psutil
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 WATCH_INTERVAL_S: Final = 0.5
 STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
@@ -44,27 +40,6 @@ class StopRequest:
     reason: StopReason
     flatten: bool = False
     detail: str = ""
-
-
-def set_parent_death_signal(parent_pid: int | None, sig: int = signal.SIGTERM) -> bool:
-    """Have the kernel send `sig` when our parent dies, if our parent is `parent_pid` (Linux).
-
-    Returns True if armed. The signal fires when the *current* parent exits, so it is armed only
-    when that parent is the one to watch; otherwise (a fork server's child, about to be adopted)
-    the watchdog alone does the job.
-    """
-    if parent_pid is None or not sys.platform.startswith("linux"):
-        return False
-    if os.getppid() != parent_pid:
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-        return False
-    # The parent may have died between getppid() and prctl(): then no signal will come.
-    if os.getppid() != parent_pid:
-        os.kill(os.getpid(), sig)
-    return True
 
 
 class Lifeline:

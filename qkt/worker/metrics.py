@@ -9,11 +9,12 @@ necessity (Prometheus samples are floats); the books stay Decimal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from qkt.worker.record import WorkerStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -21,16 +22,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class WorkerCollector(Collector):
     """Reads `status()` and yields the metric families."""
 
-    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, status: Callable[[], WorkerStatus]) -> None:
         self._status = status
 
     def collect(self) -> Iterator[Metric]:
         status = self._status()
-        labels = {"strategy": status["name"]}
+        labels = {"strategy": status.name}
         names, values = list(labels), list(labels.values())
 
         trades = CounterMetricFamily("qkt_worker_trades", "Fills so far.", labels=names)
-        trades.add_metric(values, status["trades"])
+        trades.add_metric(values, status.trades)
         yield trades
         for field, text in (
             ("equity", "Balance plus unrealized PnL."),
@@ -39,44 +40,44 @@ class WorkerCollector(Collector):
             ("unrealized", "Unrealized PnL of open positions at their marks."),
         ):
             gauge = GaugeMetricFamily(f"qkt_worker_{field}", text, labels=names)
-            gauge.add_metric(values, float(status[field]))
+            gauge.add_metric(values, float(getattr(status, field)))
             yield gauge
         candles = CounterMetricFamily(
             "qkt_worker_candles", "Live candles processed.", labels=[*names, "key"]
         )
-        for key, count in status["candles"].items():
+        for key, count in status.candles.items():
             candles.add_metric([*values, key], count)
         yield candles
         positions = GaugeMetricFamily(
             "qkt_worker_position", "Signed position.", labels=[*names, "symbol"]
         )
-        for position in status["positions"]:
-            symbol = f"{position['broker']}:{position['symbol']}"
-            positions.add_metric([*values, symbol], float(position["qty"]))
+        for position in status.positions:
+            symbol = f"{position.broker}:{position.symbol}"
+            positions.add_metric([*values, symbol], float(position.qty))
         yield positions
         warm = GaugeMetricFamily(
             "qkt_worker_warm", "1 once every indicator has a value.", labels=names
         )
-        warm.add_metric(values, 1.0 if status["warm"] else 0.0)
+        warm.add_metric(values, 1.0 if status.warm else 0.0)
         yield warm
         uptime = GaugeMetricFamily("qkt_worker_uptime_seconds", "Since start.", labels=names)
-        uptime.add_metric(values, status["uptime_ms"] / 1000)
+        uptime.add_metric(values, status.uptime_ms / 1000)
         yield uptime
         dropped = CounterMetricFamily(
             "qkt_worker_events_dropped", "Events dropped for slow SSE readers.", labels=names
         )
-        dropped.add_metric(values, status["events"]["dropped"])
+        dropped.add_metric(values, status.events.dropped)
         yield dropped
-        subscriber = status.get("subscriber")
+        subscriber = status.subscriber
         if subscriber is not None:
             missed = CounterMetricFamily(
                 "qkt_worker_candles_missed", "Candles lost in hub gaps.", labels=names
             )
-            missed.add_metric(values, subscriber["missed"])
+            missed.add_metric(values, subscriber.missed)
             yield missed
 
 
-def make_registry(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+def make_registry(status: Callable[[], WorkerStatus]) -> CollectorRegistry:
     """A fresh registry holding only this worker's collector."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerCollector(status))

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from qkt.atomic import write_atomic
 from qkt.dsl import Program
@@ -45,20 +45,26 @@ from qkt.errors import UserError
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
 from qkt.log import iso_utc
 from qkt.money import to_str
-from qkt.webserver import QuietServer, bind_tcp, bound_port, make_server
+from qkt.records import decode
+from qkt.webserver import bind_tcp, bound_port, serving
 from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.lock import InstanceLock
+from qkt.worker.record import (
+    EventsRecord,
+    OrderRecord,
+    PositionRecord,
+    SubscriberRecord,
+    TradeRecord,
+    WorkerStatus,
+)
 from qkt.worker.report import fill_line
 from qkt.worker.spec import WorkerSpec
 from qkt.worker.status import create_status_app
 
 log = logging.getLogger("qkt.worker")
 strategy_log = logging.getLogger("qkt.strategy")
-
-SERVER_START_TIMEOUT_S: Final = 10.0
-SERVER_STOP_TIMEOUT_S: Final = 5.0
 
 
 class RunState(Enum):
@@ -170,17 +176,7 @@ class WorkerRunner:
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)
         app = create_status_app(self, self.ring, token_file=token_file)
-        server = make_server(app)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="worker-status")
-        stack.push_async_callback(_stop_server, server, task)
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the status server stopped while starting")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the status server did not start in {SERVER_START_TIMEOUT_S}s")
-            await asyncio.sleep(0.01)
+        await stack.enter_async_context(serving(app, sock))
         log.info("status port %s:%d", spec.bind, self.port)
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:
@@ -282,35 +278,47 @@ class WorkerRunner:
 
     # -- WorkerView (the status routes) -------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """The `/status` object (money as exact decimal strings)."""
-        assert self._engine is not None
+    def status(self) -> WorkerStatus:
+        """The `/status` record (money as exact decimal strings)."""
+        engine = self._engine
+        assert engine is not None
         spec, program = self.spec, self.program
         stats = None if self._subscriber is None else self._subscriber.stats()
-        return {
-            "strategy": program.name,
-            "version": program.version,
-            "name": spec.name,
-            "pid": os.getpid(),
-            "state": self.state.value,
-            "started_at": iso_utc(int(self._started_wall * 1000)),
-            "uptime_ms": int((time.monotonic() - self._started) * 1000),
-            "file": spec.file,
-            **self._engine.status(),
-            "keys": [str(key) for key in program.keys],
-            "candles": dict(self.candles),
-            "warmup_candles": self.warmup_candles,
-            "fee_bps": spec.fee_bps,
-            "slippage_bps": spec.slippage_bps,
-            "fill_at": spec.fill_at,
-            "sim": spec.sim,
-            "subscriber": None if stats is None else asdict(stats),
-            "events": {
-                "last_id": self.ring.last_id,
-                "subscribers": self.ring.subscribers,
-                "dropped": self.ring.dropped,
-            },
-        }
+        account = engine.account
+        last = engine.last_trade
+        return WorkerStatus(
+            strategy=program.name,
+            version=program.version,
+            name=spec.name,
+            pid=os.getpid(),
+            state=self.state.value,
+            started_at=iso_utc(int(self._started_wall * 1000)),
+            uptime_ms=int((time.monotonic() - self._started) * 1000),
+            file=spec.file,
+            source_hash=spec.source_hash,
+            start_balance=to_str(account.start_balance),
+            balance=to_str(account.balance),
+            equity=to_str(account.equity),
+            realized=to_str(account.realized_pnl),
+            unrealized=to_str(account.unrealized_pnl),
+            total_pnl=to_str(account.total_pnl),
+            fees=to_str(account.fees),
+            positions=[decode(PositionRecord, p.to_json()) for p in engine.positions],
+            open_orders=[decode(OrderRecord, o.to_json()) for o in engine.open_orders],
+            trades=engine.trade_count,
+            last_trade=None if last is None else decode(TradeRecord, last.to_json()),
+            keys=[str(key) for key in program.keys],
+            last_candle_ts={str(k): ms for k, ms in engine.last_candle_ms.items()},
+            warm=engine.warm,
+            candles=dict(self.candles),
+            warmup_candles=self.warmup_candles,
+            fee_bps=spec.fee_bps,
+            slippage_bps=spec.slippage_bps,
+            fill_at=spec.fill_at,
+            sim=spec.sim,
+            subscriber=None if stats is None else SubscriberRecord(**asdict(stats)),
+            events=EventsRecord(self.ring.last_id, self.ring.subscribers, self.ring.dropped),
+        )
 
     def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
         """Fills from the journal."""
@@ -325,13 +333,3 @@ class WorkerRunner:
     def request_stop(self, flatten: bool) -> None:
         """`POST /stop`."""
         self.lifeline.request_stop(StopReason.REQUEST, flatten=flatten, detail="POST /stop")
-
-
-async def _stop_server(server: QuietServer, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    try:
-        await asyncio.wait_for(task, SERVER_STOP_TIMEOUT_S)
-    except TimeoutError:
-        log.warning("the status server did not stop within %ss", SERVER_STOP_TIMEOUT_S)
-    except Exception:
-        log.exception("the status server failed")

@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from qkt.dsl.program import TimeInForce
 from qkt.engine import FillAt, OrderKind, OrderRole, OrderStatus, Side
 from qkt.worker.events import EventKind
+from qkt.worker.record import RunStateName
 
 # What `qkt.money.to_str` writes: no exponent, no trailing zeros, `-` for negatives.
 DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?$"
 DecimalStr = Annotated[
     str, Field(pattern=DECIMAL_PATTERN, description="exact decimal string", examples=["10012.5"])
 ]
-RunStateName = Literal["starting", "running", "stopping"]
 
 
 class HealthOut(BaseModel):
@@ -112,6 +112,7 @@ class StatusOut(BaseModel):
     started_at: str = Field(description="ISO 8601 UTC", examples=["2026-05-08T15:02:14.234Z"])
     uptime_ms: int
     file: str
+    source_hash: str = Field(description="sha256 of the source text this worker compiled")
     start_balance: DecimalStr
     balance: DecimalStr
     equity: DecimalStr

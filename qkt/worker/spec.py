@@ -7,6 +7,7 @@ an older worker could misread.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,12 @@ import orjson
 
 from qkt.paths import StateDir
 
-SPEC_VERSION: Final = 1
+SPEC_VERSION: Final = 2  # 2: the spec carries the source text (compile once, at deploy)
+
+
+def source_hash(source: str) -> str:
+    """sha256 (hex) of a source text's UTF-8 bytes: equal to the file's hash if unchanged."""
+    return hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class SpecError(ValueError):
@@ -28,7 +34,10 @@ class WorkerSpec:
     """Everything a worker needs to run one strategy."""
 
     name: str
-    file: str  # absolute path of the .qkt file
+    file: str  # absolute path of the .qkt file: names it in messages, never read by a worker
+    # The exact text the supervisor compiled when the strategy was deployed: the worker compiles
+    # this, so a restart runs the deployed rules even if the file was edited since.
+    source: str
     state_dir: str
     # The hub's endpoints (ipc:// or tcp://); the worker subscribes to its program's keys.
     hub_pub: str
@@ -53,6 +62,10 @@ class WorkerSpec:
     @property
     def state(self) -> StateDir:
         return StateDir(Path(self.state_dir))
+
+    @property
+    def source_hash(self) -> str:
+        return source_hash(self.source)
 
     @property
     def port_file(self) -> Path:

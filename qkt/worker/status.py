@@ -23,8 +23,10 @@ from pydantic import WithJsonSchema
 from qkt import __version__
 from qkt.errors import UnauthorizedError
 from qkt.httperrors import error_responses, install_error_handlers
+from qkt.records import to_json
 from qkt.worker import metrics
 from qkt.worker.events import EventRing, WorkerEvent
+from qkt.worker.record import WorkerStatus
 from qkt.worker.schemas import (
     HealthOut,
     LogsOut,
@@ -66,8 +68,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 class WorkerView(Protocol):
     """What the status routes need from the running worker."""
 
-    def status(self) -> dict[str, Any]:
-        """The `/status` object."""
+    def status(self) -> WorkerStatus:
+        """The `/status` record."""
         ...
 
     def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
@@ -113,7 +115,7 @@ def create_status_app(
     async def status(request: Request) -> dict[str, Any]:
         """Account, positions, trades and health of the strategy, now."""
         state_view: WorkerView = request.app.state.view
-        return state_view.status()
+        return to_json(state_view.status())
 
     @app.get("/logs", response_model=LogsOut, responses=errors(422))
     async def logs(

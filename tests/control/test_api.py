@@ -263,7 +263,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
     for text in ("/logs/{name}", "/metrics"):
         assert set(paths[text]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     name = paths["/status/{name}"]["get"]["parameters"][0]["schema"]
-    assert name["pattern"] == "^[A-Za-z0-9_-]{1,64}$"
+    assert name["pattern"] == "^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
 
 
 def test_metrics_is_prometheus_text(daemon: RunningDaemon, files: Path) -> None:

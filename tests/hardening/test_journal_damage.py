@@ -132,6 +132,7 @@ def test_a_worker_refuses_to_trade_on_a_damaged_journal_and_says_so(
     spec = WorkerSpec(
         name="flip",
         file=str(strategy),
+        source=FLIP,
         state_dir=str(tmp_path / "state"),
         hub_pub=hub.pub,
         hub_snapshot=hub.snapshot,

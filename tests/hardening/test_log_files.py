@@ -32,6 +32,7 @@ def test_a_worker_writes_to_the_new_log_after_mv(tmp_path: Path, hub: HubEndpoin
     spec = WorkerSpec(
         name="flip",
         file=str(strategy),
+        source=FLIP,
         state_dir=str(tmp_path / "state"),
         hub_pub=hub.pub,
         hub_snapshot=hub.snapshot,

@@ -36,10 +36,10 @@ from qkt.worker.spec import WorkerSpec
 log = logging.getLogger("qkt.fake_worker")
 
 
-def directives(path: str) -> dict[str, str]:
-    """`-- fake: NAME [VALUE]` lines of the strategy file."""
+def directives(source: str) -> dict[str, str]:
+    """`-- fake: NAME [VALUE]` lines of the deployed source (the spec's, as a real worker)."""
     found: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
+    for line in source.splitlines():
         text = line.strip()
         if text.startswith("-- fake:"):
             name, _, value = text.removeprefix("-- fake:").strip().partition(" ")
@@ -50,7 +50,7 @@ def directives(path: str) -> dict[str, str]:
 class FakeWorker:
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
-        self.rules = directives(spec.file)
+        self.rules = directives(spec.source)
         self.started = time.time()
         self.stop = threading.Event()
         self.hung = threading.Event()
@@ -69,6 +69,7 @@ class FakeWorker:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "uptime_ms": int(uptime * 1000),
             "file": self.spec.file,
+            "source_hash": self.spec.source_hash,
             "start_balance": self.spec.balance,
             "balance": self.spec.balance,
             "equity": self.spec.balance,

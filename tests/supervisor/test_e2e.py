@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from qkt.supervisor.process import parent_pid_of
+from qkt.osproc import parent_pid_of
 from tests.helpers import pid_alive, wait_until
 from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon
 

@@ -61,7 +61,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
     assert config.feed.seed == 7 and config.feed.speed == 60.0  # the flag wins
     assert config.workers.spawn == "exec" and config.workers.bind == "0.0.0.0"
     assert config.workers.ports == PortRange(9100, 9105)
-    assert config.workers.stop_timeout_s == 2.5
+    assert config.workers.stop_timeout_ms == 2500
     assert config.restart == RestartPolicy(attempts=3, backoff_s=0.5)
     assert config.load_dir == tmp_path / "strategies"
 
@@ -71,7 +71,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
     [
         ("[sim]\nspeeed = 3\n", "unknown setting sim.speeed"),
         ("[sim]\nspeed = 'fast'\n", "sim.speed must be a float, got 'fast'"),
-        ("[sim]\nspeed = 0\n", "--speed must be greater than 0"),
+        ("[sim]\nspeed = 0\n", "sim.speed must be greater than 0, got 0.0"),
         ("[workers]\nports = '9-2'\n", "bad port range '9-2'"),
         ("[daemon]\nspawn = 'thread'\n", "spawn must be 'fork' or 'exec'"),
         ("[restart]\nbackoff_s = 9\nbackoff_max_s = 1\n", "backoff_s <= backoff_max_s"),
@@ -122,8 +122,8 @@ def test_deployments_round_trip_and_skip_bad_entries(tmp_path: Path) -> None:
     ("kwargs", "message"),
     [
         ({"balance": "0"}, "balance must be greater than 0"),
-        ({"fee_bps": "-1"}, "fee_bps must be 0 or more"),
-        ({"slippage_bps": "NaN"}, "slippage_bps must be 0 or more"),
+        ({"fee_bps": "-1"}, "fee_bps must not be negative"),
+        ({"slippage_bps": "NaN"}, "slippage_bps must be a decimal number"),
         ({"balance": "lots"}, "balance must be a decimal number"),
     ],
 )

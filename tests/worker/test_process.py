@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import sqlite3
 import subprocess
@@ -42,6 +43,7 @@ def _spec(tmp_path: Path, hub: HubEndpoints, **changes: Any) -> WorkerSpec:
     fields: dict[str, Any] = {
         "name": "flip",
         "file": str(strategy),
+        "source": FLIP,
         "state_dir": str(tmp_path / "state"),
         "hub_pub": hub.pub,
         "hub_snapshot": hub.snapshot,
@@ -174,12 +176,13 @@ def test_stop_needs_the_bearer_token_and_flattens(tmp_path: Path, hub: HubEndpoi
     token = tmp_path / "control.token"
     token.write_text("s3cret\n")
     strategy = tmp_path / "hold.qkt"
-    strategy.write_text(
+    source = (
         "STRATEGY hold VERSION 1\n"
         "SYMBOLS btc = SIM:BTCUSDT EVERY 1s\n"
         "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 0.5\n"
     )
-    spec = _spec(tmp_path, hub, file=str(strategy), token_file=str(token))
+    strategy.write_text(source)
+    spec = _spec(tmp_path, hub, file=str(strategy), source=source, token_file=str(token))
     with running(worker_args(spec.to_json())) as worker:
         port = _port(spec)
         status_when(port, lambda s: s["positions"] != [])
@@ -215,6 +218,19 @@ def test_metrics_and_openapi(tmp_path: Path, hub: HubEndpoints) -> None:
         assert worker.wait() == 0
 
 
+def test_the_worker_runs_the_specs_source_not_the_file_on_disk(
+    tmp_path: Path, hub: HubEndpoints
+) -> None:
+    spec = _spec(tmp_path, hub)
+    Path(spec.file).write_text("this is not a strategy any more\n")
+    with running(worker_args(spec.to_json())) as worker:
+        status = status_when(_port(spec), lambda s: s["trades"] >= 1)
+        assert status["strategy"] == "flip"
+        assert status["source_hash"] == hashlib.sha256(FLIP.encode()).hexdigest()
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+
+
 def test_an_unreadable_spec_exits_2_with_a_message() -> None:
     result = subprocess.run(worker_args(b"{nope"), capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
@@ -224,8 +240,9 @@ def test_an_unreadable_spec_exits_2_with_a_message() -> None:
 def test_a_file_that_does_not_compile_is_logged_and_exits_1(
     tmp_path: Path, hub: HubEndpoints
 ) -> None:
-    spec = _spec(tmp_path, hub)
-    Path(spec.file).write_text("STRATEGY broken VERSION 1\nRULES WHEN x > 1 THEN CLOSE_ALL\n")
+    spec = _spec(
+        tmp_path, hub, source="STRATEGY broken VERSION 1\nRULES WHEN x > 1 THEN CLOSE_ALL\n"
+    )
     result = subprocess.run(worker_args(spec.to_json()), capture_output=True, timeout=30)
     assert result.returncode == 1
     log = spec.log_file.read_text()

@@ -15,6 +15,7 @@ def _spec() -> WorkerSpec:
     return WorkerSpec(
         name="ema-fast",
         file="/tmp/x.qkt",
+        source="STRATEGY x VERSION 1\n",
         state_dir="/tmp/state",
         hub_pub="ipc:///tmp/state/hub.sock",
         hub_snapshot="ipc:///tmp/state/hub-snapshot.sock",

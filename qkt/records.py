@@ -1,0 +1,134 @@
+"""Wire records: frozen dataclasses that a producer builds, a server returns and a client parses.
+
+A record's fields are spelled once, in its dataclass; `to_json` gives the JSON object and
+`decode(Record, raw)` reads one back, checking every field's type, so a reader (the CLI) needs
+neither pydantic nor the producer's modules. The control plane's pydantic models are checked
+against these dataclasses by a test, so the OpenAPI schema cannot drift from them.
+
+Supported field types: `str`, `int`, `float`, `bool`, `None` unions, `list[T]`, `dict[str, T]`,
+`Any` (passed through as JSON) and nested record dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Final, TypeVar, Union
+
+from qkt.errors import QktError
+
+R = TypeVar("R")
+
+
+class RecordError(QktError):
+    """A JSON object that is not the record it should be (a newer or broken peer)."""
+
+
+REST: Final = {"rest": True}
+"""Field metadata: this `dict[str, Any]` field holds the object's unknown keys (what a newer
+peer adds passes through); `to_json` puts them back at the top level."""
+
+
+def to_json(record: object) -> dict[str, Any]:
+    """The record as a JSON-able dict (nested records too), in field order."""
+    assert dataclasses.is_dataclass(record) and not isinstance(record, type)
+    data = dataclasses.asdict(record)
+    for field in dataclasses.fields(record):
+        if field.metadata.get("rest"):
+            data.update(data.pop(field.name))
+    return data
+
+
+def decode(cls: type[R], raw: object, *, where: str = "") -> R:
+    """`raw` (parsed JSON) as a `cls`; RecordError naming the first field that does not fit.
+
+    Unknown fields are ignored (a newer daemon may say more); missing ones are errors unless
+    the dataclass gives them a default.
+    """
+    where = where or cls.__name__
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: expected an object, got {type(raw).__name__}")
+    values: dict[str, Any] = {}
+    known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.metadata.get("rest"):
+            values[field.name] = {k: v for k, v in raw.items() if k not in known}
+            continue
+        if field.name not in raw:
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                raise RecordError(f"{where}: missing field {field.name!r}")
+            continue
+        values[field.name] = _value(
+            _hints(cls)[field.name], raw[field.name], f"{where}.{field.name}"
+        )
+    return cls(**values)
+
+
+def decode_list(cls: type[R], raw: object, *, where: str = "") -> list[R]:
+    """A JSON array of `cls` records."""
+    where = where or f"list of {cls.__name__}"
+    if not isinstance(raw, list):
+        raise RecordError(f"{where}: expected an array, got {type(raw).__name__}")
+    return [decode(cls, item, where=f"{where}[{i}]") for i, item in enumerate(raw)]
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of `cls` (annotations are strings here), computed once."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _value(kind: Any, value: object, where: str) -> Any:
+    if kind is Any:
+        return value
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _value(option, value, where)
+            except RecordError as error:
+                errors.append(error)
+        raise errors[0] if errors else RecordError(f"{where}: unexpected null")
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise RecordError(f"{where}: {value!r} is not one of {typing.get_args(kind)}")
+        return value
+    if origin is list or origin is tuple:
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected an array, got {type(value).__name__}")
+        (item,) = typing.get_args(kind)[:1]
+        items = [_value(item, each, f"{where}[{i}]") for i, each in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        _, item = typing.get_args(kind)
+        return {str(k): _value(item, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(kind):
+        return decode(kind, value, where=where)  # type: ignore[arg-type]
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind in (str, bool) and isinstance(value, kind):
+        return value
+    elif kind is type(None) and value is None:
+        return None
+    raise RecordError(f"{where}: expected {getattr(kind, '__name__', kind)}, got {value!r:.60}")

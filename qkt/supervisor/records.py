@@ -1,0 +1,125 @@
+"""The daemon's wire records: list entry, daemon record, stop result, hub key, daemon health.
+
+Built by the supervisor, returned by the control plane, parsed by the CLI with
+`qkt.records.decode` (this module imports nothing heavy: the CLI reads it without pydantic).
+`qkt.control.schemas` declares the same fields for OpenAPI; a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from qkt.records import REST, decode
+from qkt.worker.record import WorkerStatus
+
+StateName = Literal[
+    "starting", "running", "stopping", "stopped", "crashed", "backoff", "restarting", "failed"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeployArgs:
+    """The account options a strategy was deployed with (money as decimal strings)."""
+
+    balance: str
+    fee_bps: str
+    slippage_bps: str
+    sim: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One strategy in `GET /list` (and the answer of `POST /deploy`)."""
+
+    name: str
+    pid: int | None
+    port: int | None
+    state: StateName
+    started_at: str | None  # ISO 8601 UTC start of the current process
+    uptime_ms: int
+    trades: int | None  # from the worker's /status; None if unknown
+    restarts: int
+    file: str
+    keys: list[str]
+    exit_code: int | None  # of the last process that ended; -N: signal N
+    error: str | None
+    restart_in_ms: int | None
+    args: DeployArgs
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCheck:
+    """The deployed source against the file on disk now (`qkt status NAME`)."""
+
+    source_hash: str  # sha256 of the text the daemon compiled and its workers run
+    file_changed: bool  # the file on disk differs from it (or is gone): a restart keeps the old
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRecord(ListEntry):
+    """`GET /status/{name}` of a worker without a process that answers: the daemon's record."""
+
+    gave_up: bool  # more crashes than the restart policy allows (state `failed`)
+    last_log: list[str]  # the log's last lines when it crashed
+    source_hash: str
+    file_changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunningStatus(WorkerStatus):
+    """`GET /status/{name}` of a running worker: its own `/status`, and the daemon's view."""
+
+    restarts: int
+    port: int
+    file_changed: bool  # the file on disk differs from the source the worker runs
+    extra: dict[str, Any] = field(default_factory=dict, metadata=REST)  # a newer worker's fields
+
+
+StrategyStatus = RunningStatus | DaemonRecord
+"""What `GET /status/{name}` answers: the worker's word, or the daemon's when it cannot."""
+
+
+def parse_status(raw: object) -> StrategyStatus:
+    """One answer of `GET /status[/{name}]`: a running worker's status, or the daemon's record
+    (a daemon record has `gave_up`; a worker's status never does)."""
+    if isinstance(raw, dict) and "gave_up" not in raw:
+        return decode(RunningStatus, raw)
+    return decode(DaemonRecord, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class StopResult:
+    """`POST /stop/{name}`: the process is gone."""
+
+    name: str
+    state: Literal["stopped"]
+    exit_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HubKey:
+    """One key of `GET /hub` (the fields of `qkt.hub.KeyStats`)."""
+
+    key: str
+    subscribers: int
+    candles_published: int
+    last_close_ts: int | None
+    feed_state: str
+    last_message_age_ms: int | None
+    seq: int
+    duplicates_dropped: int
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonHealth:
+    """`GET /health`: the daemon is up (no token needed)."""
+
+    status: Literal["ok"]
+    version: str
+    pid: int
+    uptime_ms: int
+    strategies: int
+    control_port: int
+    state_dir: str
+    spawn: str
