@@ -53,6 +53,7 @@ class FeedOptions:
     bybit_rest_url: str = "https://api.bybit.com"
     rest_timeout_s: float = 10.0
     rest_retries: int = 4
+    rest_backoff_s: float = 1.0  # first retry / rate-limit pause; doubles per attempt
     ping_interval_s: float = 20.0
     stale_after_s: float = 30.0
     # Reconnect backoff: doubles from `reconnect_initial_s` up to `reconnect_max_s`, with jitter.
