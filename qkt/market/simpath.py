@@ -147,7 +147,7 @@ class PricePath:
         rng = random.Random(_mix(self._base, key.timeframe.ms, open_ms))
         # The path between: a few points of the waves, then a wick of the bucket's own noise.
         levels = [self.log_price(first_s + length_s * f) for f in (0.25, 0.5, 0.75)]
-        wick = _SIGMA_S * math.sqrt(max(length_s, 1.0)) * 0.5
+        wick = _SIGMA_S * math.sqrt(max(length_s, 1.0)) * 0.3
         high = max(opened, closed, self._on_tick(max(levels) + abs(rng.gauss(0.0, wick))))
         low = min(opened, closed, self._on_tick(min(levels) - abs(rng.gauss(0.0, wick))))
         lots = round(length_s * _TRADES_PER_S * 5.5 * rng.uniform(0.7, 1.3))
