@@ -162,6 +162,7 @@ def build_config(state: StateDir, settings: Mapping[str, Any]) -> DaemonConfig:
     feed = FeedOptions(
         seed=int(s.get("sim.seed", 0)),
         speed=speed,
+        sim_clock_file=state.root / "sim-clock.json",  # the SIM market continues after a restart
         bybit_spot_url=str(s.get("bybit.spot_url", defaults.bybit_spot_url)),
         bybit_linear_url=str(s.get("bybit.linear_url", defaults.bybit_linear_url)),
     )
