@@ -12,11 +12,15 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qkt.errors import UserError
+
+if TYPE_CHECKING:  # the modules load inside the command: `qkt --version` stays light
+    from qkt.market.history import HistorySource
+    from qkt.market.models import CandleKey
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DAY_MS = 86_400_000
@@ -106,12 +110,11 @@ def _last_open_ms(path: Path, header: str, parse: Callable[[str], int]) -> int |
         raise UserError(f"{path}:{len(lines)}: cannot read the last row's timestamp") from None
 
 
-async def _download(source: object, key: object, start: int, end: int, path: Path) -> int:
-    from qkt.market.history import HistoryError, HistorySource
-    from qkt.market.models import CandleKey
+async def _download(
+    history: HistorySource, key: CandleKey, start: int, end: int, path: Path
+) -> int:
+    from qkt.market.history import HistoryError
 
-    assert isinstance(key, CandleKey)
-    history: HistorySource = source  # type: ignore[assignment]
     total = max(0, (end - start) // key.timeframe.ms)
     written = 0
     progress = _Progress(total) if sys.stderr.isatty() else None

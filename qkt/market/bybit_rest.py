@@ -96,9 +96,9 @@ class BybitHistory:
         window = MAX_ROWS * base.ms
         for lo in range(first, end, window):
             hi = min(lo + window, end)
-            rows = await self._request(key.symbol, interval, lo, hi - 1)
+            rows, server_ms = await self._request(key.symbol, interval, lo, hi - 1)
             base_key = CandleKey(key.broker, key.symbol, base)
-            candles = [c for c in self._candles(base_key, rows) if lo <= c.open_ms < hi]
+            candles = [c for c in self._candles(base_key, rows, server_ms) if lo <= c.open_ms < hi]
             if aggregator is not None:
                 built: list[Candle] = []
                 for candle in candles:
@@ -115,7 +115,10 @@ class BybitHistory:
 
     # -- one request -------------------------------------------------------------------------
 
-    async def _request(self, symbol: str, interval: str, start: int, end: int) -> list[Any]:
+    async def _request(
+        self, symbol: str, interval: str, start: int, end: int
+    ) -> tuple[list[Any], int | None]:
+        """One window's rows (newest first) and the exchange's clock when it answered."""
         params = {
             "category": self._category,
             "symbol": symbol.upper(),
@@ -164,12 +167,18 @@ class BybitHistory:
             rows = result.get("list") if isinstance(result, dict) else None
             if not isinstance(rows, list):
                 raise HistoryError("Bybit kline answer without result.list")
-            return rows
+            server_ms = body.get("time")
+            return rows, server_ms if isinstance(server_ms, int) else None
         raise HistoryError(f"{problem}; gave up after {self._retries + 1} attempts")
 
-    def _candles(self, key: CandleKey, rows: list[Any]) -> list[Candle]:
-        """Rows (newest first, strings) as closed candles, oldest first; bad rows skipped."""
-        closed_before = key.timeframe.bucket(self.now_ms())
+    def _candles(self, key: CandleKey, rows: list[Any], server_ms: int | None) -> list[Candle]:
+        """Rows (newest first, strings) as closed candles, oldest first; bad rows skipped.
+
+        Closed means ended by the earlier of our clock and the exchange's: a local clock running
+        ahead must not pass off the forming candle as closed (live would then be deduplicated
+        against a half-built candle)."""
+        now = self.now_ms() if server_ms is None else min(self.now_ms(), server_ms)
+        closed_before = key.timeframe.bucket(now)
         out: list[Candle] = []
         for row in reversed(rows):
             candle = _row(key, row)

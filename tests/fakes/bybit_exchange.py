@@ -106,6 +106,7 @@ class FakeBybit:
         self._rest_log: list[dict[str, str]] = []
         self._rest_faults: list[tuple[int, int, str]] = []  # (http status, retCode, retMsg)
         self.rest_delay_s = 0.0
+        self.rest_clock_offset_ms = 0  # the exchange's clock in answers (`time`) vs the wall
         self._ws_stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -336,7 +337,7 @@ class FakeBybit:
         listed = [[str(r[0]), *r[1:], "0"] for r in chosen]
         result = {"category": category, "symbol": symbol, "list": listed}
         return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
-                     "time": int(time.time() * 1000)}  # fmt: skip
+                     "time": int(time.time() * 1000) + self.rest_clock_offset_ms}  # fmt: skip
 
     async def _process_request(
         self, connection: ServerConnection, request: HttpRequest

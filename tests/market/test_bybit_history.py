@@ -64,6 +64,16 @@ def test_pages_of_1000_newest_first_rows_reversed_and_the_forming_candle_dropped
         assert span <= 1000  # a window never holds more rows than one page
 
 
+def test_a_local_clock_ahead_of_the_exchange_does_not_take_a_forming_candle_as_closed() -> None:
+    end = _now_bucket()
+    rows = walk_rows(end - 10 * MINUTE, 10)
+    with fake_bybit() as fake:
+        fake.add_klines("BTCUSDT", rows)
+        fake.rest_clock_offset_ms = -3 * MINUTE  # at the exchange, the last 3 are still forming
+        got = _fetch(_source(fake), BTC_1M, end - 10 * MINUTE, end)
+    assert _as_rows(got) == rows[:-3]
+
+
 def test_linear_keys_ask_the_linear_category() -> None:
     end = _now_bucket()
     with fake_bybit() as fake:
