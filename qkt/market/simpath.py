@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -139,16 +140,35 @@ class PricePath:
         Open and close are exact (the first and last trade of the bucket are at the path's price
         at its start and end); high, low and volume are drawn for the candle.
         """
+        return self.candles(key, [open_ms])[0]
+
+    def candles(self, key: CandleKey, opens: Sequence[int]) -> list[Candle]:
+        """`candle(key, t)` for each t, sharing the price at each boundary between neighbours."""
         length_s = key.timeframe.ms / 1000
-        first_s = open_ms // 1000
-        last_s = (open_ms + key.timeframe.ms) // 1000 - 1
-        opened = self._on_tick(self.log_price(first_s))
-        closed = self._on_tick(self.log_price(last_s + 1))
-        rng = random.Random(_mix(self._base, key.timeframe.ms, open_ms))
-        # The path between: a few points of the waves, then a wick of the bucket's own noise.
-        levels = [self.log_price(first_s + length_s * f) for f in (0.25, 0.5, 0.75)]
         wick = _SIGMA_S * math.sqrt(max(length_s, 1.0)) * 0.3
-        high = max(opened, closed, self._on_tick(max(levels) + abs(rng.gauss(0.0, wick))))
-        low = min(opened, closed, self._on_tick(min(levels) - abs(rng.gauss(0.0, wick))))
-        lots = round(length_s * _TRADES_PER_S * 5.5 * rng.uniform(0.7, 1.3))
-        return Candle(key, open_ms, opened, high, low, closed, max(1, lots) * self.profile.lot)
+        base_lots = length_s * _TRADES_PER_S * 5.5
+        lot = self.profile.lot
+        out: list[Candle] = []
+        level_at: dict[int, float] = {}
+        for open_ms in opens:
+            first_s = open_ms // 1000
+            end_s = (open_ms + key.timeframe.ms) // 1000
+            start = level_at.pop(first_s, None)
+            if start is None:
+                start = self.log_price(first_s)
+            end = level_at[end_s] = self.log_price(end_s)
+            middle = self.log_price(first_s + length_s / 2)
+            bits = _mix(self._base, key.timeframe.ms, open_ms)
+            up, down, size = (((bits >> shift) & 0x1FFFFF) / 0x1FFFFF for shift in (0, 21, 42))
+            opened, closed = self._on_tick(start), self._on_tick(end)
+            # An exponential wick (mean `wick`) beyond the path's highest / lowest point seen.
+            high = max(opened, closed, self._on_tick(max(start, middle, end) - wick * _ln(up)))
+            low = min(opened, closed, self._on_tick(min(start, middle, end) + wick * _ln(down)))
+            lots = max(1, round(base_lots * (0.7 + 0.6 * size)))
+            out.append(Candle(key, open_ms, opened, high, low, closed, lots * lot))
+        return out
+
+
+def _ln(unit: float) -> float:
+    """log of a uniform in (0, 1] (0 mapped to the smallest step): an exponential draw."""
+    return math.log(max(unit, 1e-9))

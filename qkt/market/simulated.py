@@ -11,6 +11,7 @@ history and the live walk meet exactly; the clock (`simclock`) can continue a pr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -26,7 +27,7 @@ from qkt.market.simclock import MarketClock, start_ms_for
 from qkt.market.simpath import PricePath
 
 _MAX_STEP_MS: Final = 60_000  # generate at most a market minute per step, then let others run
-_PAGE: Final = 1_000  # candles per history page
+_PAGE: Final = 100  # candles per history page (the loop runs between pages)
 
 __all__ = [
     "PROFILES",
@@ -209,7 +210,8 @@ class SimHistory:
         end = min(end_ms, key.timeframe.bucket(self.now_ms()))
         opens = range(first, end - ms + 1, ms)
         for page in range(0, len(opens), _PAGE):
-            yield [path.candle(key, open_ms) for open_ms in opens[page : page + _PAGE]]
+            yield path.candles(key, opens[page : page + _PAGE])
+            await asyncio.sleep(0)  # drawing candles is CPU: let the hub's loop breathe
 
     async def aclose(self) -> None:
         """Nothing to release."""
