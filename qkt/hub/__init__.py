@@ -5,8 +5,8 @@ from __future__ import annotations
 from qkt.hub.client import Gap, HubSubscriber, SubscriberStats
 from qkt.hub.endpoints import HubEndpoints
 from qkt.hub.errors import HubError, HubUnavailableError, UnknownKeyError, WireError
-from qkt.hub.hub import DEFAULT_BACKFILL, CandleHub, FeedFactory, HubConfig, KeyStats
-from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, Warmth
+from qkt.hub.hub import DEFAULT_BACKFILL, CandleHub, FeedFactory, HubConfig
+from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats, Warmth
 from qkt.hub.wire import SequencedCandle
 
 __all__ = [

@@ -11,10 +11,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -24,7 +23,7 @@ from qkt.hub.endpoints import HubEndpoints, Transport, claim_ipc_path, ipc_path,
 from qkt.hub.errors import HubError
 from qkt.hub.keystream import KeyStream
 from qkt.hub.publisher import DEFAULT_SNDHWM, Publisher
-from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory
+from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats
 from qkt.hub.snapshot import DEFAULT_HISTORY, DEFAULT_HOLD_S, HistoryRing, SnapshotResponder
 from qkt.hub.wire import SequencedCandle
 from qkt.market.feed import CandleFeed
@@ -59,29 +58,6 @@ class HubConfig:
             raise ValueError(f"hub history must keep at least 1 candle per key, got {self.history}")
         if self.sndhwm < 0 or self.close_timeout_s <= 0:
             raise ValueError("hub sndhwm must be >= 0 and close_timeout_s > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyStats:
-    """One key's line in the control plane's `GET /hub`."""
-
-    key: str
-    subscribers: int
-    candles_published: int
-    last_close_ts: int | None  # close time (epoch ms) of the last published candle
-    feed_state: str
-    last_message_age_ms: int | None  # how long ago the broker's feed last heard upstream
-    seq: int
-    duplicates_dropped: int
-    warm: bool = False
-    history_candles: int = 0  # closed candles put in the ring by the backfill
-    history_source: str | None = None
-    history_reason: str | None = None  # why it is not warm
-    stale: bool = False
-    last_candle_age_ms: int | None = None  # wall ms since this key's last candle
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class CandleHub:
@@ -302,27 +278,7 @@ class CandleHub:
         """One line per held key, sorted by key, for `GET /hub`."""
         lines = []
         for key, stream in sorted(self._keys.items(), key=lambda item: str(item[0])):
-            feed_state, age = self._feed_health(key.broker)
-            history = stream.history()
-            fresh = stream.freshness(feed_state)
-            lines.append(
-                KeyStats(
-                    key=str(key),
-                    subscribers=stream.refs,
-                    candles_published=stream.published,
-                    last_close_ts=stream.last_close_ts,
-                    feed_state=feed_state,
-                    last_message_age_ms=age,
-                    seq=stream.ring.seq,
-                    duplicates_dropped=stream.duplicates,
-                    warm=history.warm,
-                    history_candles=history.candles,
-                    history_source=history.source,
-                    history_reason=history.reason,
-                    stale=fresh.stale,
-                    last_candle_age_ms=fresh.last_candle_age_ms,
-                )
-            )
+            lines.append(stream.stats(*self._feed_health(key.broker)))
         return lines
 
     # -- feeds -------------------------------------------------------------------------------

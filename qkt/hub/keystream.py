@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, Warmth
+from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats, Warmth
 from qkt.hub.snapshot import HistoryRing
 from qkt.hub.wire import SequencedCandle
 from qkt.market.history import HistoryError, HistorySource, fetch_all, last_closed_end
@@ -225,6 +225,27 @@ class KeyStream:
             len(self.ring),
             source,
             self._reason,
+        )
+
+    def stats(self, feed_state: str, message_age_ms: int | None) -> KeyStats:
+        """The key's line in `GET /hub`."""
+        history = self.history()
+        fresh = self.freshness(feed_state)
+        return KeyStats(
+            key=str(self.key),
+            subscribers=self.refs,
+            candles_published=self.published,
+            last_close_ts=self.last_close_ts,
+            feed_state=feed_state,
+            last_message_age_ms=message_age_ms,
+            seq=self.ring.seq,
+            duplicates_dropped=self.duplicates,
+            warm=history.warm,
+            history_candles=history.candles,
+            history_source=history.source,
+            history_reason=history.reason,
+            stale=fresh.stale,
+            last_candle_age_ms=fresh.last_candle_age_ms,
         )
 
     def freshness(self, feed_state: str, now: float | None = None) -> KeyFreshness:

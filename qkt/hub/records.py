@@ -81,3 +81,26 @@ class FeedEvent:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStats:
+    """One key's line in the control plane's `GET /hub`."""
+
+    key: str
+    subscribers: int
+    candles_published: int
+    last_close_ts: int | None  # close time (epoch ms) of the last published candle
+    feed_state: str
+    last_message_age_ms: int | None  # how long ago the broker's feed last heard upstream
+    seq: int
+    duplicates_dropped: int
+    warm: bool = False
+    history_candles: int = 0  # closed candles put in the ring by the backfill
+    history_source: str | None = None
+    history_reason: str | None = None  # why it is not warm
+    stale: bool = False
+    last_candle_age_ms: int | None = None  # wall ms since this key's last candle
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
