@@ -311,7 +311,11 @@ class CandleHub:
 
     def _ring_of(self, key: CandleKey) -> HistoryRing | None:
         stream = self._keys.get(key)
-        return None if stream is None else stream.ring
+        if stream is None:
+            return None
+        if not stream.ready.is_set():
+            stream.read_early = True
+        return stream.ring
 
     def _filling(self, key: CandleKey) -> asyncio.Event | None:
         stream = self._keys.get(key)

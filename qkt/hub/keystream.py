@@ -64,6 +64,9 @@ class KeyStream:
         self._pending: list[Candle] = []
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # set once the ring holds its history (or none will come)
+        # A snapshot was answered before the history came (the hold ran out): someone may be
+        # reading the stream, and history slipped in now would reach them as live candles.
+        self.read_early = False
         self._warmth = Warmth.COLD
         self._history_candles = 0
         self._reason: str | None = None
@@ -122,6 +125,10 @@ class KeyStream:
         except Exception as error:
             self._reason = f"history failed: {type(error).__name__}"
             log.exception("%s: history fetch failed", key)
+        if self.read_early and history:
+            log.warning("%s: history came after a subscriber had read the key; it is dropped", key)
+            history = []
+            self._reason = "the history came after the strategy had started"
         self._history_candles = len(history)
         if self._reason is None:
             complete = len(history) >= self.wanted

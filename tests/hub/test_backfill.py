@@ -210,3 +210,30 @@ def test_sim_history_meets_the_live_walk_exactly(state_root: Path) -> None:
             assert after.open == before.close  # history, the stitch, and live alike
 
     run(scenario())
+
+
+def test_history_that_comes_after_a_subscriber_started_never_reaches_it_as_live(
+    state_root: Path,
+) -> None:
+    end = _bucket_now()
+
+    async def scenario(fake: FakeBybit) -> None:
+        options = bybit_options(fake)
+        config = HubConfig(snapshot_hold_s=0.1)
+        async with CandleHub(lambda b: open_feed(b, options), StateDir(state_root), config) as hub:
+            hub.acquire(BTC, history=50)
+            async with HubSubscriber(hub.endpoints) as sub:
+                await sub.subscribe([BTC], warmup=50)  # answered empty: the fetch is slow
+                record = await hub.backfilled(BTC)
+                assert record.state is Warmth.COLD and record.candles == 0
+                assert record.reason == "the history came after the strategy had started"
+                await wait_until_async(lambda: "kline.1.BTCUSDT" in fake.subscribed())
+                fake.push_kline("BTCUSDT", end, "1", "2", "0.5", "1.5", "3")
+                (item,) = await take(sub, 1)
+                assert (item.candle.open_ms, item.seq, item.snapshot) == (end, 1, False)
+                assert sub.stats().repaired == 0
+
+    with fake_bybit() as fake:
+        fake.add_klines("BTCUSDT", walk_rows(end - 50 * MINUTE, 50))
+        fake.rest_delay_s = 1.0
+        run(scenario(fake))
