@@ -1,4 +1,8 @@
-"""The CandleHub: ref-counted candle keys over per-broker feeds, fanned out on ZeroMQ."""
+"""The CandleHub: ref-counted candle keys over per-broker feeds, fanned out on ZeroMQ.
+
+Each key's ring is backfilled once from its feed's history source on the first acquire, and
+each key's freshness (live or stale) is watched; see `keystream`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -18,16 +21,22 @@ import zmq.asyncio
 from qkt.hub import wire
 from qkt.hub.endpoints import HubEndpoints, Transport, claim_ipc_path, ipc_path, plan_endpoints
 from qkt.hub.errors import HubError
+from qkt.hub.keystream import KeyStream
 from qkt.hub.publisher import DEFAULT_SNDHWM, Publisher
-from qkt.hub.snapshot import DEFAULT_HISTORY, HistoryRing, SnapshotResponder
+from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats
+from qkt.hub.snapshot import DEFAULT_HISTORY, DEFAULT_HOLD_S, HistoryRing, SnapshotResponder
+from qkt.hub.wire import SequencedCandle
 from qkt.market.feed import CandleFeed
+from qkt.market.history import MAX_HISTORY, HasHistory, HistorySource
 from qkt.market.models import Candle, CandleKey
 from qkt.paths import StateDir
 
 log = logging.getLogger(__name__)
 
 FeedFactory = Callable[[str], CandleFeed]
+Listener = Callable[[FeedEvent], None]
 FAILED_FEED_STATE = "failed"  # the pump of a feed died: its keys get no more candles
+DEFAULT_BACKFILL = 500  # closed candles backfilled per key unless acquire asks otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,39 +48,16 @@ class HubConfig:
     transport: Transport = "auto"  # auto: ipc in the state dir if the paths fit, else tcp
     tcp_host: str = "127.0.0.1"
     close_timeout_s: float = 5.0
+    backfill: int = DEFAULT_BACKFILL  # history per key when `acquire` does not say
+    backfill_timeout_s: float = 120.0  # one history fetch, all its pages and retries
+    snapshot_hold_s: float = DEFAULT_HOLD_S  # a snapshot of a key being backfilled waits this
+    freshness_interval_s: float = 0.25  # how often every key's staleness is judged
 
     def __post_init__(self) -> None:
         if self.history < 1:
             raise ValueError(f"hub history must keep at least 1 candle per key, got {self.history}")
         if self.sndhwm < 0 or self.close_timeout_s <= 0:
             raise ValueError("hub sndhwm must be >= 0 and close_timeout_s > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyStats:
-    """One key's line in the control plane's `GET /hub`."""
-
-    key: str
-    subscribers: int
-    candles_published: int
-    last_close_ts: int | None  # close time (epoch ms) of the last published candle
-    feed_state: str
-    last_message_age_ms: int | None  # how long ago the broker's feed last heard upstream
-    seq: int
-    duplicates_dropped: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class _KeyState:
-    ring: HistoryRing
-    refs: int = 1
-    last_open_ms: int | None = None
-    published: int = 0
-    duplicates: int = 0
-    last_close_ts: int | None = None
 
 
 class CandleHub:
@@ -101,7 +87,9 @@ class CandleHub:
         self._feeds: dict[str, CandleFeed] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()
-        self._keys: dict[CandleKey, _KeyState] = {}
+        self._keys: dict[CandleKey, KeyStream] = {}
+        self._listeners: list[Listener] = []
+        self._watch: asyncio.Task[None] | None = None
         self._endpoints: HubEndpoints | None = None
         self._ipc_files: list[Path] = []
         self._last_epoch = 0
@@ -123,7 +111,9 @@ class CandleHub:
                 claim_ipc_path(path)
         context = self._context = self._given_context or zmq.asyncio.Context()
         publisher = self._publisher = Publisher(context, sndhwm=self._config.sndhwm)
-        responder = self._responder = SnapshotResponder(context, self._ring_of)
+        responder = self._responder = SnapshotResponder(
+            context, self._ring_of, self._filling, self._config.snapshot_hold_s
+        )
         try:
             pub = self._bind(publisher.bind, plan.pub)
             snapshot = self._bind(responder.bind, plan.snapshot)
@@ -132,6 +122,7 @@ class CandleHub:
             raise
         publisher.start()
         responder.start()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_freshness())
         self._endpoints = HubEndpoints(pub, snapshot)
         log.info("hub publishing on %s, snapshots on %s", pub, snapshot)
         return self._endpoints
@@ -159,6 +150,9 @@ class CandleHub:
             return
         self._closed = True
         timeout = self._config.close_timeout_s
+        if self._watch is not None:
+            self._watch.cancel()
+        await asyncio.gather(*(stream.aclose() for stream in self._keys.values()))
         feeds = list(self._feeds.items())
         results = await asyncio.gather(
             *(asyncio.wait_for(feed.aclose(), timeout) for _, feed in feeds),
@@ -199,58 +193,92 @@ class CandleHub:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def acquire(self, key: CandleKey) -> None:
-        """Take a reference on `key`; the first one subscribes the broker's feed to it."""
+    def acquire(self, key: CandleKey, history: int | None = None) -> None:
+        """Take a reference on `key`; the first one subscribes the feed and starts the backfill.
+
+        `history`: closed candles wanted before the live ones (default `HubConfig.backfill`,
+        at most 5,000). Acquires made while the backfill runs share it (a larger number extends
+        it); `await backfilled(key)` waits for it. The hub never fails an acquire over history.
+        """
         if self._endpoints is None or self._closed:
             raise HubError("acquire on a hub that is not running")
-        state = self._keys.get(key)
-        if state is not None:
-            state.refs += 1
+        wanted = self._config.backfill if history is None else history
+        wanted = max(0, min(wanted, MAX_HISTORY))
+        stream = self._keys.get(key)
+        if stream is not None:
+            stream.refs += 1
+            stream.want(wanted)
             return
         wire.topic(key)  # refuse a key that cannot be a topic before touching the feed
         feed = self._feed(key.broker)
         feed.subscribe(key)
         self._last_epoch = max(time.time_ns(), self._last_epoch + 1)
-        self._keys[key] = _KeyState(HistoryRing(self._config.history, self._last_epoch))
+        ring = HistoryRing(max(self._config.history, wanted), self._last_epoch)
+        source = self._history_source(feed)
+        speed = getattr(feed, "market_speed", 1.0)
+        stream = KeyStream(
+            key,
+            ring,
+            self._send,
+            source,
+            wanted=wanted,
+            speed=speed if isinstance(speed, int | float) and speed > 0 else 1.0,
+            fetch_timeout_s=self._config.backfill_timeout_s,
+        )
+        self._keys[key] = stream
+        stream.start_backfill()
         log.info("%s acquired; %s feed subscribed", key, key.broker)
+
+    async def backfilled(self, key: CandleKey) -> KeyHistory:
+        """Wait until `key`'s backfill is over (warm, partial or failed) and say how it went."""
+        stream = self._stream(key)
+        await stream.ready.wait()
+        return stream.history()
+
+    def history(self, key: CandleKey) -> KeyHistory:
+        """`key`'s backfill record now."""
+        return self._stream(key).history()
+
+    def freshness(self, key: CandleKey) -> KeyFreshness:
+        """Whether `key`'s feed is live now, and the age of its last candle."""
+        return self._stream(key).freshness(self._feed_health(key.broker)[0])
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(event)` each time a key goes stale or comes back live."""
+        self._listeners.append(listener)
 
     def release(self, key: CandleKey) -> None:
         """Drop a reference on `key`; the last one unsubscribes the feed and forgets history."""
-        state = self._keys.get(key)
-        if state is None:
+        stream = self._keys.get(key)
+        if stream is None:
             raise HubError(f"release of {key}, which this hub does not hold")
-        state.refs -= 1
-        if state.refs > 0:
+        stream.refs -= 1
+        if stream.refs > 0:
             return
         del self._keys[key]
+        stream.cancel()
         try:
             self._feeds[key.broker].unsubscribe(key)
         except Exception:
             log.exception("unsubscribing %s from its feed failed", key)
         log.info("%s released; %s feed unsubscribed", key, key.broker)
 
+    def _stream(self, key: CandleKey) -> KeyStream:
+        stream = self._keys.get(key)
+        if stream is None:
+            raise HubError(f"the hub does not hold {key}")
+        return stream
+
     def refcount(self, key: CandleKey) -> int:
         """How many holders `key` has (0 if none)."""
-        state = self._keys.get(key)
-        return 0 if state is None else state.refs
+        stream = self._keys.get(key)
+        return 0 if stream is None else stream.refs
 
     def stats(self) -> list[KeyStats]:
         """One line per held key, sorted by key, for `GET /hub`."""
         lines = []
-        for key, state in sorted(self._keys.items(), key=lambda item: str(item[0])):
-            feed_state, age = self._feed_health(key.broker)
-            lines.append(
-                KeyStats(
-                    key=str(key),
-                    subscribers=state.refs,
-                    candles_published=state.published,
-                    last_close_ts=state.last_close_ts,
-                    feed_state=feed_state,
-                    last_message_age_ms=age,
-                    seq=state.ring.seq,
-                    duplicates_dropped=state.duplicates,
-                )
-            )
+        for key, stream in sorted(self._keys.items(), key=lambda item: str(item[0])):
+            lines.append(stream.stats(*self._feed_health(key.broker)))
         return lines
 
     # -- feeds -------------------------------------------------------------------------------
@@ -271,9 +299,27 @@ class CandleHub:
         state = FAILED_FEED_STATE if broker in self._failed else status.state.value
         return state, status.last_message_age_ms
 
+    @staticmethod
+    def _history_source(feed: CandleFeed) -> HistorySource | None:
+        if not isinstance(feed, HasHistory):
+            return None
+        try:
+            return feed.history_source()
+        except Exception:
+            log.exception("the %s feed's history source failed to open", feed.broker)
+            return None
+
     def _ring_of(self, key: CandleKey) -> HistoryRing | None:
-        state = self._keys.get(key)
-        return None if state is None else state.ring
+        stream = self._keys.get(key)
+        if stream is None:
+            return None
+        if not stream.ready.is_set():
+            stream.read_early = True
+        return stream.ring
+
+    def _filling(self, key: CandleKey) -> asyncio.Event | None:
+        stream = self._keys.get(key)
+        return None if stream is None else stream.ready
 
     async def _pump(self, broker: str, feed: CandleFeed) -> None:
         try:
@@ -288,23 +334,33 @@ class CandleHub:
             log.exception("the %s feed failed; its keys get no more candles", broker)
 
     async def _publish(self, candle: Candle) -> None:
-        state = self._keys.get(candle.key)
-        if state is None:
+        stream = self._keys.get(candle.key)
+        if stream is None:
             self.dropped_unacquired += 1
             return
-        if state.last_open_ms is not None and candle.open_ms <= state.last_open_ms:
-            state.duplicates += 1
-            level = logging.DEBUG if candle.open_ms == state.last_open_ms else logging.WARNING
-            log.log(
-                level,
-                "%s candle at %d dropped (duplicate or late)",
-                candle.key,
-                candle.open_ms,
-            )
-            return
-        state.last_open_ms = candle.open_ms
-        item = state.ring.add(candle)  # ring first: a snapshot may promise it before PUB sends
-        state.published += 1
-        state.last_close_ts = candle.end_ms
+        await stream.offer(candle)
+
+    async def _send(self, item: SequencedCandle) -> None:
         assert self._publisher is not None  # candles flow only after start()
         await self._publisher.send(wire.encode_candle(item))
+
+    async def _watch_freshness(self) -> None:
+        """Judge every key's freshness periodically; tell listeners about each change."""
+        while True:
+            await asyncio.sleep(self._config.freshness_interval_s)
+            for key, stream in list(self._keys.items()):
+                event = stream.check(self._feed_health(key.broker)[0])
+                if event is None:
+                    continue
+                log.log(
+                    logging.WARNING if event.stale else logging.INFO,
+                    "%s is %s: %s",
+                    key,
+                    "stale" if event.stale else "live",
+                    event.reason,
+                )
+                for listener in list(self._listeners):
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception("a feed event listener failed")

@@ -30,11 +30,18 @@ class HistoryRing:
         if capacity < 1:
             raise ValueError(f"history capacity must be >= 1, got {capacity}")
         self._items: deque[SequencedCandle] = deque(maxlen=capacity)
+        self.capacity = capacity
         self.epoch = epoch
         self.seq = 0  # the seq of the latest candle; 0 before the first
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def grow(self, capacity: int) -> None:
+        """Keep at least `capacity` candles from now on (a holder asked for more history)."""
+        if capacity > self.capacity:
+            self._items = deque(self._items, maxlen=capacity)
+            self.capacity = capacity
 
     def add(self, candle: Candle) -> SequencedCandle:
         """Number `candle` with the next seq, remember it (dropping the oldest) and return it."""
@@ -65,16 +72,27 @@ class HistoryRing:
 
 
 RingLookup = Callable[[CandleKey], HistoryRing | None]
+HoldLookup = Callable[[CandleKey], asyncio.Event | None]  # set when the key's ring is filled
+DEFAULT_HOLD_S: Final = 3.0  # well inside a subscriber's 5 s snapshot timeout
 
 
 class SnapshotResponder:
     """Owns the ROUTER socket answering "the last N candles of K" and "K after seq S"."""
 
-    def __init__(self, context: zmq.asyncio.Context, lookup: RingLookup) -> None:
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        lookup: RingLookup,
+        hold: HoldLookup | None = None,
+        hold_s: float = DEFAULT_HOLD_S,
+    ) -> None:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._lookup = lookup
+        self._hold = hold
+        self._hold_s = hold_s
         self._task: asyncio.Task[None] | None = None
+        self._later: set[asyncio.Task[None]] = set()
         self.endpoint = ""
 
     def bind(self, endpoint: str) -> str:
@@ -130,9 +148,34 @@ class SnapshotResponder:
             if len(frames) != 2:
                 log.warning("snapshot request with %d frames ignored", len(frames))
                 continue
+            filling = self._filling(frames[1])
+            if filling is not None:
+                # The key's history is still being fetched: answer once it is in the ring (or
+                # after `hold_s`, with what is there), without holding up other requests.
+                task = asyncio.get_running_loop().create_task(self._answer_later(frames, filling))
+                self._later.add(task)
+                task.add_done_callback(self._later.discard)
+                continue
             reply = self.answer(frames[1])
             if reply is not None:
                 await self._socket.send_multipart([frames[0], reply])
+
+    def _filling(self, frame: bytes) -> asyncio.Event | None:
+        if self._hold is None:
+            return None
+        try:
+            key = wire.decode_request(frame).key
+        except WireError:
+            return None
+        event = self._hold(key)
+        return None if event is None or event.is_set() else event
+
+    async def _answer_later(self, frames: list[bytes], filled: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(filled.wait(), self._hold_s)
+        reply = self.answer(frames[1])
+        if reply is not None:
+            await self._socket.send_multipart([frames[0], reply])
 
     async def aclose(self) -> None:
         """Stop serving and close the socket without lingering."""
@@ -141,4 +184,6 @@ class SnapshotResponder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for task in list(self._later):
+            task.cancel()
         self._socket.close(linger=0)

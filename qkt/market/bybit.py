@@ -28,6 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from qkt.market import bybit_wire as wire
 from qkt.market.aggregate import CandleAggregator, merge_closed
+from qkt.market.bybit_rest import BybitHistory
 from qkt.market.feed import FeedOptions, FeedState, FeedStatus
 from qkt.market.models import Candle, CandleKey, Timeframe
 from qkt.market.outbox import Outbox
@@ -106,11 +107,16 @@ class BybitFeed:
         self._reconnects = 0
         self._reported: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._history = BybitHistory(options, broker)
 
     @property
     def broker(self) -> str:
         """`BYBIT` or `BYBIT_LINEAR`."""
         return self._broker
+
+    def history_source(self) -> BybitHistory:
+        """REST klines of this feed's category (`FeedOptions.bybit_rest_url`)."""
+        return self._history
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -205,6 +211,7 @@ class BybitFeed:
         """Close the connection and end `candles()`."""
         self._state = FeedState.CLOSED
         self._outbox.close()
+        await self._history.aclose()
         if self._task is not None:
             self._task.cancel()
             try:

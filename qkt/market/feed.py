@@ -44,10 +44,16 @@ class FeedOptions:
     # SIM: the seeded random walk and its clock (market seconds per wall second).
     seed: int = 0
     speed: float = 1.0
-    sim_start_ms: int | None = None  # None: start at the wall clock's now
+    sim_start_ms: int | None = None  # None: continue `sim_clock_file`, else the wall clock's now
+    sim_clock_file: Path | None = None  # where the market clock's origin is kept across restarts
     # BYBIT: v5 public websocket endpoints (tests point them at a local fake exchange).
     bybit_spot_url: str = "wss://stream.bybit.com/v5/public/spot"
     bybit_linear_url: str = "wss://stream.bybit.com/v5/public/linear"
+    # BYBIT history: the v5 REST base (GET /v5/market/kline), per-request timeout and retries.
+    bybit_rest_url: str = "https://api.bybit.com"
+    rest_timeout_s: float = 10.0
+    rest_retries: int = 4
+    rest_backoff_s: float = 1.0  # first retry / rate-limit pause; doubles per attempt
     ping_interval_s: float = 20.0
     stale_after_s: float = 30.0
     # Reconnect backoff: doubles from `reconnect_initial_s` up to `reconnect_max_s`, with jitter.

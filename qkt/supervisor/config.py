@@ -9,7 +9,7 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
 
     [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency
     [sim]      seed, speed
-    [bybit]    spot_url, linear_url
+    [bybit]    spot_url, linear_url, rest_url
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
                ping_timeout_s, ping_failures, module
     [restart]  attempts, window_s, backoff_s, backoff_max_s
@@ -127,6 +127,7 @@ KEYS: Final[dict[str, Key]] = {
     "sim.speed": Key(float, _positive),
     "bybit.spot_url": Key(str),
     "bybit.linear_url": Key(str),
+    "bybit.rest_url": Key(str),
     "workers.bind": Key(str),
     "workers.ports": Key(str, _ports),
     "workers.module": Key(str),
@@ -207,7 +208,15 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
     same = {name: name for name in ("seed", "speed")}
     feed = FeedOptions(
         **section("sim", same),
-        **section("bybit", {"spot_url": "bybit_spot_url", "linear_url": "bybit_linear_url"}),
+        **section(
+            "bybit",
+            {
+                "spot_url": "bybit_spot_url",
+                "linear_url": "bybit_linear_url",
+                "rest_url": "bybit_rest_url",
+            },
+        ),
+        sim_clock_file=state.root / "sim-clock.json",  # the SIM market continues after a restart
     )
     worker_keys = (
         "bind",

@@ -17,11 +17,19 @@ caller's loop). Wait for effects with `tests.helpers.wait_until` / `wait_until_a
         fake.drop_all()                  # cut every connection (the feed must reconnect)
         fake.stall(); fake.resume()      # stop / start answering and pushing
         fake.requests                    # every subscribe/unsubscribe/ping received
+
+The same port serves the REST history route `GET /v5/market/kline` (`fake.rest_url`): rows of the
+series given with `add_klines`, newest first as strings, `limit` (<= 1,000) newest of the range,
+an optional forming candle (`set_forming`) as the first row, injectable `retCode` errors and
+`10006` / HTTP 403 rate limits, an optional delay, and every query logged (`rest_requests`).
+`stop_websocket()` refuses websocket handshakes (and cuts the open ones) while REST keeps
+answering; `start_websocket()` accepts them again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import threading
 import time
@@ -30,11 +38,18 @@ from collections.abc import Awaitable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response
+
+KlineRow = tuple[int, str, str, str, str, str]  # start_ms, open, high, low, close, volume
 
 T = TypeVar("T")
 
@@ -86,6 +101,13 @@ class FakeBybit:
         self._stalled = False
         self._server: Server | None = None
         self.port = 0
+        self._series: dict[tuple[str, str, str], dict[int, KlineRow]] = {}
+        self._forming: dict[tuple[str, str, str], KlineRow] = {}
+        self._rest_log: list[dict[str, str]] = []
+        self._rest_faults: list[tuple[int, int, str]] = []  # (http status, retCode, retMsg)
+        self.rest_delay_s = 0.0
+        self.rest_clock_offset_ms = 0  # the exchange's clock in answers (`time`) vs the wall
+        self._ws_stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -112,6 +134,11 @@ class FakeBybit:
     def linear_url(self) -> str:
         """`ws://127.0.0.1:<port>/v5/public/linear`."""
         return self.url("linear")
+
+    @property
+    def rest_url(self) -> str:
+        """`http://127.0.0.1:<port>` (the REST base, like `https://api.bybit.com`)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def url(self, category: str) -> str:
         """The websocket URL of `category` (spot or linear)."""
@@ -230,6 +257,104 @@ class FakeBybit:
         """Answer and push again."""
         self._stalled = False
 
+    def stop_websocket(self) -> int:
+        """Refuse websocket handshakes and cut the open connections; REST keeps answering."""
+        self._ws_stopped = True
+        return self.drop_all()
+
+    def start_websocket(self) -> None:
+        """Accept websocket connections again."""
+        self._ws_stopped = False
+
+    # -- REST history ----------------------------------------------------------------------
+
+    def add_klines(
+        self,
+        symbol: str,
+        rows: Sequence[KlineRow],
+        *,
+        interval: str = "1",
+        category: str = "spot",
+    ) -> None:
+        """Closed candles the kline route serves (any order; a start given twice is replaced)."""
+        with self._lock:
+            series = self._series.setdefault((category, symbol, interval), {})
+            for row in rows:
+                series[row[0]] = row
+
+    def set_forming(
+        self, symbol: str, row: KlineRow | None, *, interval: str = "1", category: str = "spot"
+    ) -> None:
+        """The candle still open, served as the newest row when the range covers its start."""
+        with self._lock:
+            if row is None:
+                self._forming.pop((category, symbol, interval), None)
+            else:
+                self._forming[(category, symbol, interval)] = row
+
+    def fail_rest(self, ret_code: int, ret_msg: str = "error", *, times: int = 1) -> None:
+        """Answer the next `times` kline requests with HTTP 200 and this `retCode`."""
+        with self._lock:
+            self._rest_faults += [(200, ret_code, ret_msg)] * times
+
+    def rate_limit_rest(self, *, times: int = 1, http_403: bool = False) -> None:
+        """Answer the next `times` kline requests with `retCode` 10006 (or HTTP 403)."""
+        fault = (403, 0, "access too frequent") if http_403 else (200, 10006, "Too many visits!")
+        with self._lock:
+            self._rest_faults += [fault] * times
+
+    @property
+    def rest_requests(self) -> list[dict[str, str]]:
+        """The query of every kline request received, in order (a copy)."""
+        with self._lock:
+            return [dict(query) for query in self._rest_log]
+
+    def _kline_reply(self, query: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
+        with self._lock:
+            self._rest_log.append(query)
+            if self._rest_faults:
+                status, code, message = self._rest_faults.pop(0)
+                if status != 200:
+                    return status, message
+                return 200, {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}}
+            category = query.get("category", "linear")  # Bybit's default: why qkt always sends it
+            symbol, interval = query.get("symbol", ""), query.get("interval", "")
+            if not any(c == category and s == symbol for c, s, _ in self._series):
+                return 200, _ret(10001, "Not supported symbols")
+            if interval not in KLINE_INTERVAL_MS:
+                return 200, _ret(10001, "Invalid period!")
+            try:
+                start = int(query.get("start", "0"))
+                end = int(query.get("end", str(2**62)))
+                limit = min(int(query.get("limit", "200")), 1000)
+            except ValueError:
+                return 200, _ret(10001, "params error")
+            rows = dict(self._series.get((category, symbol, interval), {}))
+            forming = self._forming.get((category, symbol, interval))
+        if forming is not None:
+            rows[forming[0]] = forming
+        chosen = sorted((r for t, r in rows.items() if start <= t <= end), reverse=True)[:limit]
+        listed = [[str(r[0]), *r[1:], "0"] for r in chosen]
+        result = {"category": category, "symbol": symbol, "list": listed}
+        return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+                     "time": int(time.time() * 1000) + self.rest_clock_offset_ms}  # fmt: skip
+
+    async def _process_request(
+        self, connection: ServerConnection, request: HttpRequest
+    ) -> Response | None:
+        parts = urlsplit(request.path)
+        if parts.path == "/v5/market/kline":
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            if self.rest_delay_s:
+                await asyncio.sleep(self.rest_delay_s)
+            status, body = self._kline_reply(query)
+            if isinstance(body, str):
+                return _http(status, body.encode(), "text/plain")
+            return _http(status, orjson.dumps(body), "application/json")
+        if self._ws_stopped:
+            return _http(503, b"websocket stopped", "text/plain")
+        return None
+
     # -- the server (runs on the fake's own loop) ------------------------------------------
 
     def _call(self, coro: Awaitable[T]) -> T:
@@ -237,7 +362,13 @@ class FakeBybit:
         return future.result(timeout=10)
 
     async def _start(self) -> Server:
-        return await serve(self._handle, "127.0.0.1", 0, ping_interval=None)
+        return await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            ping_interval=None,
+            process_request=self._process_request,
+        )
 
     async def _stop(self) -> None:
         assert self._server is not None
@@ -337,6 +468,40 @@ class FakeBybit:
         return len(clients)
 
 
+def walk_rows(
+    start_ms: int, count: int, interval_ms: int = 60_000, seed: int = 0
+) -> list[KlineRow]:
+    """`count` consecutive plausible kline rows from `start_ms` (deterministic per seed)."""
+    rng = random.Random(seed)
+    price = Decimal("100.0")
+    rows: list[KlineRow] = []
+    for i in range(count):
+        close = max(Decimal("1.0"), price + Decimal(rng.randint(-20, 20)) / 10)
+        high = max(price, close) + Decimal(rng.randint(0, 5)) / 10
+        low = min(price, close) - Decimal(rng.randint(0, 5)) / 10
+        volume = Decimal(rng.randint(1, 500)) / 100
+        rows.append((start_ms + i * interval_ms, str(price), str(high), str(low), str(close),
+                     str(volume)))  # fmt: skip
+        price = close
+    return rows
+
+
+def _ret(code: int, message: str) -> dict[str, Any]:
+    return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}}
+
+
+def _http(status: int, body: bytes, content_type: str) -> Response:
+    reasons = {200: "OK", 403: "Forbidden", 503: "Service Unavailable"}
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(status, reasons.get(status, "Error"), headers, body)
+
+
 async def _as_coro(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
@@ -352,4 +517,4 @@ def fake_bybit() -> Iterator[FakeBybit]:
         fake.close()
 
 
-__all__ = ["CATEGORIES", "FakeBybit", "Request", "fake_bybit"]
+__all__ = ["CATEGORIES", "FakeBybit", "KlineRow", "Request", "fake_bybit", "walk_rows"]

@@ -89,6 +89,12 @@ def test_dedupes_on_key_and_open_time_and_reports_stats(state_root: Path) -> Non
                 "last_message_age_ms": None,
                 "seq": 0,
                 "duplicates_dropped": 0,
+                "warm": False,
+                "history_candles": 0,
+                "history_source": None,
+                "history_reason": "the feed has no history source",
+                "stale": False,
+                "last_candle_age_ms": None,
             }
             async with HubSubscriber(hub.endpoints) as sub:
                 await sub.subscribe([K1M])

@@ -30,7 +30,8 @@ def _record(seed: int, count: int = 6) -> list[Candle]:
             feed.subscribe(key)
         async with Collector(feed) as got:
             await wait_until_async(lambda: len(got.of(BTC_1M)) >= count)
-        return [c for c in got.candles if c.open_ms < T0 + count * 60_000]
+        # Only what had surely closed when the recording stopped: the clock may run on a bit.
+        return [c for c in got.candles if c.end_ms <= T0 + count * 60_000]
 
     return asyncio.run(asyncio.wait_for(scenario(), timeout=60))
 

@@ -171,6 +171,7 @@ def test_sigterm_stops_everything_and_leaves_only_the_kept_state(tmp_path: Path)
             "daemon.lock",
             "deployments.json",
             "logs",
+            "sim-clock.json",  # kept: the simulated market continues after a restart
             "strategies",
         ]
         output = daemon.output()
