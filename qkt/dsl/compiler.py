@@ -12,7 +12,7 @@ from typing import Final, NoReturn, cast
 from qkt.dsl import nodes
 from qkt.dsl import program as ir
 from qkt.dsl.errors import DslError
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey, Timeframe
 
 MAX_EXPANDED_DEPTH: Final = 128
@@ -65,7 +65,7 @@ class _Compiler:
             )
             for stream in self.tree.streams
         )
-        rules: list[ir.Rule] = []
+        rules: list[ir.CompiledRule] = []
         for item in self.tree.rules:
             if isinstance(item, nodes.ForEach):
                 # Expanded in place, in list order; each copy gets its own slots.
@@ -89,7 +89,7 @@ class _Compiler:
 
     def rule(
         self, index: int, rule: nodes.Rule, loop: tuple[str, str] | None, where: Span, text: str
-    ) -> ir.Rule:
+    ) -> ir.CompiledRule:
         action = rule.action
         if isinstance(action, nodes.Order | nodes.Close):
             stream = loop[1] if loop and action.alias == loop[0] else action.alias
@@ -97,11 +97,11 @@ class _Compiler:
             stream = self.tree.streams[0].alias
         scope = _Scope(stream, loop, None, where)
         condition = self.expr(rule.condition, scope, 0)
-        return ir.Rule(index, stream, condition, self.action(action, scope), where, text)
+        return ir.CompiledRule(index, stream, condition, self.action(action, scope), where, text)
 
     # -- actions
 
-    def action(self, action: nodes.Action, scope: _Scope) -> ir.Action:
+    def action(self, action: nodes.Action, scope: _Scope) -> ir.CompiledAction:
         match action:
             case nodes.Order():
                 return self.order(action, scope)
@@ -126,7 +126,7 @@ class _Compiler:
             sizing = self.sizing(cast(nodes.Sizing, self.defaults["SIZING"]), defaults)
 
         type_opt = inline.get(nodes.OrderTypeOpt)
-        order_type: ir.OrderType = ir.MarketOrder()
+        order_type: ir.CompiledOrderType = ir.MarketOrder()
         if isinstance(type_opt, nodes.OrderTypeOpt):
             order_type = self.order_type(type_opt.order_type, scope)
         elif "ORDER_TYPE" in self.defaults:
@@ -172,7 +172,7 @@ class _Compiler:
             order.side, scope.stream, sizing, order_type, tif, bracket, None, trailing
         )
 
-    def sizing(self, sizing: nodes.Sizing, scope: _Scope) -> ir.Sizing:
+    def sizing(self, sizing: nodes.Sizing, scope: _Scope) -> ir.CompiledSizing:
         match sizing:
             case nodes.SizeQty():
                 return ir.SizeQuantity(self.expr(sizing.amount, scope, 0))
@@ -181,11 +181,11 @@ class _Compiler:
             case nodes.SizePct():
                 return ir.SizePercentOf(self.expr(sizing.fraction, scope, 0), sizing.base)
             case nodes.SizeRisk():
-                return ir.SizeRisk(self.expr(sizing.amount, scope, 0), sizing.cash)
+                return ir.CompiledSizeRisk(self.expr(sizing.amount, scope, 0), sizing.cash)
             case nodes.SizePos():
                 return ir.SizePosition(scope.alias(sizing.alias))
 
-    def order_type(self, order_type: nodes.OrderType, scope: _Scope) -> ir.OrderType:
+    def order_type(self, order_type: nodes.OrderType, scope: _Scope) -> ir.CompiledOrderType:
         match order_type:
             case nodes.Market():
                 return ir.MarketOrder()
@@ -203,7 +203,7 @@ class _Compiler:
 
     # -- expressions
 
-    def expr(self, expr: nodes.Expr, scope: _Scope, depth: int) -> ir.Expr:
+    def expr(self, expr: nodes.Expr, scope: _Scope, depth: int) -> ir.CompiledExpr:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             self.fail(
@@ -247,28 +247,30 @@ class _Compiler:
             case nodes.Between():
                 value = self.expr(expr.value, scope, down)
                 low = self.expr(expr.low, scope, down)
-                return ir.Between(value, low, self.expr(expr.high, scope, down))
+                return ir.CompiledBetween(value, low, self.expr(expr.high, scope, down))
             case nodes.InList():
                 value = self.expr(expr.value, scope, down)
                 options = tuple(self.expr(option, scope, down) for option in expr.options)
-                return ir.InList(value, options)
+                return ir.CompiledInList(value, options)
             case nodes.Crosses():
                 left = self.expr(expr.left, scope, down)
                 right = self.expr(expr.right, scope, down)
-                return ir.Crosses(self.slot(), expr.direction, left, right)
+                return ir.CompiledCrosses(self.slot(), expr.direction, left, right)
             case nodes.Case():
                 branches = tuple(
                     (self.expr(when, scope, down), self.expr(then, scope, down))
                     for when, then in expr.branches
                 )
-                return ir.Case(branches, self.expr(expr.default, scope, down))
+                return ir.CompiledCase(branches, self.expr(expr.default, scope, down))
             case nodes.Aggregate():
                 operand = self.expr(expr.operand, scope, down)
-                return ir.Aggregate(self.slot(), expr.func, operand, expr.window, scope.stream)
+                return ir.CompiledAggregate(
+                    self.slot(), expr.func, operand, expr.window, scope.stream
+                )
             case nodes.SymbolRef():
                 raise ValueError("a bare SYMBOL reached the compiler: the checker rejects it")
 
-    def binary(self, expr: nodes.Binary, scope: _Scope, depth: int) -> ir.Expr:
+    def binary(self, expr: nodes.Binary, scope: _Scope, depth: int) -> ir.CompiledExpr:
         left = self.expr(expr.left, scope, depth)
         right = self.expr(expr.right, scope, depth)
         match expr.op:
@@ -281,7 +283,7 @@ class _Compiler:
 
     def indicator(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.IndicatorCall:
         source_node, period_node = call.args
-        source: ir.Expr | ir.CandleRef
+        source: ir.CompiledExpr | ir.CandleRef
         if isinstance(source_node, nodes.SymbolRef) and scope.symbol is not None:
             source = ir.CandleRef(scope.symbol)
         elif isinstance(source_node, nodes.Field) and source_node.field == "candle":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from qkt.dsl import nodes
 from qkt.dsl.errors import DslError
 from qkt.dsl.expressions import MAX_COUNT
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.dsl.scope import (
     ACCOUNT_FIELDS,
     FIELDS,

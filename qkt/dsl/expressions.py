@@ -7,7 +7,7 @@ from typing import Final, Literal, cast
 
 from qkt.dsl import nodes
 from qkt.dsl.cursor import Cursor, Recover, span
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.dsl.tokens import Token, TokenKind, unquote
 
 # Brackets, calls and CASEs nest by recursion: bound it so that no input can exhaust the stack.

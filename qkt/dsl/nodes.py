@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeAlias
 
-from qkt.dsl.program import Span
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a construct starts in the source (1-based)."""
+
+    line: int
+    col: int
+
 
 # ---------------------------------------------------------------------------------------------
 # Expressions.

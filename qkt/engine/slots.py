@@ -20,7 +20,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Any, Literal
 
-from qkt.dsl.program import Aggregate, Crosses, IndicatorCall, Snapshot
+from qkt.dsl.program import CompiledAggregate, CompiledCrosses, IndicatorCall, Snapshot
 from qkt.engine.indicators import Atr, Ema, Rsi, Sma, make_indicator
 from qkt.engine.plan import Plan
 from qkt.engine.values import (
@@ -174,11 +174,11 @@ class SlotTable:
         for slot, node in plan.stateful.items():
             if isinstance(node, IndicatorCall):
                 self.indicators[slot] = IndicatorSlot(node)
-            elif isinstance(node, Crosses):
+            elif isinstance(node, CompiledCrosses):
                 self.crosses[slot] = CrossState()
-            elif isinstance(node, Aggregate) and node.window is not None:
+            elif isinstance(node, CompiledAggregate) and node.window is not None:
                 self.windows[slot] = WindowState(node.window)
-            elif isinstance(node, Aggregate):
+            elif isinstance(node, CompiledAggregate):
                 self.since_open[slot] = SinceOpenState()
             elif isinstance(node, Snapshot) and node.kind == "T":
                 self.lags[slot] = LagState(node.lag)
