@@ -235,7 +235,9 @@ _SPECS: tuple[Spec, ...] = (
         _n(14),
         _lb(),
     ),
-    Spec("HIGHEST", "bands and channels", "highest x over n (TA-Lib's MAX)", "series", _n(30), _lb()),
+    Spec(
+        "HIGHEST", "bands and channels", "highest x over n (TA-Lib's MAX)", "series", _n(30), _lb()
+    ),
     Spec("LOWEST", "bands and channels", "lowest x over n (TA-Lib's MIN)", "series", _n(30), _lb()),
     # -- momentum
     Spec(
@@ -356,7 +358,7 @@ _SPECS: tuple[Spec, ...] = (
         "ultimate oscillator over three periods (weights 4, 2, 1 from the shortest)",
         "candle",
         (_p("timeperiod1", 7, 1), _p("timeperiod2", 14, 1), _p("timeperiod3", 28, 1)),
-        lambda a: max(a.params),
+        lambda a: int(max(a.params)),
     ),
     # -- trend
     Spec(
@@ -377,8 +379,24 @@ _SPECS: tuple[Spec, ...] = (
         lambda a: 3 * a.int(0) - 2,
         settle=lambda a: 2 * _wilder_settle(a.int(0)),
     ),
-    Spec("PLUS_DI", "trend", "+DI: Wilder-smoothed +DM / TR · 100", "candle", _n(14), _lb(0), settle=_WILDER),
-    Spec("MINUS_DI", "trend", "−DI: Wilder-smoothed −DM / TR · 100", "candle", _n(14), _lb(0), settle=_WILDER),
+    Spec(
+        "PLUS_DI",
+        "trend",
+        "+DI: Wilder-smoothed +DM / TR · 100",
+        "candle",
+        _n(14),
+        _lb(0),
+        settle=_WILDER,
+    ),
+    Spec(
+        "MINUS_DI",
+        "trend",
+        "−DI: Wilder-smoothed −DM / TR · 100",
+        "candle",
+        _n(14),
+        _lb(0),
+        settle=_WILDER,
+    ),
     Spec("PLUS_DM", "trend", "Wilder-smoothed +DM", "candle", _n(14), _lb(-1), settle=_WILDER),
     Spec("MINUS_DM", "trend", "Wilder-smoothed −DM", "candle", _n(14), _lb(-1), settle=_WILDER),
     Spec("DX", "trend", "directional movement index", "candle", _n(14), _lb(0), settle=_WILDER),
@@ -423,9 +441,19 @@ _SPECS: tuple[Spec, ...] = (
     ),
     Spec("LINEARREG_SLOPE", "trend", "slope of that line, per candle", "series", _n(14), _lb()),
     Spec("LINEARREG_INTERCEPT", "trend", "that line at the oldest point", "series", _n(14), _lb()),
-    Spec("TSF", "trend", "time series forecast: that line one candle ahead", "series", _n(14), _lb()),
+    Spec(
+        "TSF", "trend", "time series forecast: that line one candle ahead", "series", _n(14), _lb()
+    ),
     # -- volatility
-    Spec("ATR", "volatility", "Wilder's average true range", "candle", _n(14, 1), _lb(0), settle=_WILDER),
+    Spec(
+        "ATR",
+        "volatility",
+        "Wilder's average true range",
+        "candle",
+        _n(14, 1),
+        _lb(0),
+        settle=_WILDER,
+    ),
     Spec("NATR", "volatility", "ATR / close · 100", "candle", _n(14, 1), _lb(0), settle=_WILDER),
     Spec("TRANGE", "volatility", "true range of the candle", "candle", (), lambda a: 1),
     Spec(
@@ -514,12 +542,22 @@ FUNCTIONS: Final[dict[str, Function]] = {
     f.name: f
     for f in (
         Function("ABS", (1, 1), "absolute value (exact)"),
-        Function("MIN", (2, None), "smallest of two or more values (exact); MIN(x) SINCE ... is the aggregate"),
-        Function("MAX", (2, None), "largest of two or more values (exact); MAX(x) SINCE ... is the aggregate"),
+        Function(
+            "MIN",
+            (2, None),
+            "smallest of two or more values (exact); MIN(x) SINCE ... is the aggregate",
+        ),
+        Function(
+            "MAX",
+            (2, None),
+            "largest of two or more values (exact); MAX(x) SINCE ... is the aggregate",
+        ),
         Function("SQRT", (1, 1), "square root to 16 digits; undefined below 0"),
         Function("LN", (1, 1), "natural logarithm to 16 digits; undefined at 0 and below"),
         Function("EXP", (1, 1), "e to the power x, to 16 digits; undefined if it overflows"),
-        Function("ROUND", (1, 2), "ROUND(x, digits): to that many decimals (default 0), half to even"),
+        Function(
+            "ROUND", (1, 2), "ROUND(x, digits): to that many decimals (default 0), half to even"
+        ),
         Function("FLOOR", (1, 1), "largest whole number ≤ x (exact)"),
         Function("CEIL", (1, 1), "smallest whole number ≥ x (exact)"),
         Function("SIGN", (1, 1), "−1, 0 or 1"),

@@ -11,6 +11,7 @@ from typing import Final, NoReturn, cast
 
 from qkt.dsl import nodes
 from qkt.dsl import program as ir
+from qkt.dsl.catalog import FUNCTIONS, INDICATORS
 from qkt.dsl.errors import DslError
 from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey, Timeframe
@@ -81,6 +82,7 @@ class _Compiler:
             streams=streams,
             rules=tuple(rules),
             slot_count=self.slots,
+            warmup=self.tree.warmup,
         )
 
     def slot(self) -> int:
@@ -227,7 +229,7 @@ class _Compiler:
                 field = "close" if expr.field == "price" else expr.field
                 return ir.FieldRef(scope.alias(expr.alias), cast(ir.FieldName, field))
             case nodes.Call():
-                return self.indicator(expr, scope, down)
+                return self.call(expr, scope, down)
             case nodes.Snap():
                 value = self.expr(self.lets[expr.name], scope, down)
                 slot = self.slot()
@@ -281,15 +283,17 @@ class _Compiler:
             case _:
                 return ir.Compare(expr.op, left, right)
 
+    def call(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.CompiledExpr:
+        if call.name in FUNCTIONS:
+            args = tuple(self.expr(arg, scope, depth) for arg in call.args)
+            return ir.MathCall(call.name, args)
+        return self.indicator(call, scope, depth)
+
     def indicator(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.IndicatorCall:
-        source_node, period_node = call.args
-        source: ir.CompiledExpr | ir.CandleRef
-        if isinstance(source_node, nodes.SymbolRef) and scope.symbol is not None:
-            source = ir.CandleRef(scope.symbol)
-        elif isinstance(source_node, nodes.Field) and source_node.field == "candle":
-            source = ir.CandleRef(scope.alias(source_node.alias))
-        else:
-            source = self.expr(source_node, scope, depth)
+        spec = INDICATORS[call.name]
+        inputs = 2 if spec.input == "two series" else 1
+        source = self.source(call.args[0], call.name, scope, depth)
+        other = self.expr(call.args[1], scope, depth) if inputs == 2 else None
         match source:
             case ir.CandleRef() | ir.FieldRef():
                 root = source.stream
@@ -297,13 +301,41 @@ class _Compiler:
                 root = source.root
             case _:
                 raise ValueError(f"{call.name} source reached the compiler unchecked")
-        period = period_node
-        while isinstance(period, nodes.Name):
-            period = self.lets[period.name]
-        if not isinstance(period, nodes.Num):
-            raise ValueError(f"{call.name} period reached the compiler unchecked")
-        name = cast(ir.IndicatorName, call.name)
-        return ir.IndicatorCall(self.slot(), name, source, int(period.value), root)
+        given = [self.number(arg, call.name) for arg in call.args[inputs:]]
+        params = tuple(given) + tuple(p.default for p in spec.params[len(given) :])
+        keywords = {keyword.name: keyword.value for keyword in call.keywords}
+        period_alone = len(spec.params) == 1 and spec.params[0].whole  # `period` says it all
+        return ir.IndicatorCall(
+            slot=self.slot(),
+            name=call.name,
+            source=source,
+            period=int(params[0]) if params and spec.params[0].whole else 0,
+            root=root,
+            params=() if period_alone else params,
+            output=call.field,
+            matype=keywords.get("MATYPE", spec.matype),
+            anchor=keywords.get("ANCHOR", "1d"),
+            other=other,
+        )
+
+    def source(
+        self, node: nodes.Expr, name: str, scope: _Scope, depth: int
+    ) -> ir.CompiledExpr | ir.CandleRef:
+        if isinstance(node, nodes.SymbolRef) and scope.symbol is not None:
+            return ir.CandleRef(scope.symbol)
+        if isinstance(node, nodes.Field) and node.field == "candle":
+            return ir.CandleRef(scope.alias(node.alias))
+        return self.expr(node, scope, depth)
+
+    def number(self, node: nodes.Expr, name: str) -> float:
+        """A parameter: a number, `-number` or a LET that is one (the checker made sure)."""
+        while isinstance(node, nodes.Name):
+            node = self.lets[node.name]
+        if isinstance(node, nodes.Unary) and isinstance(node.operand, nodes.Num):
+            return -float(node.operand.value)
+        if not isinstance(node, nodes.Num):
+            raise ValueError(f"{name} parameter reached the compiler unchecked")
+        return float(node.value)
 
     def fail(self, scope: _Scope, message: str) -> NoReturn:
         where = scope.origin

@@ -23,11 +23,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal, TypeAlias
 
+from qkt.dsl.catalog import INDICATORS, Args
 from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey
 
 FieldName: TypeAlias = Literal["open", "high", "low", "close", "volume"]
-IndicatorName: TypeAlias = Literal["SMA", "EMA", "RSI", "ATR"]
+IndicatorName: TypeAlias = str  # a key of qkt.dsl.catalog.INDICATORS
 AccountField: TypeAlias = Literal[
     "equity", "balance", "realized_pnl", "unrealized_pnl", "total_pnl"
 ]
@@ -59,10 +60,14 @@ class CandleRef:
 
 @dataclass(frozen=True, slots=True)
 class IndicatorCall:
-    """`EMA(x, 12)`: one incremental instance per slot, fed on each close of `root`.
+    """`EMA(x, 12)`, `MACD(x, 12, 26, 9).signal`: one incremental instance per slot, fed on each
+    close of `root`.
 
-    `source` is a FieldRef, another IndicatorCall (`EMA(RSI(btc.close, 14), 5)`) or, for ATR,
-    a CandleRef. `root` is the stream whose closes update it (the stream under `source`).
+    `source` is a FieldRef, another IndicatorCall (`EMA(RSI(btc.close, 14), 5)`) or, for candle
+    indicators, a CandleRef; `other` is the second series of CORREL and BETA (its latest value
+    is read when `root` closes). `root` is the stream whose closes update it. `params` are every
+    parameter in TA-Lib's order, defaults filled in (empty when `period` is the only one);
+    `output` the field of a multi-output indicator.
     """
 
     slot: int
@@ -70,6 +75,29 @@ class IndicatorCall:
     source: CompiledExpr | CandleRef
     period: int
     root: str
+    params: tuple[float, ...] = ()
+    output: str | None = None
+    matype: str | None = None
+    anchor: str = "1d"
+    other: CompiledExpr | None = None
+
+    def args(self) -> Args:
+        """The resolved arguments the engine builds the instance from."""
+        spec = INDICATORS[self.name]
+        params = self.params
+        if not params:
+            defaults = tuple(param.default for param in spec.params)
+            params = (float(self.period), *defaults[1:])
+        return Args(params, self.matype or spec.matype or "SMA", self.anchor)
+
+
+@dataclass(frozen=True, slots=True)
+class MathCall:
+    """`ABS(x)`, `MIN(a, b, ...)`, `SQRT(x)`, ...: no state; undefined if an argument is, or
+    outside the function's domain (logged once)."""
+
+    func: str
+    args: tuple[CompiledExpr, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +229,7 @@ CompiledExpr: TypeAlias = (
     Const
     | FieldRef
     | IndicatorCall
+    | MathCall
     | Neg
     | Not
     | Arith
@@ -401,6 +430,15 @@ class Program:
     streams: tuple[StreamDecl, ...]
     rules: tuple[CompiledRule, ...]
     slot_count: int
+    warmup: int | None = None  # `WARMUP n`: at least n candles of history per key
+
+    def history_needed(self) -> dict[CandleKey, int]:
+        """Closed candles of history each key needs before its first live candle for every
+        indicator, lag, aggregate and CROSSES to be warm and settled (values equal to those of
+        a run over a long history, to 1e-9): see qkt.dsl.history."""
+        from qkt.dsl.history import history_needed  # history walks these classes: import late
+
+        return history_needed(self)
 
     def stream(self, alias: str) -> StreamDecl:
         """The declaration of `alias` (the compiler guarantees it exists)."""

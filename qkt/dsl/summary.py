@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from qkt.dsl import program as ir
+from qkt.dsl.catalog import INDICATORS
 
 # Binding strength, as in dsl.md's grammar: or < and < not < cmp < add < mul < unary < primary.
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _ATOM = range(1, 9)
@@ -38,6 +39,8 @@ def summarize(program: ir.Program) -> dict[str, Any]:
             for rule in program.rules
         ],
         "slot_count": program.slot_count,
+        # Closed candles of history each key needs to be warm (Program.history_needed).
+        "history": {str(key): count for key, count in program.history_needed().items()},
     }
 
 
@@ -129,7 +132,9 @@ def _render(node: ir.CompiledExpr | ir.CandleRef) -> tuple[str, int]:
         case ir.CandleRef():
             return f"{node.stream}.candle", _ATOM
         case ir.IndicatorCall():
-            return f"{node.name}#{node.slot}({render(node.source)}, {node.period})", _ATOM
+            return _indicator(node), _ATOM
+        case ir.MathCall():
+            return f"{node.func}({', '.join(render(arg) for arg in node.args)})", _ATOM
         case ir.Neg():
             # `--x` would read as a comment: a nested minus gets parentheses.
             inner = _wrap(node.operand, _ATOM if isinstance(node.operand, ir.Neg) else _UNARY)
@@ -169,3 +174,20 @@ def _render(node: ir.CompiledExpr | ir.CandleRef) -> tuple[str, int]:
         case ir.PositionAvgPriceRef():
             return f"POSITION_AVG_PRICE.{node.stream}", _ATOM
     raise TypeError(f"not an expression: {node!r}")
+
+
+def _indicator(node: ir.IndicatorCall) -> str:
+    """`EMA#0(btc.close, 12)`, `MACD#1(btc.close, 12, 26, 9).signal`, every parameter shown."""
+    args = [render(node.source)]
+    if node.other is not None:
+        args.append(render(node.other))
+    args += [
+        f"{param:g}" if param != int(param) else str(int(param)) for param in node.args().params
+    ]
+    spec = INDICATORS[node.name]
+    if spec.matype and node.matype and node.matype != spec.matype:
+        args.append(f"MATYPE={node.matype}")
+    if node.name == "VWAP" and node.anchor != "1d":
+        args.append(f"ANCHOR={node.anchor}")
+    field = f".{node.output}" if node.output else ""
+    return f"{node.name}#{node.slot}({', '.join(args)}){field}"

@@ -10,7 +10,8 @@
   (a number against a bool, arithmetic on a bool) is undefined: the compiler should have refused it.
 - `IN` is numeric equality with any member, `BETWEEN` is inclusive.
 - Reading a stream gives its latest closed candle (undefined before one); an indicator, its value
-  once warm; aggregates and snapshots, their slot's state (slots.py).
+  (or the output its field names) once warm; aggregates and snapshots, their slot's state
+  (slots.py); a math function, functions.py's result (undefined outside its domain, logged once).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from qkt.dsl.program import (
     FieldRef,
     IndicatorCall,
     Logic,
+    MathCall,
     Neg,
     Not,
     PositionAvgPriceRef,
     PositionRef,
     Snapshot,
 )
+from qkt.engine import functions
 from qkt.engine.events import EventBuffer
 from qkt.engine.plan import Plan
 from qkt.engine.portfolio import Portfolio
@@ -103,6 +106,8 @@ class Evaluator:
                 return UNDEFINED if candle is None else getattr(candle, expr.field)
             case IndicatorCall():
                 return self._slots.indicators[expr.slot].value
+            case MathCall():
+                return self._function(expr)
             case Compare():
                 return self._compare(expr)
             case Logic():
@@ -172,6 +177,17 @@ class Evaluator:
             return _ARITH[expr.op](left, right)
         except DecimalException as error:
             self._warn("arithmetic", f"arithmetic error ({type(error).__name__}): undefined")
+            return UNDEFINED
+
+    def _function(self, expr: MathCall) -> Value:
+        args = [self.number(arg) for arg in expr.args]
+        numbers = [arg for arg in args if isinstance(arg, Decimal)]
+        if len(numbers) != len(args):
+            return UNDEFINED
+        try:
+            return functions.apply(expr.func, numbers)
+        except functions.DomainError as error:
+            self._warn(expr.func, f"{error}: the value is undefined")
             return UNDEFINED
 
     def _aggregate(self, expr: CompiledAggregate) -> Value:

@@ -29,6 +29,7 @@ from qkt.dsl.program import (
     IndicatorCall,
     LimitOrder,
     Logic,
+    MathCall,
     Neg,
     Not,
     OrderAction,
@@ -51,7 +52,9 @@ N = TypeVar("N", IndicatorCall, Snapshot, CompiledAggregate)
 def children(node: Node) -> tuple[Node, ...]:
     """The direct sub-expressions of a node."""
     if isinstance(node, IndicatorCall):
-        return (node.source,)
+        return (node.source,) if node.other is None else (node.source, node.other)
+    if isinstance(node, MathCall):
+        return node.args
     if isinstance(node, Neg | Not | CompiledAggregate):
         return (node.operand,)
     if isinstance(node, Arith | Compare | Logic | CompiledCrosses):

@@ -17,11 +17,20 @@ Semantics (dsl.md "Meaning", program.py docstrings), and the choices made where 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from qkt.dsl.program import CompiledAggregate, CompiledCrosses, IndicatorCall, Snapshot
-from qkt.engine.indicators import Atr, Ema, Rsi, Sma, make_indicator
+from qkt.dsl.program import (
+    CandleRef,
+    CompiledAggregate,
+    CompiledCrosses,
+    CompiledExpr,
+    FieldRef,
+    IndicatorCall,
+    Snapshot,
+)
+from qkt.engine.indicators import Bar, Indicator, make_indicator
 from qkt.engine.plan import Plan
 from qkt.engine.values import (
     UNDEFINED,
@@ -31,6 +40,7 @@ from qkt.engine.values import (
     value_from_json,
     value_to_json,
 )
+from qkt.market.models import Candle
 from qkt.money import CONTEXT
 
 AggregateFunc = Literal["MAX", "MIN", "MEAN", "SUM"]
@@ -41,25 +51,75 @@ class IndicatorSlot:
 
     def __init__(self, node: IndicatorCall) -> None:
         self.node = node
-        self.indicator: Sma | Ema | Rsi | Atr = make_indicator(node.name, node.period)
+        self.indicator: Indicator = make_indicator(node.name, node.args())
         self.value: Decimal | Undefined = UNDEFINED
 
+    @property
+    def number(self) -> float | None:
+        """The float behind `value` (what an outer indicator is fed)."""
+        return self.indicator.output(self.node.output)
+
     def feed(self, x: float) -> None:
-        """Feed one value (SMA, EMA, RSI)."""
-        assert not isinstance(self.indicator, Atr)
+        """Feed one value (series indicators)."""
         self.indicator.update(x)
-        self.value = from_float(self.indicator.value)
+        self.value = from_float(self.number)
+
+    def feed_pair(self, x: float, y: float) -> None:
+        """Feed one pair of values (CORREL, BETA)."""
+        self.indicator.update_pair(x, y)
+        self.value = from_float(self.number)
+
+    def feed_candle(self, candle: Candle) -> None:
+        """Feed one candle (candle indicators)."""
+        bar = Bar(
+            float(candle.open),
+            float(candle.high),
+            float(candle.low),
+            float(candle.close),
+            float(candle.volume),
+            candle.open_ms,
+        )
+        self.indicator.update_candle(bar)
+        self.value = from_float(self.number)
 
     def feed_bar(self, high: float, low: float, close: float) -> None:
-        """Feed one candle (ATR)."""
-        assert isinstance(self.indicator, Atr)
-        self.indicator.update_bar(high, low, close)
-        self.value = from_float(self.indicator.value)
+        """Feed one candle's high, low and close (ATR as hand-built programs use it)."""
+        self.indicator.update_candle(Bar(close, high, low, close, 0.0))
+        self.value = from_float(self.number)
 
     @property
     def warm(self) -> bool:
         """The indicator has a value."""
-        return self.indicator.value is not None
+        return self.number is not None
+
+
+def feed_indicator(
+    slot: IndicatorSlot,
+    slots: SlotTable,
+    candles: dict[str, Candle],
+    evaluate: Callable[[CompiledExpr], Value],
+) -> None:
+    """Feed `slot` on a close of its root stream, from what its source reads now."""
+    node = slot.node
+    source = node.source
+    if isinstance(source, CandleRef):
+        slot.feed_candle(candles[source.stream])
+        return
+    if isinstance(source, FieldRef):  # the common case, without the evaluator
+        x: float | None = float(getattr(candles[source.stream], source.field))
+    elif isinstance(source, IndicatorCall):
+        x = slots.indicators[source.slot].number  # fed each defined value of the inner one
+    else:
+        value = evaluate(source)
+        x = float(value) if isinstance(value, Decimal) else None
+    if x is None:
+        return
+    if node.other is None:
+        slot.feed(x)
+        return
+    other = evaluate(node.other)
+    if isinstance(other, Decimal):
+        slot.feed_pair(x, float(other))
 
 
 class CrossState:
@@ -220,7 +280,7 @@ class SlotTable:
         for key, state in data["indicators"].items():
             slot = self.indicators[int(key)]
             slot.indicator.restore(state)
-            slot.value = from_float(slot.indicator.value)
+            slot.value = from_float(slot.number)
         for key, above in data["crosses"].items():
             self.crosses[int(key)].above = above
         for key, values in data["windows"].items():

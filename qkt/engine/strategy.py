@@ -25,14 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from qkt.dsl.program import (
-    CandleRef,
     CloseAction,
     CloseAllAction,
     CompiledAggregate,
     CompiledCrosses,
     CompiledExpr,
     CompiledRule,
-    FieldRef,
     IndicatorCall,
     LogAction,
     OrderAction,
@@ -48,7 +46,7 @@ from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
-from qkt.engine.slots import SlotTable
+from qkt.engine.slots import SlotTable, feed_indicator
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
 from qkt.market.models import Candle, CandleKey
@@ -143,21 +141,12 @@ class StrategyEngine:
                 self._push_aggregate(agg)
 
     def _feed(self, node: IndicatorCall) -> None:
-        slot = self._slots.indicators[node.slot]
-        source = node.source
-        if isinstance(source, FieldRef):  # the common case, without the evaluator
-            slot.feed(float(getattr(self._candles[source.stream], source.field)))
-        elif isinstance(source, CandleRef):
-            bar = self._candles[source.stream]
-            slot.feed_bar(float(bar.high), float(bar.low), float(bar.close))
-        elif isinstance(source, IndicatorCall):
-            inner = self._slots.indicators[source.slot].indicator.value
-            if inner is not None:  # fed each defined value of the inner indicator
-                slot.feed(inner)
-        else:
-            value = self._value_in_slot(node.slot, source)
-            if value is not UNDEFINED and not isinstance(value, bool):
-                slot.feed(float(value))
+        feed_indicator(
+            self._slots.indicators[node.slot],
+            self._slots,
+            self._candles,
+            lambda expr: self._value_in_slot(node.slot, expr),
+        )
 
     def _push_aggregate(self, node: CompiledAggregate) -> None:
         if node.window is not None:

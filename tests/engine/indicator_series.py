@@ -67,7 +67,13 @@ def flat(rng: np.random.Generator, n: int) -> Candles:
     candles = _candles(rng, close, still)
     opens = candles.open.copy()
     opens[still] = close[still]
-    return Candles(opens, np.where(still, close, candles.high), np.where(still, close, candles.low), close, candles.volume)
+    return Candles(
+        opens,
+        np.where(still, close, candles.high),
+        np.where(still, close, candles.low),
+        close,
+        candles.volume,
+    )
 
 
 SERIES: dict[str, Callable[[np.random.Generator, int], Candles]] = {

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import talib
 from talib import abstract
 
 from qkt.dsl.catalog import INDICATORS, MA_TYPES, Args
@@ -18,30 +17,33 @@ from qkt.engine.indicators import Bar, Indicator, make_indicator
 from tests.engine.indicator_series import SERIES, Candles
 
 TALIB_NAME = {"HIGHEST": "MAX", "LOWEST": "MIN"}
-TALIB_MATYPE = {name: i for i, name in enumerate(("SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "MAMA", "T3"))}
+TALIB_MATYPE = {
+    name: i
+    for i, name in enumerate(("SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "MAMA", "T3"))
+}
 
 # (indicator, parameters by TA-Lib name, MATYPE): every TA-Lib indicator at its defaults, and
 # the variants that exercise what defaults do not (MA types, swapped MACD periods, short ones).
-CASES: list[tuple[str, dict[str, float], str | None]] = [
-    (spec.name, {}, None) for spec in INDICATORS.values() if spec.talib
-] + [
-    ("MA", {"timeperiod": 10}, matype) for matype in MA_TYPES
-] + [
-    ("BBANDS", {"timeperiod": 20, "nbdevup": 2.5, "nbdevdn": 1.5}, "EMA"),
-    ("STOCH", {"fastk_period": 14}, "EMA"),
-    ("STOCH", {"fastk_period": 14, "slowk_period": 1, "slowd_period": 5}, "WMA"),
-    ("STOCHF", {}, "TEMA"),
-    ("STOCHRSI", {"timeperiod": 10}, "EMA"),
-    ("PPO", {}, "EMA"),
-    ("APO", {"fastperiod": 5, "slowperiod": 20}, "KAMA"),
-    ("MACD", {"fastperiod": 26, "slowperiod": 12, "signalperiod": 5}, None),
-    ("ULTOSC", {"timeperiod1": 20, "timeperiod2": 5, "timeperiod3": 9}, None),
-    ("ADX", {"timeperiod": 5}, None),
-    ("ADXR", {"timeperiod": 5}, None),
-    ("SAR", {"acceleration": 0.05, "maximum": 0.3}, None),
-    ("T3", {"timeperiod": 3, "vfactor": 0.9}, None),
-    ("RSI", {"timeperiod": 2}, None),
-]
+CASES: list[tuple[str, dict[str, float], str | None]] = (
+    [(spec.name, {}, None) for spec in INDICATORS.values() if spec.talib]
+    + [("MA", {"timeperiod": 10}, matype) for matype in MA_TYPES]
+    + [
+        ("BBANDS", {"timeperiod": 20, "nbdevup": 2.5, "nbdevdn": 1.5}, "EMA"),
+        ("STOCH", {"fastk_period": 14}, "EMA"),
+        ("STOCH", {"fastk_period": 14, "slowk_period": 1, "slowd_period": 5}, "WMA"),
+        ("STOCHF", {}, "TEMA"),
+        ("STOCHRSI", {"timeperiod": 10}, "EMA"),
+        ("PPO", {}, "EMA"),
+        ("APO", {"fastperiod": 5, "slowperiod": 20}, "KAMA"),
+        ("MACD", {"fastperiod": 26, "slowperiod": 12, "signalperiod": 5}, None),
+        ("ULTOSC", {"timeperiod1": 20, "timeperiod2": 5, "timeperiod3": 9}, None),
+        ("ADX", {"timeperiod": 5}, None),
+        ("ADXR", {"timeperiod": 5}, None),
+        ("SAR", {"acceleration": 0.05, "maximum": 0.3}, None),
+        ("T3", {"timeperiod": 3, "vfactor": 0.9}, None),
+        ("RSI", {"timeperiod": 2}, None),
+    ]
+)
 
 
 def args_of(name: str, overrides: dict[str, float], matype: str | None) -> Args:
@@ -54,7 +56,8 @@ def talib_outputs(name: str, args: Args, candles: Candles) -> tuple[list[np.ndar
     spec = INDICATORS[name]
     function = abstract.Function(TALIB_NAME.get(name, name))
     parameters: dict[str, Any] = {
-        p.name: int(args.params[i]) if p.whole else args.params[i] for i, p in enumerate(spec.params)
+        p.name: int(args.params[i]) if p.whole else args.params[i]
+        for i, p in enumerate(spec.params)
     }
     for key in function.parameters:
         if key.endswith("matype"):
@@ -79,7 +82,19 @@ def run_ours(indicator: Indicator, name: str, candles: Candles) -> list[list[flo
         elif spec.input == "two series":
             indicator.update_pair(float(candles.close[i]), float(second[i]))
         else:
-            bar = Bar(*(float(a[i]) for a in (candles.open, candles.high, candles.low, candles.close, candles.volume)), open_ms=i * 60_000)
+            bar = Bar(
+                *(
+                    float(a[i])
+                    for a in (
+                        candles.open,
+                        candles.high,
+                        candles.low,
+                        candles.close,
+                        candles.volume,
+                    )
+                ),
+                open_ms=i * 60_000,
+            )
             indicator.update_candle(bar)
         for column, field in zip(out, fields, strict=True):
             column.append(indicator.output(field))
@@ -92,8 +107,12 @@ def flat_window(candles: Candles, i: int, n: int) -> bool:
 
 
 @pytest.mark.parametrize("series", SERIES)
-@pytest.mark.parametrize(("name", "overrides", "matype"), CASES, ids=lambda v: str(v) if isinstance(v, str) else "")
-def test_indicator_equals_talib(name: str, overrides: dict[str, float], matype: str | None, series: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "overrides", "matype"), CASES, ids=lambda v: str(v) if isinstance(v, str) else ""
+)
+def test_indicator_equals_talib(
+    name: str, overrides: dict[str, float], matype: str | None, series: str
+) -> None:
     spec = INDICATORS[name]
     args = args_of(name, overrides, matype)
     candles = SERIES[series](np.random.default_rng(len(name) * 7 + len(series)), 700)
@@ -109,7 +128,9 @@ def test_indicator_equals_talib(name: str, overrides: dict[str, float], matype: 
             assert mine is not None, f"undefined at {i} (lookback {lookback})"
             if name in ("CORREL", "BETA") and flat_window(candles, i, int(args.params[0]) + 1):
                 continue  # TA-Lib's value is rounding noise there (see docs/indicators.md)
-            assert mine == pytest.approx(float(ref), rel=1e-9, abs=1e-11 * scale), f"at {i}: {mine} vs {ref}"
+            assert mine == pytest.approx(float(ref), rel=1e-9, abs=1e-11 * scale), (
+                f"at {i}: {mine} vs {ref}"
+            )
         assert not math.isnan(float(reference[-1]))
 
 
@@ -120,10 +141,14 @@ def test_export_restore_through_json_continues_identically(name: str) -> None:
     args = args_of(name, {}, None)
     whole = run_ours(make_indicator(name, args), name, candles)
     first = make_indicator(name, args)
-    head = Candles(*(a[:157] for a in (candles.open, candles.high, candles.low, candles.close, candles.volume)))
+    head = Candles(
+        *(a[:157] for a in (candles.open, candles.high, candles.low, candles.close, candles.volume))
+    )
     run_ours(first, name, head)
     second = make_indicator(name, args)
     second.restore(json.loads(json.dumps(first.export())))
-    tail = Candles(*(a[157:] for a in (candles.open, candles.high, candles.low, candles.close, candles.volume)))
+    tail = Candles(
+        *(a[157:] for a in (candles.open, candles.high, candles.low, candles.close, candles.volume))
+    )
     rest = run_ours(second, name, tail)
     assert [column[157:] for column in whole] == rest

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from qkt.dsl.catalog import INDICATORS, Args
-from qkt.engine.indicators.averages import Dema, Ema, Hma, Kama, Sma, T3, Tema, Trima, Wma, make_ma
+from qkt.engine.indicators.averages import T3, Dema, Ema, Hma, Kama, Sma, Tema, Trima, Wma, make_ma
 from qkt.engine.indicators.base import Bar, Indicator
 from qkt.engine.indicators.momentum import (
     Cmo,

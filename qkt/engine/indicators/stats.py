@@ -262,8 +262,12 @@ class Window(Indicator):
         if not self._high.full:
             return
         high, low = self._high.best, self._low.best
-        self.value = high if self._form == "HIGHEST" else low if self._form == "LOWEST" else (
-            (high + low) / 2.0
+        self.value = (
+            high
+            if self._form == "HIGHEST"
+            else low
+            if self._form == "LOWEST"
+            else ((high + low) / 2.0)
         )
 
 

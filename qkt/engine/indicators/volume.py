@@ -1,4 +1,4 @@
-"""Candle indicators that read volume or the typical price: CCI, MFI, ULTOSC, OBV, AD, ADOSC, VWAP."""
+"""Candle indicators reading volume or the typical price: CCI, MFI, ULTOSC, OBV, AD, ADOSC, VWAP."""
 
 from __future__ import annotations
 
