@@ -52,7 +52,8 @@ def test_outside_the_domain_is_an_error_the_evaluator_turns_into_undefined(
 
 def test_functions_in_a_strategy_and_a_bad_domain_logged_once() -> None:
     source = HEADER + (
-        "    WHEN MAX(btc.close, 100) > 100 AND ABS(btc.close - 100) >= 2 AND POSITION.btc == 0 THEN BUY btc SIZING 1\n"
+        "    WHEN MAX(btc.close, 100) > 100 AND ABS(btc.close - 100) >= 2\n"
+        "        AND POSITION.btc == 0 THEN BUY btc SIZING 1\n"
         "    WHEN SQRT(btc.close - 110) > 1 THEN CLOSE btc\n"
     )
     prices = [100, 101, 103, 104, 112, 100, 99]

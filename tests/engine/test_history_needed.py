@@ -58,7 +58,10 @@ def test_warmup_raises_the_history_and_the_default_cap_is_5000() -> None:
 
 
 def test_lags_windows_and_crosses_add_to_what_they_read() -> None:
-    base = "STRATEGY s VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\nLET s = SMA(btc.close, 20)\nRULES\n"
+    base = (
+        "STRATEGY s VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\n"
+        "LET s = SMA(btc.close, 20)\nRULES\n"
+    )
     plain = compile_source(base + "WHEN s > 1 THEN LOG 'x'").history_needed()[KEY]
     assert plain == 20
     lagged = compile_source(base + "WHEN s@T-5 > 1 THEN LOG 'x'").history_needed()[KEY]
