@@ -17,24 +17,15 @@ Semantics (dsl.md "Meaning", program.py docstrings), and the choices made where 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from qkt.dsl.program import (
-    CandleRef,
-    CompiledAggregate,
-    CompiledCrosses,
-    CompiledExpr,
-    FieldRef,
-    IndicatorCall,
-    Snapshot,
-)
-from qkt.engine.indicators import Bar, Indicator, make_indicator
+from qkt.dsl.program import CompiledAggregate, CompiledCrosses, IndicatorCall, Snapshot
+from qkt.engine.feeding import IndicatorSlot, bar_of
+from qkt.engine.indicators import Bar
 from qkt.engine.plan import Plan
 from qkt.engine.values import (
     UNDEFINED,
-    Undefined,
     Value,
     from_float,
     value_from_json,
@@ -44,82 +35,6 @@ from qkt.market.models import Candle
 from qkt.money import CONTEXT
 
 AggregateFunc = Literal["MAX", "MIN", "MEAN", "SUM"]
-
-
-class IndicatorSlot:
-    """One indicator call site: the float instance and its latest value as a Decimal."""
-
-    def __init__(self, node: IndicatorCall) -> None:
-        self.node = node
-        self.indicator: Indicator = make_indicator(node.name, node.args())
-        self.value: Decimal | Undefined = UNDEFINED
-
-    @property
-    def number(self) -> float | None:
-        """The float behind `value` (what an outer indicator is fed)."""
-        return self.indicator.output(self.node.output)
-
-    def feed(self, x: float) -> None:
-        """Feed one value (series indicators)."""
-        self.indicator.update(x)
-        self.value = from_float(self.number)
-
-    def feed_pair(self, x: float, y: float) -> None:
-        """Feed one pair of values (CORREL, BETA)."""
-        self.indicator.update_pair(x, y)
-        self.value = from_float(self.number)
-
-    def feed_candle(self, candle: Candle) -> None:
-        """Feed one candle (candle indicators)."""
-        bar = Bar(
-            float(candle.open),
-            float(candle.high),
-            float(candle.low),
-            float(candle.close),
-            float(candle.volume),
-            candle.open_ms,
-        )
-        self.indicator.update_candle(bar)
-        self.value = from_float(self.number)
-
-    def feed_bar(self, high: float, low: float, close: float) -> None:
-        """Feed one candle's high, low and close (ATR as hand-built programs use it)."""
-        self.indicator.update_candle(Bar(close, high, low, close, 0.0))
-        self.value = from_float(self.number)
-
-    @property
-    def warm(self) -> bool:
-        """The indicator has a value."""
-        return self.number is not None
-
-
-def feed_indicator(
-    slot: IndicatorSlot,
-    slots: SlotTable,
-    candles: dict[str, Candle],
-    evaluate: Callable[[CompiledExpr], Value],
-) -> None:
-    """Feed `slot` on a close of its root stream, from what its source reads now."""
-    node = slot.node
-    source = node.source
-    if isinstance(source, CandleRef):
-        slot.feed_candle(candles[source.stream])
-        return
-    if isinstance(source, FieldRef):  # the common case, without the evaluator
-        x: float | None = float(getattr(candles[source.stream], source.field))
-    elif isinstance(source, IndicatorCall):
-        x = slots.indicators[source.slot].number  # fed each defined value of the inner one
-    else:
-        value = evaluate(source)
-        x = float(value) if isinstance(value, Decimal) else None
-    if x is None:
-        return
-    if node.other is None:
-        slot.feed(x)
-        return
-    other = evaluate(node.other)
-    if isinstance(other, Decimal):
-        slot.feed_pair(x, float(other))
 
 
 class CrossState:
@@ -231,6 +146,7 @@ class SlotTable:
         self.since_open: dict[int, SinceOpenState] = {}
         self.captured: dict[int, Value] = {}  # @buy / @sell / @open
         self.lags: dict[int, LagState] = {}
+        self._bar: tuple[Candle, Bar] | None = None
         for slot, node in plan.stateful.items():
             if isinstance(node, IndicatorCall):
                 self.indicators[slot] = IndicatorSlot(node)
@@ -244,6 +160,12 @@ class SlotTable:
                 self.lags[slot] = LagState(node.lag)
             else:
                 self.captured[slot] = UNDEFINED
+
+    def bar(self, candle: Candle) -> Bar:
+        """`candle` as floats, converted once for all the candle indicators it feeds."""
+        if self._bar is None or self._bar[0] is not candle:
+            self._bar = (candle, bar_of(candle))
+        return self._bar[1]
 
     @property
     def warm(self) -> bool:

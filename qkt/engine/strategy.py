@@ -41,12 +41,13 @@ from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
+from qkt.engine.feeding import feed_indicator
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
-from qkt.engine.slots import SlotTable, feed_indicator
+from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
 from qkt.market.models import Candle, CandleKey

@@ -4,7 +4,7 @@ docs/indicators.md: the reference in the repository is exactly what the table re
 from __future__ import annotations
 
 from qkt.dsl import reference
-from qkt.dsl.catalog import FUNCTIONS, INDICATORS
+from qkt.dsl.catalog import FUNCTIONS, INDICATORS, Args
 from qkt.engine.indicators import make_indicator
 from tests.helpers import REPO_ROOT
 
