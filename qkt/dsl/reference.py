@@ -51,6 +51,23 @@ Where qkt's output differs from TA-Lib's on purpose:
   history started (their changes do not); ADOSC forgets it.
 - SAR depends on its first candle until its first reversals; 200 candles of history are asked
   for.
+
+## How much history: `WARMUP`
+
+A strategy is warm when every indicator, `@T-N` lag, `SINCE T-N` window and `CROSSES` it reads
+has a settled value. The compiled program knows how many closed candles of each key that takes
+(`Program.history_needed()`, shown as `history` by `qkt check --json`-style summaries): a
+field needs 1 candle; an indicator adds its lookback, plus for EMA-based and Wilder-smoothed
+ones the candles it takes to forget its start to 1e-9 (about 10·(n+1) for an EMA, 21·n for
+Wilder's); nested indicators add up; `x@T-N` adds N, `f(x) SINCE T-N` adds N − 1, `CROSSES`
+adds 1. That count is capped at {MAX_HISTORY:,} candles a key. To ask for more (or for history
+the rules do not show, e.g. for a `SINCE OPEN` aggregate), write `WARMUP n` after the header:
+
+```
+STRATEGY trend VERSION 3 WARMUP 2000
+```
+
+Every key then gets at least n candles (1 to 100,000). Files without `WARMUP` are unchanged.
 """
 
 
