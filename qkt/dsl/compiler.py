@@ -6,13 +6,12 @@ too large to run (LETs nest by macro expansion, so `a = b + b, b = c + c, ...` d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, NoReturn, cast
 
 from qkt.dsl import nodes
 from qkt.dsl import program as ir
-from qkt.dsl.catalog import FUNCTIONS, INDICATORS
 from qkt.dsl.errors import DslError
+from qkt.dsl.lowercalls import CallLowering, Scope
 from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey, Timeframe
 
@@ -33,22 +32,7 @@ def compile_tree(tree: nodes.Strategy, path: str) -> ir.Program:
     return _Compiler(tree, path).program()
 
 
-@dataclass(frozen=True, slots=True)
-class _Scope:
-    """How names resolve while lowering one expression."""
-
-    stream: str  # the rule's stream: aggregates and snapshots follow its closes
-    loop: tuple[str, str] | None  # FOR EACH (variable, alias)
-    symbol: str | None  # what `SYMBOL` stands for (in DEFAULTS: the action's stream)
-    origin: Span  # where to point if the expansion is too large
-
-    def alias(self, name: str) -> str:
-        if self.loop is not None and name == self.loop[0]:
-            return self.loop[1]
-        return name
-
-
-class _Compiler:
+class _Compiler(CallLowering):
     def __init__(self, tree: nodes.Strategy, path: str) -> None:
         self.tree = tree
         self.path = path
@@ -97,13 +81,13 @@ class _Compiler:
             stream = loop[1] if loop and action.alias == loop[0] else action.alias
         else:  # CLOSE_ALL and LOG belong to the first declared stream (dsl.md)
             stream = self.tree.streams[0].alias
-        scope = _Scope(stream, loop, None, where)
+        scope = Scope(stream, loop, None, where)
         condition = self.expr(rule.condition, scope, 0)
         return ir.CompiledRule(index, stream, condition, self.action(action, scope), where, text)
 
     # -- actions
 
-    def action(self, action: nodes.Action, scope: _Scope) -> ir.CompiledAction:
+    def action(self, action: nodes.Action, scope: Scope) -> ir.CompiledAction:
         match action:
             case nodes.Order():
                 return self.order(action, scope)
@@ -116,10 +100,10 @@ class _Compiler:
             case nodes.Cancel() | nodes.CancelAll():
                 raise ValueError("CANCEL reached the compiler: the checker rejects it")
 
-    def order(self, order: nodes.Order, scope: _Scope) -> ir.OrderAction:
+    def order(self, order: nodes.Order, scope: Scope) -> ir.OrderAction:
         inline = {type(option): option for option in reversed(order.options)}
         # DEFAULTS are lowered per action: SYMBOL is this action's stream, and slots are its own.
-        defaults = _Scope(scope.stream, None, scope.stream, scope.origin)
+        defaults = Scope(scope.stream, None, scope.stream, scope.origin)
 
         sizing_opt = inline.get(nodes.SizingOpt)
         if isinstance(sizing_opt, nodes.SizingOpt):
@@ -174,7 +158,7 @@ class _Compiler:
             order.side, scope.stream, sizing, order_type, tif, bracket, None, trailing
         )
 
-    def sizing(self, sizing: nodes.Sizing, scope: _Scope) -> ir.CompiledSizing:
+    def sizing(self, sizing: nodes.Sizing, scope: Scope) -> ir.CompiledSizing:
         match sizing:
             case nodes.SizeQty():
                 return ir.SizeQuantity(self.expr(sizing.amount, scope, 0))
@@ -187,7 +171,7 @@ class _Compiler:
             case nodes.SizePos():
                 return ir.SizePosition(scope.alias(sizing.alias))
 
-    def order_type(self, order_type: nodes.OrderType, scope: _Scope) -> ir.CompiledOrderType:
+    def order_type(self, order_type: nodes.OrderType, scope: Scope) -> ir.CompiledOrderType:
         match order_type:
             case nodes.Market():
                 return ir.MarketOrder()
@@ -200,12 +184,12 @@ class _Compiler:
             case nodes.Trailing():
                 return ir.TrailingOrder(self.expr(order_type.amount, scope, 0), order_type.percent)
 
-    def exit_level(self, level: nodes.Exit, scope: _Scope) -> ir.ExitLevel:
+    def exit_level(self, level: nodes.Exit, scope: Scope) -> ir.ExitLevel:
         return ir.ExitLevel(level.kind, self.expr(level.value, scope, 0))
 
     # -- expressions
 
-    def expr(self, expr: nodes.Expr, scope: _Scope, depth: int) -> ir.CompiledExpr:
+    def expr(self, expr: nodes.Expr, scope: Scope, depth: int) -> ir.CompiledExpr:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             self.fail(
@@ -272,7 +256,7 @@ class _Compiler:
             case nodes.SymbolRef():
                 raise ValueError("a bare SYMBOL reached the compiler: the checker rejects it")
 
-    def binary(self, expr: nodes.Binary, scope: _Scope, depth: int) -> ir.CompiledExpr:
+    def binary(self, expr: nodes.Binary, scope: Scope, depth: int) -> ir.CompiledExpr:
         left = self.expr(expr.left, scope, depth)
         right = self.expr(expr.right, scope, depth)
         match expr.op:
@@ -283,60 +267,6 @@ class _Compiler:
             case _:
                 return ir.Compare(expr.op, left, right)
 
-    def call(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.CompiledExpr:
-        if call.name in FUNCTIONS:
-            args = tuple(self.expr(arg, scope, depth) for arg in call.args)
-            return ir.MathCall(call.name, args)
-        return self.indicator(call, scope, depth)
-
-    def indicator(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.IndicatorCall:
-        spec = INDICATORS[call.name]
-        inputs = 2 if spec.input == "two series" else 1
-        source = self.source(call.args[0], call.name, scope, depth)
-        other = self.expr(call.args[1], scope, depth) if inputs == 2 else None
-        match source:
-            case ir.CandleRef() | ir.FieldRef():
-                root = source.stream
-            case ir.IndicatorCall():
-                root = source.root
-            case _:
-                raise ValueError(f"{call.name} source reached the compiler unchecked")
-        given = [self.number(arg, call.name) for arg in call.args[inputs:]]
-        params = tuple(given) + tuple(p.default for p in spec.params[len(given) :])
-        keywords = {keyword.name: keyword.value for keyword in call.keywords}
-        period_alone = len(spec.params) == 1 and spec.params[0].whole  # `period` says it all
-        return ir.IndicatorCall(
-            slot=self.slot(),
-            name=call.name,
-            source=source,
-            period=int(params[0]) if params and spec.params[0].whole else 0,
-            root=root,
-            params=() if period_alone else params,
-            output=call.field,
-            matype=keywords.get("MATYPE", spec.matype),
-            anchor=keywords.get("ANCHOR", "1d"),
-            other=other,
-        )
-
-    def source(
-        self, node: nodes.Expr, name: str, scope: _Scope, depth: int
-    ) -> ir.CompiledExpr | ir.CandleRef:
-        if isinstance(node, nodes.SymbolRef) and scope.symbol is not None:
-            return ir.CandleRef(scope.symbol)
-        if isinstance(node, nodes.Field) and node.field == "candle":
-            return ir.CandleRef(scope.alias(node.alias))
-        return self.expr(node, scope, depth)
-
-    def number(self, node: nodes.Expr, name: str) -> float:
-        """A parameter: a number, `-number` or a LET that is one (the checker made sure)."""
-        while isinstance(node, nodes.Name):
-            node = self.lets[node.name]
-        if isinstance(node, nodes.Unary) and isinstance(node.operand, nodes.Num):
-            return -float(node.operand.value)
-        if not isinstance(node, nodes.Num):
-            raise ValueError(f"{name} parameter reached the compiler unchecked")
-        return float(node.value)
-
-    def fail(self, scope: _Scope, message: str) -> NoReturn:
+    def fail(self, scope: Scope, message: str) -> NoReturn:
         where = scope.origin
         raise ExpansionError(DslError(message, self.path, where.line, where.col))

@@ -18,9 +18,7 @@ def test_every_indicator_and_function_is_listed_and_every_indicator_can_be_built
     text = reference.plain()
     for name, spec in INDICATORS.items():
         assert f"\n{name}(" in "\n" + text
-        indicator = make_indicator(
-            name, spec.params[0].default if spec.params and spec.params[0].whole else 0
-        )
+        indicator = make_indicator(name, Args(tuple(p.default for p in spec.params)))
         assert indicator.outputs == spec.outputs or not spec.outputs
     for name in FUNCTIONS:
         assert f"\n{name} " in text

@@ -13,6 +13,7 @@ from typing import Final
 from qkt.dsl.catalog import INDICATORS, Args
 from qkt.engine.indicators.averages import T3, Dema, Ema, Hma, Kama, Sma, Tema, Trima, Wma, make_ma
 from qkt.engine.indicators.base import Bar, Indicator
+from qkt.engine.indicators.channels import Channel, Keltner, Window
 from qkt.engine.indicators.momentum import (
     Cmo,
     Macd,
@@ -25,16 +26,7 @@ from qkt.engine.indicators.momentum import (
     Trix,
     Willr,
 )
-from qkt.engine.indicators.stats import (
-    Bbands,
-    Beta,
-    Channel,
-    Correl,
-    Keltner,
-    LinearReg,
-    Stddev,
-    Window,
-)
+from qkt.engine.indicators.stats import Bbands, Beta, Correl, LinearReg, Stddev
 from qkt.engine.indicators.trend import Aroon, Atr, Directional, Natr, Sar, Supertrend, Trange
 from qkt.engine.indicators.volume import Ad, Adosc, Cci, Mfi, Obv, Ultosc, Vwap
 
