@@ -141,7 +141,7 @@ PRICE_SPECS: tuple[Spec, ...] = (
     Spec(
         "STOCH",
         "momentum",
-        "slow stochastic: %K smoothed by MA(slowk), %D = MA(slowd) of that",
+        "slow stochastic: %K smoothed by MA(slowk), %D = MA(slowd) of that (one MATYPE for both)",
         "candle",
         (whole("fastk_period", 5, 1), whole("slowk_period", 3, 1), whole("slowd_period", 3, 1)),
         STOCH_LOOKBACK,

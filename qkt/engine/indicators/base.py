@@ -140,3 +140,25 @@ class Ring(State):
     @property
     def full(self) -> bool:
         return len(self.values) == self.period
+
+
+class Constancy(State):
+    """Whether the last n values are all equal, in O(1): the number of changes among them."""
+
+    def __init__(self, period: int) -> None:
+        self.flags: deque[bool] = deque(maxlen=max(period - 1, 0))
+        self.changes = 0
+        self.last: float | None = None
+
+    def push(self, x: float) -> None:
+        if self.last is not None and self.flags.maxlen:
+            if len(self.flags) == self.flags.maxlen:
+                self.changes -= self.flags[0]
+            changed = x != self.last
+            self.flags.append(changed)
+            self.changes += changed
+        self.last = x
+
+    @property
+    def flat(self) -> bool:
+        return self.changes == 0

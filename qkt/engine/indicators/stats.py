@@ -12,7 +12,7 @@ import math
 from collections import deque
 
 from qkt.engine.indicators.averages import make_ma
-from qkt.engine.indicators.base import Extreme, Indicator
+from qkt.engine.indicators.base import Constancy, Indicator
 
 
 class Variance(Indicator):
@@ -27,12 +27,11 @@ class Variance(Indicator):
         self._shift = 0.0
         self._s1 = self._s2 = 0.0
         self._slides = 0
-        self._high, self._low = Extreme(period, True), Extreme(period, False)
+        self._constancy = Constancy(period)
 
     def update(self, x: float) -> None:
         n, window = self.period, self._window
-        self._high.push(x)
-        self._low.push(x)
+        self._constancy.push(x)
         if len(window) == n and self._slides < n:
             old = window[0]
             window.append(x)
@@ -45,7 +44,7 @@ class Variance(Indicator):
             if len(window) < n:
                 return
             self._recentre()
-        if self._high.best == self._low.best:
+        if self._constancy.flat:
             self.value = 0.0
             return
         mean = self._s1 / n
@@ -117,24 +116,21 @@ class Correl(Indicator):
         self._shift = [0.0, 0.0]
         self._sums = [0.0] * 5  # Σdx, Σdy, Σdx², Σdy², Σdx·dy
         self._slides = 0
-        self._flat_x = (Extreme(period, True), Extreme(period, False))
-        self._flat_y = (Extreme(period, True), Extreme(period, False))
+        self._flat_x, self._flat_y = Constancy(period), Constancy(period)
 
     def _add(self, x: float, y: float, sign: float) -> None:
         dx, dy = x - self._shift[0], y - self._shift[1]
         sums = self._sums
         sums[0] += sign * dx
         sums[1] += sign * dy
-        sums[2] += sign * dx * dx
-        sums[3] += sign * dy * dy
-        sums[4] += sign * dx * dy
+        sums[2] += sign * (dx * dx)
+        sums[3] += sign * (dy * dy)
+        sums[4] += sign * (dx * dy)
 
     def update_pair(self, x: float, y: float) -> None:
         n, pairs = self.period, self._pairs
-        for extreme in self._flat_x:
-            extreme.push(x)
-        for extreme in self._flat_y:
-            extreme.push(y)
+        self._flat_x.push(x)
+        self._flat_y.push(y)
         if len(pairs) == n and self._slides < n:
             ox, oy = pairs[0]
             pairs.append([x, y])
@@ -150,16 +146,12 @@ class Correl(Indicator):
             for px, py in pairs:
                 self._add(px, py, 1.0)
             self._slides = 0
-        if _flat(self._flat_x) or _flat(self._flat_y):
+        if self._flat_x.flat or self._flat_y.flat:
             self.value = 0.0
             return
         sx, sy, sxx, syy, sxy = self._sums
         spread = (sxx - sx * sx / n) * (syy - sy * sy / n)
         self.value = (sxy - sx * sy / n) / math.sqrt(spread) if spread > 0.0 else 0.0
-
-
-def _flat(extremes: tuple[Extreme, Extreme]) -> bool:
-    return extremes[0].best == extremes[1].best
 
 
 class Beta(Indicator):
