@@ -8,12 +8,14 @@ import random
 import time
 from decimal import Decimal
 
+from qkt.dsl.nodes import Span
 from qkt.dsl.program import (
     Bracket,
     CloseAction,
     Compare,
+    CompiledCrosses,
+    CompiledRule,
     Const,
-    Crosses,
     ExitLevel,
     FieldRef,
     IndicatorCall,
@@ -22,9 +24,7 @@ from qkt.dsl.program import (
     OrderAction,
     PositionRef,
     Program,
-    Rule,
     SizeQuantity,
-    Span,
     StreamDecl,
     TimeInForce,
 )
@@ -48,10 +48,10 @@ def ema_cross_program() -> Program:
     long = Compare(">", PositionRef("btc"), Const(Decimal(0)))
     enter = Logic(
         "AND",
-        Logic("AND", Crosses(3, "ABOVE", fast, slow), flat),
+        Logic("AND", CompiledCrosses(3, "ABOVE", fast, slow), flat),
         Compare("<", rsi, Const(Decimal(70))),
     )
-    leave = Logic("AND", Crosses(4, "BELOW", fast, slow), long)
+    leave = Logic("AND", CompiledCrosses(4, "BELOW", fast, slow), long)
     bracket = Bracket(ExitLevel("PCT", Const(Decimal("0.02"))), ExitLevel("RR", Const(Decimal(2))))
     buy = OrderAction(
         "BUY",
@@ -72,8 +72,10 @@ def ema_cross_program() -> Program:
             StreamDecl("btc_1h", HOUR, Span(10, 5)),
         ),
         rules=(
-            Rule(0, "btc", enter, buy, Span(16, 5), "fast CROSSES ABOVE slow ..."),
-            Rule(1, "btc", leave, CloseAction("btc"), Span(19, 5), "fast CROSSES BELOW slow ..."),
+            CompiledRule(0, "btc", enter, buy, Span(16, 5), "fast CROSSES ABOVE slow ..."),
+            CompiledRule(
+                1, "btc", leave, CloseAction("btc"), Span(19, 5), "fast CROSSES BELOW slow ..."
+            ),
         ),
         slot_count=5,
     )

@@ -7,14 +7,21 @@ from typing import Annotated
 
 import typer
 
-from qkt.dsl import CompileError, compile_bytes, read_source
+from qkt.dsl import CompileError, compile_bytes, read_source, reference
 
 
 def check_command(
+    ctx: typer.Context,
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(metavar="FILE", help="The .qkt files to check.", show_default=False),
-    ],
+    ] = None,
+    list_indicators: Annotated[
+        bool,
+        typer.Option(
+            "--list-indicators", help="Print every indicator and function the language has."
+        ),
+    ] = False,
 ) -> None:
     """Parse and compile .qkt files without running them.
 
@@ -23,7 +30,16 @@ def check_command(
     Each mistake prints on stderr as FILE:LINE:COL: message, with the line and a caret.
 
     Then the total N errors. Exit status: 0 if every file is valid, 1 otherwise.
+
+    --list-indicators prints every indicator (TA-Lib's parameters and defaults, outputs) and
+    math function; docs/indicators.md is the same list with more words.
     """
+    if list_indicators:
+        typer.echo(reference.plain(), nl=False)
+        if not files:
+            return
+    if not files:  # as when the argument was required: a usage error, exit status 2
+        ctx.fail("Missing argument 'FILE...'.")
     # Read everything first: a missing file is a usage mistake, reported alone (`qkt: error:`).
     sources = [(str(path), read_source(path)) for path in files]
     errors = 0

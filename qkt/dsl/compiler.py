@@ -6,13 +6,13 @@ too large to run (LETs nest by macro expansion, so `a = b + b, b = c + c, ...` d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, NoReturn, cast
 
 from qkt.dsl import nodes
 from qkt.dsl import program as ir
 from qkt.dsl.errors import DslError
-from qkt.dsl.program import Span
+from qkt.dsl.lowercalls import CallLowering, Scope
+from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey, Timeframe
 
 MAX_EXPANDED_DEPTH: Final = 128
@@ -32,22 +32,7 @@ def compile_tree(tree: nodes.Strategy, path: str) -> ir.Program:
     return _Compiler(tree, path).program()
 
 
-@dataclass(frozen=True, slots=True)
-class _Scope:
-    """How names resolve while lowering one expression."""
-
-    stream: str  # the rule's stream: aggregates and snapshots follow its closes
-    loop: tuple[str, str] | None  # FOR EACH (variable, alias)
-    symbol: str | None  # what `SYMBOL` stands for (in DEFAULTS: the action's stream)
-    origin: Span  # where to point if the expansion is too large
-
-    def alias(self, name: str) -> str:
-        if self.loop is not None and name == self.loop[0]:
-            return self.loop[1]
-        return name
-
-
-class _Compiler:
+class _Compiler(CallLowering):
     def __init__(self, tree: nodes.Strategy, path: str) -> None:
         self.tree = tree
         self.path = path
@@ -65,7 +50,7 @@ class _Compiler:
             )
             for stream in self.tree.streams
         )
-        rules: list[ir.Rule] = []
+        rules: list[ir.CompiledRule] = []
         for item in self.tree.rules:
             if isinstance(item, nodes.ForEach):
                 # Expanded in place, in list order; each copy gets its own slots.
@@ -81,6 +66,7 @@ class _Compiler:
             streams=streams,
             rules=tuple(rules),
             slot_count=self.slots,
+            warmup=self.tree.warmup,
         )
 
     def slot(self) -> int:
@@ -89,19 +75,19 @@ class _Compiler:
 
     def rule(
         self, index: int, rule: nodes.Rule, loop: tuple[str, str] | None, where: Span, text: str
-    ) -> ir.Rule:
+    ) -> ir.CompiledRule:
         action = rule.action
         if isinstance(action, nodes.Order | nodes.Close):
             stream = loop[1] if loop and action.alias == loop[0] else action.alias
         else:  # CLOSE_ALL and LOG belong to the first declared stream (dsl.md)
             stream = self.tree.streams[0].alias
-        scope = _Scope(stream, loop, None, where)
+        scope = Scope(stream, loop, None, where)
         condition = self.expr(rule.condition, scope, 0)
-        return ir.Rule(index, stream, condition, self.action(action, scope), where, text)
+        return ir.CompiledRule(index, stream, condition, self.action(action, scope), where, text)
 
     # -- actions
 
-    def action(self, action: nodes.Action, scope: _Scope) -> ir.Action:
+    def action(self, action: nodes.Action, scope: Scope) -> ir.CompiledAction:
         match action:
             case nodes.Order():
                 return self.order(action, scope)
@@ -114,10 +100,10 @@ class _Compiler:
             case nodes.Cancel() | nodes.CancelAll():
                 raise ValueError("CANCEL reached the compiler: the checker rejects it")
 
-    def order(self, order: nodes.Order, scope: _Scope) -> ir.OrderAction:
+    def order(self, order: nodes.Order, scope: Scope) -> ir.OrderAction:
         inline = {type(option): option for option in reversed(order.options)}
         # DEFAULTS are lowered per action: SYMBOL is this action's stream, and slots are its own.
-        defaults = _Scope(scope.stream, None, scope.stream, scope.origin)
+        defaults = Scope(scope.stream, None, scope.stream, scope.origin)
 
         sizing_opt = inline.get(nodes.SizingOpt)
         if isinstance(sizing_opt, nodes.SizingOpt):
@@ -126,7 +112,7 @@ class _Compiler:
             sizing = self.sizing(cast(nodes.Sizing, self.defaults["SIZING"]), defaults)
 
         type_opt = inline.get(nodes.OrderTypeOpt)
-        order_type: ir.OrderType = ir.MarketOrder()
+        order_type: ir.CompiledOrderType = ir.MarketOrder()
         if isinstance(type_opt, nodes.OrderTypeOpt):
             order_type = self.order_type(type_opt.order_type, scope)
         elif "ORDER_TYPE" in self.defaults:
@@ -172,7 +158,7 @@ class _Compiler:
             order.side, scope.stream, sizing, order_type, tif, bracket, None, trailing
         )
 
-    def sizing(self, sizing: nodes.Sizing, scope: _Scope) -> ir.Sizing:
+    def sizing(self, sizing: nodes.Sizing, scope: Scope) -> ir.CompiledSizing:
         match sizing:
             case nodes.SizeQty():
                 return ir.SizeQuantity(self.expr(sizing.amount, scope, 0))
@@ -181,11 +167,11 @@ class _Compiler:
             case nodes.SizePct():
                 return ir.SizePercentOf(self.expr(sizing.fraction, scope, 0), sizing.base)
             case nodes.SizeRisk():
-                return ir.SizeRisk(self.expr(sizing.amount, scope, 0), sizing.cash)
+                return ir.CompiledSizeRisk(self.expr(sizing.amount, scope, 0), sizing.cash)
             case nodes.SizePos():
                 return ir.SizePosition(scope.alias(sizing.alias))
 
-    def order_type(self, order_type: nodes.OrderType, scope: _Scope) -> ir.OrderType:
+    def order_type(self, order_type: nodes.OrderType, scope: Scope) -> ir.CompiledOrderType:
         match order_type:
             case nodes.Market():
                 return ir.MarketOrder()
@@ -198,12 +184,12 @@ class _Compiler:
             case nodes.Trailing():
                 return ir.TrailingOrder(self.expr(order_type.amount, scope, 0), order_type.percent)
 
-    def exit_level(self, level: nodes.Exit, scope: _Scope) -> ir.ExitLevel:
+    def exit_level(self, level: nodes.Exit, scope: Scope) -> ir.ExitLevel:
         return ir.ExitLevel(level.kind, self.expr(level.value, scope, 0))
 
     # -- expressions
 
-    def expr(self, expr: nodes.Expr, scope: _Scope, depth: int) -> ir.Expr:
+    def expr(self, expr: nodes.Expr, scope: Scope, depth: int) -> ir.CompiledExpr:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             self.fail(
@@ -227,7 +213,7 @@ class _Compiler:
                 field = "close" if expr.field == "price" else expr.field
                 return ir.FieldRef(scope.alias(expr.alias), cast(ir.FieldName, field))
             case nodes.Call():
-                return self.indicator(expr, scope, down)
+                return self.call(expr, scope, down)
             case nodes.Snap():
                 value = self.expr(self.lets[expr.name], scope, down)
                 slot = self.slot()
@@ -247,28 +233,30 @@ class _Compiler:
             case nodes.Between():
                 value = self.expr(expr.value, scope, down)
                 low = self.expr(expr.low, scope, down)
-                return ir.Between(value, low, self.expr(expr.high, scope, down))
+                return ir.CompiledBetween(value, low, self.expr(expr.high, scope, down))
             case nodes.InList():
                 value = self.expr(expr.value, scope, down)
                 options = tuple(self.expr(option, scope, down) for option in expr.options)
-                return ir.InList(value, options)
+                return ir.CompiledInList(value, options)
             case nodes.Crosses():
                 left = self.expr(expr.left, scope, down)
                 right = self.expr(expr.right, scope, down)
-                return ir.Crosses(self.slot(), expr.direction, left, right)
+                return ir.CompiledCrosses(self.slot(), expr.direction, left, right)
             case nodes.Case():
                 branches = tuple(
                     (self.expr(when, scope, down), self.expr(then, scope, down))
                     for when, then in expr.branches
                 )
-                return ir.Case(branches, self.expr(expr.default, scope, down))
+                return ir.CompiledCase(branches, self.expr(expr.default, scope, down))
             case nodes.Aggregate():
                 operand = self.expr(expr.operand, scope, down)
-                return ir.Aggregate(self.slot(), expr.func, operand, expr.window, scope.stream)
+                return ir.CompiledAggregate(
+                    self.slot(), expr.func, operand, expr.window, scope.stream
+                )
             case nodes.SymbolRef():
                 raise ValueError("a bare SYMBOL reached the compiler: the checker rejects it")
 
-    def binary(self, expr: nodes.Binary, scope: _Scope, depth: int) -> ir.Expr:
+    def binary(self, expr: nodes.Binary, scope: Scope, depth: int) -> ir.CompiledExpr:
         left = self.expr(expr.left, scope, depth)
         right = self.expr(expr.right, scope, depth)
         match expr.op:
@@ -279,30 +267,6 @@ class _Compiler:
             case _:
                 return ir.Compare(expr.op, left, right)
 
-    def indicator(self, call: nodes.Call, scope: _Scope, depth: int) -> ir.IndicatorCall:
-        source_node, period_node = call.args
-        source: ir.Expr | ir.CandleRef
-        if isinstance(source_node, nodes.SymbolRef) and scope.symbol is not None:
-            source = ir.CandleRef(scope.symbol)
-        elif isinstance(source_node, nodes.Field) and source_node.field == "candle":
-            source = ir.CandleRef(scope.alias(source_node.alias))
-        else:
-            source = self.expr(source_node, scope, depth)
-        match source:
-            case ir.CandleRef() | ir.FieldRef():
-                root = source.stream
-            case ir.IndicatorCall():
-                root = source.root
-            case _:
-                raise ValueError(f"{call.name} source reached the compiler unchecked")
-        period = period_node
-        while isinstance(period, nodes.Name):
-            period = self.lets[period.name]
-        if not isinstance(period, nodes.Num):
-            raise ValueError(f"{call.name} period reached the compiler unchecked")
-        name = cast(ir.IndicatorName, call.name)
-        return ir.IndicatorCall(self.slot(), name, source, int(period.value), root)
-
-    def fail(self, scope: _Scope, message: str) -> NoReturn:
+    def fail(self, scope: Scope, message: str) -> NoReturn:
         where = scope.origin
         raise ExpansionError(DslError(message, self.path, where.line, where.col))

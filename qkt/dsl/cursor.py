@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Final
 
 from qkt.dsl.errors import DslError
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.dsl.tokens import SYNC_WORDS, Token, TokenKind
 
 _OPENERS: Final = frozenset("([{")

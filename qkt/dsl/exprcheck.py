@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from qkt.dsl import nodes
+from qkt.dsl.callcheck import check_call
 from qkt.dsl.errors import DslError
 from qkt.dsl.expressions import MAX_COUNT
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.dsl.scope import (
     ACCOUNT_FIELDS,
     FIELDS,
-    INDICATORS,
-    MAX_PERIOD,
     Context,
     Type,
     Where,
-    resolve,
     suggest,
 )
 from qkt.dsl.tokens import KEYWORDS
@@ -145,7 +143,11 @@ class ExprChecker:
         if not self.alias(expr.alias, expr.span, ctx):
             return None
         if expr.field == "candle":
-            self.error(expr.span, f"{expr.alias}.candle is only valid as ATR's first argument")
+            self.error(
+                expr.span,
+                f"{expr.alias}.candle is only valid as a candle indicator's first argument, "
+                f"e.g. ATR({expr.alias}.candle, 14)",
+            )
             return None
         if expr.field not in FIELDS:
             self.error(
@@ -157,64 +159,7 @@ class ExprChecker:
         return Type.NUMBER
 
     def call(self, expr: nodes.Call, ctx: Context) -> Type | None:
-        name = expr.name
-        if name not in INDICATORS:
-            if name.upper() in INDICATORS:
-                self.error(
-                    expr.span, f"indicator names are upper case: write {name.upper()}, not {name}"
-                )
-            else:
-                known = ", ".join(sorted(INDICATORS))
-                self.error(expr.span, f"unknown indicator '{name}' (known: {known})")
-            return None
-        if len(expr.args) != 2:
-            count = len(expr.args)
-            self.error(expr.span, f"{name} takes 2 arguments, {name}(source, period); got {count}")
-            return None
-        source, period = expr.args
-        if name == "ATR":
-            self.atr_source(source, ctx)
-        elif self.expr(source, ctx) is not None:
-            target = resolve(source, self.lets, self.cyclic)
-            ok = isinstance(target, nodes.Call) or (
-                isinstance(target, nodes.Field) and target.field != "candle"
-            )
-            if target is not None and not ok:
-                self.error(
-                    source.span,
-                    f"{name}'s first argument must be a stream field such as btc.close, "
-                    "or another indicator",
-                )
-        self.period(name, period, ctx)
-        return Type.NUMBER
-
-    def atr_source(self, source: nodes.Expr, ctx: Context) -> None:
-        if isinstance(source, nodes.Field) and source.field == "candle":
-            self.alias(source.alias, source.span, ctx)
-        elif isinstance(source, nodes.SymbolRef):
-            if ctx.where is not Where.DEFAULTS:
-                self.symbol(source.span, ctx)
-        else:
-            alias = source.alias if isinstance(source, nodes.Field) else "btc"
-            self.error(
-                source.span, f"ATR takes a stream's candle: write ATR({alias}.candle, period)"
-            )
-
-    def period(self, name: str, period: nodes.Expr, ctx: Context) -> None:
-        lowest = INDICATORS[name]
-        target = resolve(period, self.lets, self.cyclic)
-        if target is None:  # an unknown, broken or cyclic name: `expr` says which, once
-            self.expr(period, ctx)
-            return
-        if isinstance(target, nodes.Num):
-            value = target.value
-            if lowest <= value <= MAX_PERIOD and value == value.to_integral_value():
-                return
-        self.error(
-            period.span,
-            f"the period of {name} must be a whole number from {lowest} to {MAX_PERIOD} "
-            "(or a LET that is one)",
-        )
+        return check_call(self, expr, ctx)
 
     def count(self, value: int, where: Span, what: str) -> None:
         if not 1 <= value <= MAX_COUNT:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Final, Literal, cast
 
 from qkt.dsl import nodes
 from qkt.dsl.cursor import Cursor, Recover, span
-from qkt.dsl.program import Span
+from qkt.dsl.nodes import Span
 from qkt.dsl.tokens import Token, TokenKind, unquote
 
 # Brackets, calls and CASEs nest by recursion: bound it so that no input can exhaust the stack.
@@ -22,6 +23,15 @@ _ACCESSORS: Final = ("ACCOUNT", "POSITION", "POSITION_AVG_PRICE", "OPEN_ORDERS")
 _AGGREGATES: Final = ("MAX", "MIN", "MEAN", "SUM")
 
 CompareOp = Literal[">", "<", ">=", "<=", "==", "!="]
+
+
+def _adjacent_ident(first: Token, second: Token) -> bool:
+    """`1d`: a number and a word written together."""
+    return (
+        second.kind is TokenKind.IDENT
+        and first.line == second.line
+        and first.col + len(first.text) == second.col
+    )
 
 
 class ExpressionParser(Cursor):
@@ -150,13 +160,50 @@ class ExpressionParser(Cursor):
         tok = self.advance()
         where = span(tok)
         if self.at("("):
-            return nodes.Call(where, tok.text, self.expr_list("(", ")"))
+            args, keywords = self.call_args(tok.text)
+            return self.output_field(nodes.Call(where, tok.text, args, keywords))
         if self.accept("."):
             field = self.expect_ident(f"a field name after '{tok.text}.'")
             return nodes.Field(where, tok.text, field.text, span(field))
         if self.accept("@"):
             return self.snapshot(tok.text, where)
         return nodes.Name(where, tok.text)
+
+    def output_field(self, call: nodes.Call) -> nodes.Call:
+        """`CALL(...).field`: one output of a multi-output indicator."""
+        if not self.accept("."):
+            return call
+        field = self.expect_ident(f"an output name after {call.name}(...).")
+        return replace(call, field=field.text, field_span=span(field))
+
+    def call_args(self, name: str) -> tuple[tuple[nodes.Expr, ...], tuple[nodes.Keyword, ...]]:
+        """`( [arg {, arg}] )` where an arg is an expression or `NAME=word` (`MATYPE=EMA`)."""
+        self.expect("(")
+        args: list[nodes.Expr] = []
+        keywords: list[nodes.Keyword] = []
+        if self.accept(")"):
+            return (), ()
+        while True:
+            if self.tok.kind is TokenKind.IDENT and self.peek().is_("="):
+                keywords.append(self.keyword(name))
+            else:
+                args.append(self.expr())
+            if self.accept(")"):
+                return tuple(args), tuple(keywords)
+            self.expect(",", "',' or ')'")
+
+    def keyword(self, call: str) -> nodes.Keyword:
+        key = self.advance()
+        self.advance()  # the `=`
+        tok = self.tok
+        if tok.kind is TokenKind.NUMBER and _adjacent_ident(tok, self.peek()):
+            self.advance()
+            unit = self.advance()
+            return nodes.Keyword(span(key), key.text, tok.text + unit.text, span(tok))
+        if tok.kind in (TokenKind.IDENT, TokenKind.KEYWORD) and tok.text[:1].isalpha():
+            self.advance()
+            return nodes.Keyword(span(key), key.text, tok.text, span(tok))
+        raise self.fail(f"a word after {key.text}= in {call}(...), such as EMA")
 
     def snapshot(self, name: str, where: Span) -> nodes.Snap:
         tok = self.tok
@@ -180,12 +227,21 @@ class ExpressionParser(Cursor):
         # Huge digit strings would take int() a long time; anything that long is out of range.
         return (int(tok.text) if len(tok.text) <= 9 else MAX_COUNT + 1), span(tok)
 
-    def aggregate(self) -> nodes.Aggregate:
+    def aggregate(self) -> nodes.Aggregate | nodes.Call:
         tok = self.advance()
         func = cast(Literal["MAX", "MIN", "MEAN", "SUM"], tok.word)
-        self.expect("(", f"'(' after {func}")
-        operand = self.expr()
-        self.expect(")", f"')' after {func}'s argument")
+        if func in ("MAX", "MIN"):
+            # MAX(a, b, ...) without SINCE is the math function; MAX(x) SINCE ... the aggregate.
+            if not self.at("("):
+                raise self.fail(f"'(' after {func}")
+            args, _ = self.call_args(func)
+            if not self.at("SINCE") or len(args) != 1:
+                return nodes.Call(span(tok), func, args)
+            operand = args[0]
+        else:
+            self.expect("(", f"'(' after {func}")
+            operand = self.expr()
+            self.expect(")", f"')' after {func}'s argument")
         self.expect("SINCE", f"SINCE after {func}(...)")
         window_tok = self.tok
         if self.accept("OPEN"):

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeAlias
 
-from qkt.dsl.program import Span
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a construct starts in the source (1-based)."""
+
+    line: int
+    col: int
+
 
 # ---------------------------------------------------------------------------------------------
 # Expressions.
@@ -47,12 +54,26 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyword:
+    """`MATYPE=EMA` or `ANCHOR=1w` inside a call: a name and a word (not an expression)."""
+
+    span: Span
+    name: str
+    value: str
+    value_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
-    """`NAME(args)`: an indicator call; the checker knows which names exist."""
+    """`NAME(args)` or `NAME(args).field`: an indicator or a math function; the checker knows
+    which names exist (qkt.dsl.catalog)."""
 
     span: Span
     name: str
     args: tuple[Expr, ...]
+    keywords: tuple[Keyword, ...] = ()
+    field: str | None = None
+    field_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,3 +475,4 @@ class Strategy:
     rules: tuple[Rule | ForEach, ...]
     broken: frozenset[str]
     defaults_broken: bool
+    warmup: int | None = None  # `WARMUP n` after the header: candles of history to ask for

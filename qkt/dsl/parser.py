@@ -15,6 +15,7 @@ from qkt.dsl import nodes
 from qkt.dsl.actions import ActionParser
 from qkt.dsl.cursor import Recover, span
 from qkt.dsl.errors import DslError
+from qkt.dsl.expressions import MAX_COUNT
 from qkt.dsl.tokens import SECTION_WORDS, SYNC_WORDS, Token, TokenKind
 
 _CLAUSES: Final = ("SIZING", "STOP_LOSS", "TAKE_PROFIT", "TIF", "ORDER_TYPE", "TRAILING")
@@ -45,6 +46,7 @@ class Parser(ActionParser):
         self.rules: list[nodes.Rule | nodes.ForEach] = []
         self.broken: set[str] = set()
         self.defaults_broken = False
+        self.warmup: int | None = None
 
     def strategy(self) -> nodes.Strategy:
         # 1. The header.
@@ -71,6 +73,7 @@ class Parser(ActionParser):
             rules=tuple(self.rules),
             broken=frozenset(self.broken),
             defaults_broken=self.defaults_broken,
+            warmup=self.warmup,
         )
 
     def header(self) -> None:
@@ -85,7 +88,24 @@ class Parser(ActionParser):
             self.report(tok, f"VERSION {tok.text} is too large")
         else:
             self.version = int(tok.text)
+        self.warmup_clause()
         self.end_section(-1, "DEFAULTS, SYMBOLS, LET or RULES")
+
+    def warmup_clause(self) -> None:
+        """`WARMUP n` after the header: at least n candles of history per key (0.13 files, which
+        lack it, are unchanged; `warmup` stays an ordinary name elsewhere)."""
+        tok = self.tok
+        if tok.kind is not TokenKind.IDENT or tok.text.upper() != "WARMUP":
+            return
+        self.advance()
+        count = self.tok
+        if count.kind is not TokenKind.NUMBER or not count.text.isdigit():
+            raise self.fail("a whole number of candles after WARMUP")
+        self.advance()
+        if len(count.text) > 6 or not 1 <= int(count.text) <= MAX_COUNT:
+            self.report(count, f"WARMUP must be from 1 to {MAX_COUNT} candles")
+        else:
+            self.warmup = int(count.text)
 
     def section(self) -> None:
         if self.at("DEFAULTS"):

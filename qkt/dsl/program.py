@@ -3,7 +3,7 @@
 The compiler resolves everything the engine should not have to think about:
 - aliases become `StreamDecl`s with a `CandleKey`; `price` becomes `close`;
 - LETs are expanded in place (they are macros), `SYMBOL` in DEFAULTS becomes the action's stream;
-- FOR EACH is expanded in place, in list order, one `Rule` per alias;
+- FOR EACH is expanded in place, in list order, one `CompiledRule` per alias;
 - DEFAULTS are merged into every action (an action's own options win);
 - every stateful call site (indicator, CROSSES, aggregate, snapshot) gets its own `slot`, a
   small int unique in the program, so the engine keeps one state object per slot.
@@ -11,9 +11,9 @@ The compiler resolves everything the engine should not have to think about:
 Semantics (dsl.md, "Meaning") that the engine implements on these nodes:
 - `Logic`, `Compare`, `Arith`, ... are strict: undefined spreads, nothing short-circuits
   (`FALSE AND undefined` is undefined), so every CROSSES/aggregate in a condition sees every
-  evaluation. Only `Case` is lazy.
-- A rule is evaluated when a candle of `Rule.stream` closes; it fires only if its condition is
-  exactly TRUE.
+  evaluation. Only `CompiledCase` is lazy.
+- A rule is evaluated when a candle of `CompiledRule.stream` closes; it fires only if its
+  condition is exactly TRUE.
 """
 
 from __future__ import annotations
@@ -23,21 +23,15 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal, TypeAlias
 
+from qkt.dsl.catalog import INDICATORS, Args
+from qkt.dsl.nodes import Span
 from qkt.market.models import CandleKey
 
 FieldName: TypeAlias = Literal["open", "high", "low", "close", "volume"]
-IndicatorName: TypeAlias = Literal["SMA", "EMA", "RSI", "ATR"]
+IndicatorName: TypeAlias = str  # a key of qkt.dsl.catalog.INDICATORS
 AccountField: TypeAlias = Literal[
     "equity", "balance", "realized_pnl", "unrealized_pnl", "total_pnl"
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where a construct starts in the source (1-based)."""
-
-    line: int
-    col: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,27 +60,54 @@ class CandleRef:
 
 @dataclass(frozen=True, slots=True)
 class IndicatorCall:
-    """`EMA(x, 12)`: one incremental instance per slot, fed on each close of `root`.
+    """`EMA(x, 12)`, `MACD(x, 12, 26, 9).signal`: one incremental instance per slot, fed on each
+    close of `root`.
 
-    `source` is a FieldRef, another IndicatorCall (`EMA(RSI(btc.close, 14), 5)`) or, for ATR,
-    a CandleRef. `root` is the stream whose closes update it (the stream under `source`).
+    `source` is a FieldRef, another IndicatorCall (`EMA(RSI(btc.close, 14), 5)`) or, for candle
+    indicators, a CandleRef; `other` is the second series of CORREL and BETA (its latest value
+    is read when `root` closes). `root` is the stream whose closes update it. `params` are every
+    parameter in TA-Lib's order, defaults filled in (empty when `period` is the only one);
+    `output` the field of a multi-output indicator.
     """
 
     slot: int
     name: IndicatorName
-    source: Expr | CandleRef
+    source: CompiledExpr | CandleRef
     period: int
     root: str
+    params: tuple[float, ...] = ()
+    output: str | None = None
+    matype: str | None = None
+    anchor: str = "1d"
+    other: CompiledExpr | None = None
+
+    def args(self) -> Args:
+        """The resolved arguments the engine builds the instance from."""
+        spec = INDICATORS[self.name]
+        params = self.params
+        if not params:
+            defaults = tuple(param.default for param in spec.params)
+            params = (float(self.period), *defaults[1:])
+        return Args(params, self.matype or spec.matype or "SMA", self.anchor)
+
+
+@dataclass(frozen=True, slots=True)
+class MathCall:
+    """`ABS(x)`, `MIN(a, b, ...)`, `SQRT(x)`, ...: no state; undefined if an argument is, or
+    outside the function's domain (logged once)."""
+
+    func: str
+    args: tuple[CompiledExpr, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
-    operand: Expr
+    operand: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    operand: Expr
+    operand: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +115,15 @@ class Arith:
     """Decimal arithmetic (16 significant digits, half-even); x / 0 is undefined."""
 
     op: Literal["+", "-", "*", "/"]
-    left: Expr
-    right: Expr
+    left: CompiledExpr
+    right: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
 class Compare:
     op: Literal[">", "<", ">=", "<=", "==", "!="]
-    left: Expr
-    right: Expr
+    left: CompiledExpr
+    right: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,47 +131,47 @@ class Logic:
     """AND / OR, strict in both operands (no short-circuit), undefined if either is."""
 
     op: Literal["AND", "OR"]
-    left: Expr
-    right: Expr
+    left: CompiledExpr
+    right: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
-class Between:
+class CompiledBetween:
     """`value BETWEEN low AND high`, inclusive."""
 
-    value: Expr
-    low: Expr
-    high: Expr
+    value: CompiledExpr
+    low: CompiledExpr
+    high: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
-class InList:
+class CompiledInList:
     """`value IN [a, b, ...]`: numeric equality with any member."""
 
-    value: Expr
-    options: tuple[Expr, ...]
+    value: CompiledExpr
+    options: tuple[CompiledExpr, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Crosses:
+class CompiledCrosses:
     """`left CROSSES ABOVE|BELOW right`; state (was left > right last time) lives in `slot`."""
 
     slot: int
     direction: Literal["ABOVE", "BELOW"]
-    left: Expr
-    right: Expr
+    left: CompiledExpr
+    right: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
-class Case:
+class CompiledCase:
     """`CASE WHEN c THEN v ... ELSE d END`: the first exactly-true branch, else `default`."""
 
-    branches: tuple[tuple[Expr, Expr], ...]
-    default: Expr
+    branches: tuple[tuple[CompiledExpr, CompiledExpr], ...]
+    default: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
-class Aggregate:
+class CompiledAggregate:
     """`MAX|MIN|MEAN|SUM(operand) SINCE T-N` (window=N) or `SINCE OPEN` (window=None).
 
     Updated on each close of `stream` (the rule's stream). T-N covers the last N values including
@@ -160,7 +181,7 @@ class Aggregate:
 
     slot: int
     func: Literal["MAX", "MIN", "MEAN", "SUM"]
-    operand: Expr
+    operand: CompiledExpr
     window: int | None
     stream: str
 
@@ -177,7 +198,7 @@ class Snapshot:
 
     slot: int
     let: str
-    value: Expr
+    value: CompiledExpr
     kind: Literal["BUY", "SELL", "OPEN", "T"]
     lag: int
     stream: str
@@ -204,20 +225,21 @@ class PositionAvgPriceRef:
     stream: str
 
 
-Expr: TypeAlias = (
+CompiledExpr: TypeAlias = (
     Const
     | FieldRef
     | IndicatorCall
+    | MathCall
     | Neg
     | Not
     | Arith
     | Compare
     | Logic
-    | Between
-    | InList
-    | Crosses
-    | Case
-    | Aggregate
+    | CompiledBetween
+    | CompiledInList
+    | CompiledCrosses
+    | CompiledCase
+    | CompiledAggregate
     | Snapshot
     | AccountRef
     | PositionRef
@@ -240,32 +262,32 @@ class TimeInForce(Enum):
 class SizeQuantity:
     """`SIZING q`: q units."""
 
-    quantity: Expr
+    quantity: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
 class SizeNotional:
     """`SIZING x USD`: x / entry price units."""
 
-    amount: Expr
+    amount: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
 class SizePercentOf:
     """`SIZING f % OF EQUITY|BALANCE`: f is a fraction (0.02 = 2 %, as in 0.13); f·base / price."""
 
-    fraction: Expr
+    fraction: CompiledExpr
     base: Literal["EQUITY", "BALANCE"]
 
 
 @dataclass(frozen=True, slots=True)
-class SizeRisk:
+class CompiledSizeRisk:
     """`SIZING RISK f` (equity·f / stop distance) or `SIZING RISK $ x` (x / stop distance).
 
     The compiler guarantees the action has a stop loss given BY a distance.
     """
 
-    amount: Expr
+    amount: CompiledExpr
     cash: bool
 
 
@@ -276,7 +298,9 @@ class SizePosition:
     stream: str
 
 
-Sizing: TypeAlias = SizeQuantity | SizeNotional | SizePercentOf | SizeRisk | SizePosition
+CompiledSizing: TypeAlias = (
+    SizeQuantity | SizeNotional | SizePercentOf | CompiledSizeRisk | SizePosition
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,26 +310,26 @@ class MarketOrder:
 
 @dataclass(frozen=True, slots=True)
 class LimitOrder:
-    price: Expr
+    price: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
 class StopOrder:
     """`STOP AT s` or, with `limit`, `STOP AT s LIMIT AT l` (a stop-limit)."""
 
-    stop: Expr
-    limit: Expr | None
+    stop: CompiledExpr
+    limit: CompiledExpr | None
 
 
 @dataclass(frozen=True, slots=True)
 class TrailingOrder:
     """`TRAILING BY d` (absolute distance) or `TRAILING PCT f` (fraction of price)."""
 
-    amount: Expr
+    amount: CompiledExpr
     percent: bool
 
 
-OrderType: TypeAlias = MarketOrder | LimitOrder | StopOrder | TrailingOrder
+CompiledOrderType: TypeAlias = MarketOrder | LimitOrder | StopOrder | TrailingOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +338,7 @@ class ExitLevel:
     times the stop distance (take profit only)."""
 
     kind: Literal["AT", "BY", "PCT", "RR"]
-    value: Expr
+    value: CompiledExpr
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,8 +354,8 @@ class Oco:
     """Two exits that cancel each other, placed instead of an entry: a stop order at `stop`
     and a limit order at `limit`, each on the action's side and size."""
 
-    stop: Expr | None
-    limit: Expr | None
+    stop: CompiledExpr | None
+    limit: CompiledExpr | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +364,8 @@ class OrderAction:
 
     side: Literal["BUY", "SELL"]
     stream: str
-    sizing: Sizing
-    order_type: OrderType
+    sizing: CompiledSizing
+    order_type: CompiledOrderType
     tif: TimeInForce
     bracket: Bracket | None
     oco: Oco | None
@@ -368,7 +392,7 @@ class LogAction:
     text: str
 
 
-Action: TypeAlias = OrderAction | CloseAction | CloseAllAction | LogAction
+CompiledAction: TypeAlias = OrderAction | CloseAction | CloseAllAction | LogAction
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,13 +409,13 @@ class StreamDecl:
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class CompiledRule:
     """One evaluated rule (FOR EACH already expanded); `index` is its position in file order."""
 
     index: int
     stream: str
-    condition: Expr
-    action: Action
+    condition: CompiledExpr
+    action: CompiledAction
     span: Span
     text: str  # the rule's source, whitespace folded, for logs and signals
 
@@ -404,8 +428,17 @@ class Program:
     version: int
     path: str
     streams: tuple[StreamDecl, ...]
-    rules: tuple[Rule, ...]
+    rules: tuple[CompiledRule, ...]
     slot_count: int
+    warmup: int | None = None  # `WARMUP n`: at least n candles of history per key
+
+    def history_needed(self) -> dict[CandleKey, int]:
+        """Closed candles of history each key needs before its first live candle for every
+        indicator, lag, aggregate and CROSSES to be warm and settled (values equal to those of
+        a run over a long history, to 1e-9): see qkt.dsl.history."""
+        from qkt.dsl.history import history_needed  # history walks these classes: import late
+
+        return history_needed(self)
 
     def stream(self, alias: str) -> StreamDecl:
         """The declaration of `alias` (the compiler guarantees it exists)."""

@@ -10,9 +10,6 @@ from typing import Final
 
 from qkt.dsl import nodes
 
-INDICATORS: Final[dict[str, int]] = {"SMA": 1, "EMA": 1, "RSI": 2, "ATR": 1}
-"""Indicator name -> smallest period TA-Lib accepts (the reference we must agree with)."""
-MAX_PERIOD: Final = 100_000  # TA-Lib's largest period
 FIELDS: Final = ("open", "high", "low", "close", "volume", "price")
 MAX_SUGGEST_FROM: Final = 200
 ACCOUNT_FIELDS: Final = ("equity", "balance", "realized_pnl", "unrealized_pnl", "total_pnl")

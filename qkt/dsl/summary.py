@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from qkt.dsl import program as ir
+from qkt.dsl.catalog import INDICATORS
 
 # Binding strength, as in dsl.md's grammar: or < and < not < cmp < add < mul < unary < primary.
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _ATOM = range(1, 9)
@@ -38,10 +39,12 @@ def summarize(program: ir.Program) -> dict[str, Any]:
             for rule in program.rules
         ],
         "slot_count": program.slot_count,
+        # Closed candles of history each key needs to be warm (Program.history_needed).
+        "history": {str(key): count for key, count in program.history_needed().items()},
     }
 
 
-def action(node: ir.Action) -> dict[str, Any]:
+def action(node: ir.CompiledAction) -> dict[str, Any]:
     """An action as a small dict: its kind, stream and every option, rendered."""
     match node:
         case ir.OrderAction():
@@ -73,7 +76,7 @@ def action(node: ir.Action) -> dict[str, Any]:
             return {"kind": "LOG", "text": node.text}
 
 
-def sizing(node: ir.Sizing) -> str:
+def sizing(node: ir.CompiledSizing) -> str:
     match node:
         case ir.SizeQuantity():
             return render(node.quantity)
@@ -81,13 +84,13 @@ def sizing(node: ir.Sizing) -> str:
             return f"{render(node.amount)} USD"
         case ir.SizePercentOf():
             return f"{render(node.fraction)} % OF {node.base}"
-        case ir.SizeRisk():
+        case ir.CompiledSizeRisk():
             return f"RISK {'$ ' if node.cash else ''}{render(node.amount)}"
         case ir.SizePosition():
             return f"POSITION.{node.stream}"
 
 
-def order_type(node: ir.OrderType) -> str:
+def order_type(node: ir.CompiledOrderType) -> str:
     match node:
         case ir.MarketOrder():
             return "MARKET"
@@ -104,21 +107,21 @@ def exit_level(node: ir.ExitLevel | None) -> str | None:
     return None if node is None else f"{node.kind} {render(node.value)}"
 
 
-def maybe(node: ir.Expr | None) -> str | None:
+def maybe(node: ir.CompiledExpr | None) -> str | None:
     return None if node is None else render(node)
 
 
-def render(node: ir.Expr | ir.CandleRef) -> str:
+def render(node: ir.CompiledExpr | ir.CandleRef) -> str:
     """An expression as .qkt-like text, parenthesised only where precedence needs it."""
     return _render(node)[0]
 
 
-def _wrap(node: ir.Expr, level: int) -> str:
+def _wrap(node: ir.CompiledExpr, level: int) -> str:
     text, own = _render(node)
     return text if own >= level else f"({text})"
 
 
-def _render(node: ir.Expr | ir.CandleRef) -> tuple[str, int]:
+def _render(node: ir.CompiledExpr | ir.CandleRef) -> tuple[str, int]:
     match node:
         case ir.Const(value=bool() as flag):
             return ("TRUE" if flag else "FALSE"), _ATOM
@@ -129,7 +132,9 @@ def _render(node: ir.Expr | ir.CandleRef) -> tuple[str, int]:
         case ir.CandleRef():
             return f"{node.stream}.candle", _ATOM
         case ir.IndicatorCall():
-            return f"{node.name}#{node.slot}({render(node.source)}, {node.period})", _ATOM
+            return _indicator(node), _ATOM
+        case ir.MathCall():
+            return f"{node.func}({', '.join(render(arg) for arg in node.args)})", _ATOM
         case ir.Neg():
             # `--x` would read as a comment: a nested minus gets parentheses.
             inner = _wrap(node.operand, _ATOM if isinstance(node.operand, ir.Neg) else _UNARY)
@@ -144,19 +149,19 @@ def _render(node: ir.Expr | ir.CandleRef) -> tuple[str, int]:
         case ir.Logic():
             level = _OR if node.op == "OR" else _AND
             return f"{_wrap(node.left, level)} {node.op} {_wrap(node.right, level + 1)}", level
-        case ir.Between():
+        case ir.CompiledBetween():
             low, high = _wrap(node.low, _ADD), _wrap(node.high, _ADD)
             return f"{_wrap(node.value, _CMP)} BETWEEN {low} AND {high}", _CMP
-        case ir.InList():
+        case ir.CompiledInList():
             options = ", ".join(render(option) for option in node.options)
             return f"{_wrap(node.value, _CMP)} IN [{options}]", _CMP
-        case ir.Crosses():
+        case ir.CompiledCrosses():
             left, right = _wrap(node.left, _CMP), _wrap(node.right, _ADD)
             return f"{left} CROSSES#{node.slot} {node.direction} {right}", _CMP
-        case ir.Case():
+        case ir.CompiledCase():
             branches = " ".join(f"WHEN {render(c)} THEN {render(v)}" for c, v in node.branches)
             return f"CASE {branches} ELSE {render(node.default)} END", _ATOM
-        case ir.Aggregate():
+        case ir.CompiledAggregate():
             since = "OPEN" if node.window is None else f"T-{node.window}"
             return f"{node.func}#{node.slot}({render(node.operand)}) SINCE {since}", _ATOM
         case ir.Snapshot():
@@ -169,3 +174,20 @@ def _render(node: ir.Expr | ir.CandleRef) -> tuple[str, int]:
         case ir.PositionAvgPriceRef():
             return f"POSITION_AVG_PRICE.{node.stream}", _ATOM
     raise TypeError(f"not an expression: {node!r}")
+
+
+def _indicator(node: ir.IndicatorCall) -> str:
+    """`EMA#0(btc.close, 12)`, `MACD#1(btc.close, 12, 26, 9).signal`, every parameter shown."""
+    args = [render(node.source)]
+    if node.other is not None:
+        args.append(render(node.other))
+    args += [
+        f"{param:g}" if param != int(param) else str(int(param)) for param in node.args().params
+    ]
+    spec = INDICATORS[node.name]
+    if spec.matype and node.matype and node.matype != spec.matype:
+        args.append(f"MATYPE={node.matype}")
+    if node.name == "VWAP" and node.anchor != "1d":
+        args.append(f"ANCHOR={node.anchor}")
+    field = f".{node.output}" if node.output else ""
+    return f"{node.name}#{node.slot}({', '.join(args)}){field}"

@@ -23,8 +23,9 @@ from decimal import ROUND_DOWN, Context, Decimal
 from typing import Final
 
 from qkt.dsl.program import (
+    CompiledExpr,
+    CompiledSizeRisk,
     ExitLevel,
-    Expr,
     LimitOrder,
     MarketOrder,
     OrderAction,
@@ -32,7 +33,6 @@ from qkt.dsl.program import (
     SizePercentOf,
     SizePosition,
     SizeQuantity,
-    SizeRisk,
     StopOrder,
     TrailingOrder,
 )
@@ -187,7 +187,7 @@ class ActionResolver:
         return rounded
 
     def _risk_size(
-        self, sizing: SizeRisk, action: OrderAction, entry: Decimal
+        self, sizing: CompiledSizeRisk, action: OrderAction, entry: Decimal
     ) -> Decimal | Undefined:
         bracket = action.bracket
         if bracket is None or bracket.stop_loss is None:
@@ -206,12 +206,12 @@ class ActionResolver:
         risk = amount if sizing.cash else CONTEXT.multiply(self._portfolio.equity, amount)
         return _div(risk, distance)
 
-    def _required(self, expr: Expr, what: str) -> Decimal:
+    def _required(self, expr: CompiledExpr, what: str) -> Decimal:
         value = self._price(expr, "price", what)
         assert value is not None
         return value
 
-    def _price(self, expr: Expr | None, key: str, what: str) -> Decimal | None:
+    def _price(self, expr: CompiledExpr | None, key: str, what: str) -> Decimal | None:
         """A positive price or distance, rounded; skips the action if undefined or not positive."""
         if expr is None:
             return None

@@ -10,7 +10,8 @@
   (a number against a bool, arithmetic on a bool) is undefined: the compiler should have refused it.
 - `IN` is numeric equality with any member, `BETWEEN` is inclusive.
 - Reading a stream gives its latest closed candle (undefined before one); an indicator, its value
-  once warm; aggregates and snapshots, their slot's state (slots.py).
+  (or the output its field names) once warm; aggregates and snapshots, their slot's state
+  (slots.py); a math function, functions.py's result (undefined outside its domain, logged once).
 """
 
 from __future__ import annotations
@@ -22,24 +23,26 @@ from typing import Final
 
 from qkt.dsl.program import (
     AccountRef,
-    Aggregate,
     Arith,
-    Between,
-    Case,
     Compare,
+    CompiledAggregate,
+    CompiledBetween,
+    CompiledCase,
+    CompiledCrosses,
+    CompiledExpr,
+    CompiledInList,
     Const,
-    Crosses,
-    Expr,
     FieldRef,
     IndicatorCall,
-    InList,
     Logic,
+    MathCall,
     Neg,
     Not,
     PositionAvgPriceRef,
     PositionRef,
     Snapshot,
 )
+from qkt.engine import functions
 from qkt.engine.events import EventBuffer
 from qkt.engine.plan import Plan
 from qkt.engine.portfolio import Portfolio
@@ -84,16 +87,16 @@ class Evaluator:
         self.rule: int | None = None
         self.scope = "rule"
 
-    def is_true(self, expr: Expr) -> bool:
+    def is_true(self, expr: CompiledExpr) -> bool:
         """A rule's test: the condition is exactly TRUE (undefined and FALSE are not)."""
         return self.value(expr) is True
 
-    def number(self, expr: Expr) -> Decimal | Undefined:
+    def number(self, expr: CompiledExpr) -> Decimal | Undefined:
         """A numeric value (a bool here is undefined)."""
         value = self.value(expr)
         return value if isinstance(value, Decimal) else UNDEFINED
 
-    def value(self, expr: Expr) -> Value:
+    def value(self, expr: CompiledExpr) -> Value:
         """The value of `expr` now."""
         match expr:
             case Const():
@@ -103,6 +106,8 @@ class Evaluator:
                 return UNDEFINED if candle is None else getattr(candle, expr.field)
             case IndicatorCall():
                 return self._slots.indicators[expr.slot].value
+            case MathCall():
+                return self._function(expr)
             case Compare():
                 return self._compare(expr)
             case Logic():
@@ -118,26 +123,26 @@ class Evaluator:
             case Neg():
                 number = self.number(expr.operand)
                 return UNDEFINED if number is UNDEFINED else CONTEXT.minus(number)
-            case Crosses():
+            case CompiledCrosses():
                 a, b = self.value(expr.left), self.value(expr.right)
                 return self._slots.crosses[expr.slot].step(a, b, expr.direction)
-            case Between():
+            case CompiledBetween():
                 value, low, high = (self.number(e) for e in (expr.value, expr.low, expr.high))
                 if value is UNDEFINED or low is UNDEFINED or high is UNDEFINED:
                     return UNDEFINED
                 return low <= value <= high
-            case InList():
+            case CompiledInList():
                 value = self.number(expr.value)
                 options = [self.number(option) for option in expr.options]
                 if value is UNDEFINED or any(option is UNDEFINED for option in options):
                     return UNDEFINED
                 return any(value == option for option in options)
-            case Case():
+            case CompiledCase():
                 for condition, result in expr.branches:
                     if self.value(condition) is True:
                         return self.value(result)
                 return self.value(expr.default)
-            case Aggregate():
+            case CompiledAggregate():
                 return self._aggregate(expr)
             case Snapshot():
                 return self._snapshot(expr)
@@ -149,7 +154,7 @@ class Evaluator:
                 return self._portfolio.avg_price(self._plan.instruments[expr.stream])
         raise TypeError(f"not an expression: {expr!r}")
 
-    def _bool(self, expr: Expr) -> bool | Undefined:
+    def _bool(self, expr: CompiledExpr) -> bool | Undefined:
         value = self.value(expr)
         return value if isinstance(value, bool) else UNDEFINED
 
@@ -174,7 +179,18 @@ class Evaluator:
             self._warn("arithmetic", f"arithmetic error ({type(error).__name__}): undefined")
             return UNDEFINED
 
-    def _aggregate(self, expr: Aggregate) -> Value:
+    def _function(self, expr: MathCall) -> Value:
+        args = [self.number(arg) for arg in expr.args]
+        numbers = [arg for arg in args if isinstance(arg, Decimal)]
+        if len(numbers) != len(args):
+            return UNDEFINED
+        try:
+            return functions.apply(expr.func, numbers)
+        except functions.DomainError as error:
+            self._warn(expr.func, f"{error}: the value is undefined")
+            return UNDEFINED
+
+    def _aggregate(self, expr: CompiledAggregate) -> Value:
         if expr.window is not None:
             return self._slots.windows[expr.slot].result(expr.func)
         if self._portfolio.position(self._plan.instruments[expr.stream]) == 0:

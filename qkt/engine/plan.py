@@ -14,28 +14,29 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from qkt.dsl.program import (
-    Action,
-    Aggregate,
     Arith,
-    Between,
     CandleRef,
-    Case,
     Compare,
-    Crosses,
-    Expr,
+    CompiledAction,
+    CompiledAggregate,
+    CompiledBetween,
+    CompiledCase,
+    CompiledCrosses,
+    CompiledExpr,
+    CompiledInList,
+    CompiledRule,
+    CompiledSizeRisk,
     IndicatorCall,
-    InList,
     LimitOrder,
     Logic,
+    MathCall,
     Neg,
     Not,
     OrderAction,
     Program,
-    Rule,
     SizeNotional,
     SizePercentOf,
     SizeQuantity,
-    SizeRisk,
     Snapshot,
     StopOrder,
     TrailingOrder,
@@ -43,24 +44,26 @@ from qkt.dsl.program import (
 from qkt.engine.orders import Instrument
 from qkt.market.models import CandleKey
 
-Node = Expr | CandleRef
-Stateful = IndicatorCall | Crosses | Aggregate | Snapshot
-N = TypeVar("N", IndicatorCall, Snapshot, Aggregate)
+Node = CompiledExpr | CandleRef
+Stateful = IndicatorCall | CompiledCrosses | CompiledAggregate | Snapshot
+N = TypeVar("N", IndicatorCall, Snapshot, CompiledAggregate)
 
 
 def children(node: Node) -> tuple[Node, ...]:
     """The direct sub-expressions of a node."""
     if isinstance(node, IndicatorCall):
-        return (node.source,)
-    if isinstance(node, Neg | Not | Aggregate):
+        return (node.source,) if node.other is None else (node.source, node.other)
+    if isinstance(node, MathCall):
+        return node.args
+    if isinstance(node, Neg | Not | CompiledAggregate):
         return (node.operand,)
-    if isinstance(node, Arith | Compare | Logic | Crosses):
+    if isinstance(node, Arith | Compare | Logic | CompiledCrosses):
         return (node.left, node.right)
-    if isinstance(node, Between):
+    if isinstance(node, CompiledBetween):
         return (node.value, node.low, node.high)
-    if isinstance(node, InList):
+    if isinstance(node, CompiledInList):
         return (node.value, *node.options)
-    if isinstance(node, Case):
+    if isinstance(node, CompiledCase):
         return (*(part for branch in node.branches for part in branch), node.default)
     if isinstance(node, Snapshot):
         return (node.value,)
@@ -74,15 +77,15 @@ def walk(node: Node) -> Iterator[Node]:
     yield node
 
 
-def action_exprs(action: Action) -> tuple[Expr, ...]:
+def action_exprs(action: CompiledAction) -> tuple[CompiledExpr, ...]:
     """Every expression an action evaluates when it fires."""
     if not isinstance(action, OrderAction):
         return ()
-    found: list[Expr | None] = []
+    found: list[CompiledExpr | None] = []
     sizing = action.sizing
     if isinstance(sizing, SizeQuantity):
         found.append(sizing.quantity)
-    elif isinstance(sizing, SizeNotional | SizeRisk):
+    elif isinstance(sizing, SizeNotional | CompiledSizeRisk):
         found.append(sizing.amount)
     elif isinstance(sizing, SizePercentOf):
         found.append(sizing.fraction)
@@ -112,11 +115,15 @@ class Plan:
     aliases: dict[CandleKey, tuple[str, ...]]  # key -> the aliases that close with it
     finest: dict[Instrument, CandleKey]  # where the symbol's resting orders are matched
     streams: dict[Instrument, tuple[str, ...]]  # instrument -> every alias that trades it
-    rules: dict[CandleKey, tuple[Rule, ...]]  # key -> rules evaluated on its close, file order
+    rules: dict[
+        CandleKey, tuple[CompiledRule, ...]
+    ]  # key -> rules evaluated on its close, file order
     stateful: dict[int, Stateful]  # slot -> its node
     indicators: dict[str, tuple[IndicatorCall, ...]]  # root alias -> update order (inner first)
     lags: dict[str, tuple[Snapshot, ...]]  # stream -> `@T-N` snapshots
-    aggregates: dict[str, tuple[Aggregate, ...]]  # stream -> aggregates updated on its close
+    aggregates: dict[
+        str, tuple[CompiledAggregate, ...]
+    ]  # stream -> aggregates updated on its close
     fingerprint: str  # changes when the rules or streams change, not with comments or layout
 
 
@@ -138,7 +145,7 @@ def build_plan(program: Program) -> Plan:
     for rule in program.rules:
         for root in (rule.condition, *action_exprs(rule.action)):
             for node in walk(root):
-                if isinstance(node, IndicatorCall | Crosses | Aggregate | Snapshot):
+                if isinstance(node, IndicatorCall | CompiledCrosses | CompiledAggregate | Snapshot):
                     seen = stateful.setdefault(node.slot, node)
                     if type(seen) is not type(node):
                         raise ValueError(f"slot {node.slot} is used by two kinds of node")
@@ -155,7 +162,9 @@ def build_plan(program: Program) -> Plan:
         lags=_group(
             [n for n in nodes if isinstance(n, Snapshot) and n.kind == "T"], lambda n: n.stream
         ),
-        aggregates=_group([n for n in nodes if isinstance(n, Aggregate)], lambda n: n.stream),
+        aggregates=_group(
+            [n for n in nodes if isinstance(n, CompiledAggregate)], lambda n: n.stream
+        ),
         fingerprint=_fingerprint(program),
     )
 

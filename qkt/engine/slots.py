@@ -20,46 +20,21 @@ from collections import deque
 from decimal import Decimal
 from typing import Any, Literal
 
-from qkt.dsl.program import Aggregate, Crosses, IndicatorCall, Snapshot
-from qkt.engine.indicators import Atr, Ema, Rsi, Sma, make_indicator
+from qkt.dsl.program import CompiledAggregate, CompiledCrosses, IndicatorCall, Snapshot
+from qkt.engine.feeding import IndicatorSlot, bar_of
+from qkt.engine.indicators import Bar
 from qkt.engine.plan import Plan
 from qkt.engine.values import (
     UNDEFINED,
-    Undefined,
     Value,
     from_float,
     value_from_json,
     value_to_json,
 )
+from qkt.market.models import Candle
 from qkt.money import CONTEXT
 
 AggregateFunc = Literal["MAX", "MIN", "MEAN", "SUM"]
-
-
-class IndicatorSlot:
-    """One indicator call site: the float instance and its latest value as a Decimal."""
-
-    def __init__(self, node: IndicatorCall) -> None:
-        self.node = node
-        self.indicator: Sma | Ema | Rsi | Atr = make_indicator(node.name, node.period)
-        self.value: Decimal | Undefined = UNDEFINED
-
-    def feed(self, x: float) -> None:
-        """Feed one value (SMA, EMA, RSI)."""
-        assert not isinstance(self.indicator, Atr)
-        self.indicator.update(x)
-        self.value = from_float(self.indicator.value)
-
-    def feed_bar(self, high: float, low: float, close: float) -> None:
-        """Feed one candle (ATR)."""
-        assert isinstance(self.indicator, Atr)
-        self.indicator.update_bar(high, low, close)
-        self.value = from_float(self.indicator.value)
-
-    @property
-    def warm(self) -> bool:
-        """The indicator has a value."""
-        return self.indicator.value is not None
 
 
 class CrossState:
@@ -171,19 +146,26 @@ class SlotTable:
         self.since_open: dict[int, SinceOpenState] = {}
         self.captured: dict[int, Value] = {}  # @buy / @sell / @open
         self.lags: dict[int, LagState] = {}
+        self._bar: tuple[Candle, Bar] | None = None
         for slot, node in plan.stateful.items():
             if isinstance(node, IndicatorCall):
                 self.indicators[slot] = IndicatorSlot(node)
-            elif isinstance(node, Crosses):
+            elif isinstance(node, CompiledCrosses):
                 self.crosses[slot] = CrossState()
-            elif isinstance(node, Aggregate) and node.window is not None:
+            elif isinstance(node, CompiledAggregate) and node.window is not None:
                 self.windows[slot] = WindowState(node.window)
-            elif isinstance(node, Aggregate):
+            elif isinstance(node, CompiledAggregate):
                 self.since_open[slot] = SinceOpenState()
             elif isinstance(node, Snapshot) and node.kind == "T":
                 self.lags[slot] = LagState(node.lag)
             else:
                 self.captured[slot] = UNDEFINED
+
+    def bar(self, candle: Candle) -> Bar:
+        """`candle` as floats, converted once for all the candle indicators it feeds."""
+        if self._bar is None or self._bar[0] is not candle:
+            self._bar = (candle, bar_of(candle))
+        return self._bar[1]
 
     @property
     def warm(self) -> bool:
@@ -220,7 +202,7 @@ class SlotTable:
         for key, state in data["indicators"].items():
             slot = self.indicators[int(key)]
             slot.indicator.restore(state)
-            slot.value = from_float(slot.indicator.value)
+            slot.value = from_float(slot.number)
         for key, above in data["crosses"].items():
             self.crosses[int(key)].above = above
         for key, values in data["windows"].items():

@@ -25,24 +25,23 @@ from __future__ import annotations
 from typing import Any
 
 from qkt.dsl.program import (
-    Aggregate,
-    CandleRef,
     CloseAction,
     CloseAllAction,
-    Crosses,
-    Expr,
-    FieldRef,
+    CompiledAggregate,
+    CompiledCrosses,
+    CompiledExpr,
+    CompiledRule,
     IndicatorCall,
     LogAction,
     OrderAction,
     Program,
-    Rule,
     Snapshot,
 )
 from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
+from qkt.engine.feeding import feed_indicator
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
@@ -143,29 +142,20 @@ class StrategyEngine:
                 self._push_aggregate(agg)
 
     def _feed(self, node: IndicatorCall) -> None:
-        slot = self._slots.indicators[node.slot]
-        source = node.source
-        if isinstance(source, FieldRef):  # the common case, without the evaluator
-            slot.feed(float(getattr(self._candles[source.stream], source.field)))
-        elif isinstance(source, CandleRef):
-            bar = self._candles[source.stream]
-            slot.feed_bar(float(bar.high), float(bar.low), float(bar.close))
-        elif isinstance(source, IndicatorCall):
-            inner = self._slots.indicators[source.slot].indicator.value
-            if inner is not None:  # fed each defined value of the inner indicator
-                slot.feed(inner)
-        else:
-            value = self._value_in_slot(node.slot, source)
-            if value is not UNDEFINED and not isinstance(value, bool):
-                slot.feed(float(value))
+        feed_indicator(
+            self._slots.indicators[node.slot],
+            self._slots,
+            self._candles,
+            lambda expr: self._value_in_slot(node.slot, expr),
+        )
 
-    def _push_aggregate(self, node: Aggregate) -> None:
+    def _push_aggregate(self, node: CompiledAggregate) -> None:
         if node.window is not None:
             self._slots.windows[node.slot].push(self._value_in_slot(node.slot, node.operand))
         elif self._portfolio.position(self._plan.instruments[node.stream]) != 0:
             self._slots.since_open[node.slot].push(self._value_in_slot(node.slot, node.operand))
 
-    def _value_in_slot(self, slot: int, expr: Expr) -> Value:
+    def _value_in_slot(self, slot: int, expr: CompiledExpr) -> Value:
         """Evaluate outside any rule (warnings are logged once per slot)."""
         evaluator = self._evaluator
         saved = evaluator.rule, evaluator.scope
@@ -177,7 +167,7 @@ class StrategyEngine:
 
     # -- rules -------------------------------------------------------------------------------
 
-    def _run(self, rule: Rule, candle: Candle) -> None:
+    def _run(self, rule: CompiledRule, candle: Candle) -> None:
         self._evaluator.rule, self._evaluator.scope = rule.index, "rule"
         if not self._evaluator.is_true(rule.condition):
             return
@@ -204,7 +194,7 @@ class StrategyEngine:
             self._events.log(action.text, level=LogLevel.INFO, rule=rule.index)
         self._observe_positions()
 
-    def _place(self, action: OrderAction, rule: Rule) -> None:
+    def _place(self, action: OrderAction, rule: CompiledRule) -> None:
         latest = self._candles.get(action.stream)
         if latest is None:  # only if a rule's stream is not its action's (the compiler's job)
             self._events.warn_once(
@@ -221,7 +211,7 @@ class StrategyEngine:
         else:
             self._broker.place(resolved, price, now)
 
-    def _close_position(self, instrument: Instrument, rule: Rule) -> None:
+    def _close_position(self, instrument: Instrument, rule: CompiledRule) -> None:
         price = self._portfolio.mark_of(instrument)
         if price is None:  # no candle of it yet: nothing can be held in it either
             return
@@ -256,7 +246,7 @@ class StrategyEngine:
             for node in self._plan.stateful.values():
                 if getattr(node, "stream", None) not in streams:
                     continue
-                if isinstance(node, Aggregate) and node.window is None:
+                if isinstance(node, CompiledAggregate) and node.window is None:
                     self._slots.since_open[node.slot].reset()
                 elif isinstance(node, Snapshot) and node.kind == "OPEN":
                     value = self._value_in_slot(node.slot, node.value) if is_open else UNDEFINED
@@ -264,10 +254,10 @@ class StrategyEngine:
 
     # -- views -------------------------------------------------------------------------------
 
-    def value_of(self, expr: Expr) -> Value:
+    def value_of(self, expr: CompiledExpr) -> Value:
         """The value of `expr` now, as a rule would see it (for inspection and tests). Refuses
         expressions holding a CROSSES: evaluating one advances its state."""
-        if any(isinstance(node, Crosses) for node in walk(expr)):
+        if any(isinstance(node, CompiledCrosses) for node in walk(expr)):
             raise ValueError("value_of cannot evaluate CROSSES: that would advance its state")
         return self._value_in_slot(-1, expr)
 

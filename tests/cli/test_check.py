@@ -78,7 +78,7 @@ def test_a_missing_file_is_one_error_line_and_exit_1(tmp_path: Path) -> None:
 def test_check_help_reads_well() -> None:
     result = qkt("check", "--help")
     assert result.returncode == 0
-    assert "Usage: qkt check [OPTIONS] {FILE}..." in result.stdout
+    assert "Usage: qkt check [OPTIONS] [FILE]..." in result.stdout
     assert "Parse and compile .qkt files without running them." in result.stdout
     assert "Exit status: 0 if every file is valid, 1 otherwise." in result.stdout
     top = qkt("--help")
@@ -91,3 +91,20 @@ def test_check_without_a_file_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "Missing argument" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_list_indicators_prints_the_catalog_and_needs_no_file() -> None:
+    result = qkt("check", "--list-indicators")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("MACD(x, fastperiod=12, slowperiod=26, signalperiod=9) ") for line in lines
+    )
+    assert any(
+        line.startswith(
+            "STOCH(a.candle, fastk_period=5, slowk_period=3, slowd_period=3, MATYPE=SMA) "
+        )
+        for line in lines
+    )
+    assert any(line.startswith("SQRT ") for line in lines)
+    assert "--list-indicators" in qkt("check", "--help").stdout

@@ -122,4 +122,5 @@ def test_summarize_is_stable_and_says_what_each_rule_does() -> None:
             }
         ],
         "slot_count": 0,
+        "history": {"SIM:X:1h": 1},
     }

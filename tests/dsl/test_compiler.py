@@ -52,10 +52,10 @@ def test_a_small_program_compiles_to_exactly_this_ir() -> None:
         path="tiny.qkt",
         streams=(ir.StreamDecl("btc", key, ir.Span(2, 9)),),
         rules=(
-            ir.Rule(
+            ir.CompiledRule(
                 index=0,
                 stream="btc",
-                condition=ir.Crosses(1, "ABOVE", ema, ir.FieldRef("btc", "close")),
+                condition=ir.CompiledCrosses(1, "ABOVE", ema, ir.FieldRef("btc", "close")),
                 action=ir.OrderAction(
                     side="BUY",
                     stream="btc",
@@ -181,7 +181,7 @@ def test_aggregates_and_snapshots_follow_the_rules_stream() -> None:
         lets="LET x = btc.close * 2",
     )
     nodes = list(walk(program.rules[0].condition))
-    aggregates = [node for node in nodes if isinstance(node, ir.Aggregate)]
+    aggregates = [node for node in nodes if isinstance(node, ir.CompiledAggregate)]
     snapshots = [node for node in nodes if isinstance(node, ir.Snapshot)]
     assert [(a.func, a.window, a.stream) for a in aggregates] == [
         ("MEAN", None, "eth"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qkt.dsl.program import Program, Span, StreamDecl
+from qkt.dsl.nodes import Span
+from qkt.dsl.program import Program, StreamDecl
 from qkt.market.models import CandleKey
 
 

@@ -17,28 +17,32 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from qkt.dsl.nodes import Span
 from qkt.dsl.program import (
     AccountField,
     AccountRef,
-    Action,
-    Aggregate,
     Arith,
-    Between,
     Bracket,
     CandleRef,
-    Case,
     CloseAction,
     CloseAllAction,
     Compare,
+    CompiledAction,
+    CompiledAggregate,
+    CompiledBetween,
+    CompiledCase,
+    CompiledCrosses,
+    CompiledExpr,
+    CompiledInList,
+    CompiledOrderType,
+    CompiledRule,
+    CompiledSizing,
     Const,
-    Crosses,
     ExitLevel,
-    Expr,
     FieldName,
     FieldRef,
     IndicatorCall,
     IndicatorName,
-    InList,
     LimitOrder,
     LogAction,
     Logic,
@@ -47,15 +51,11 @@ from qkt.dsl.program import (
     Not,
     Oco,
     OrderAction,
-    OrderType,
     PositionAvgPriceRef,
     PositionRef,
     Program,
-    Rule,
     SizeQuantity,
-    Sizing,
     Snapshot,
-    Span,
     StopOrder,
     StreamDecl,
     TimeInForce,
@@ -77,7 +77,7 @@ def D(x: Num) -> Decimal:
     return x if isinstance(x, Decimal) else Decimal(str(x))
 
 
-def wrap(x: E | Expr | Num | bool) -> Expr:
+def wrap(x: E | CompiledExpr | Num | bool) -> CompiledExpr:
     if isinstance(x, E):
         return x.node
     if isinstance(x, bool):
@@ -91,7 +91,7 @@ def wrap(x: E | Expr | Num | bool) -> Expr:
 class E:
     """An expression node with operators."""
 
-    node: Expr
+    node: CompiledExpr
 
     def _cmp(self, op: Literal[">", "<", ">=", "<=", "==", "!="], other: object) -> E:
         return E(Compare(op, self.node, wrap(other)))  # type: ignore[arg-type]
@@ -114,10 +114,10 @@ class E:
     def __ne__(self, other: object) -> E:  # type: ignore[override]
         return self._cmp("!=", other)
 
-    def __and__(self, other: E | Expr | bool) -> E:
+    def __and__(self, other: E | CompiledExpr | bool) -> E:
         return E(Logic("AND", self.node, wrap(other)))
 
-    def __or__(self, other: E | Expr | bool) -> E:
+    def __or__(self, other: E | CompiledExpr | bool) -> E:
         return E(Logic("OR", self.node, wrap(other)))
 
     def __invert__(self) -> E:
@@ -139,10 +139,10 @@ class E:
         return E(Arith("/", self.node, wrap(other)))
 
     def between(self, low: E | Num, high: E | Num) -> E:
-        return E(Between(self.node, wrap(low), wrap(high)))
+        return E(CompiledBetween(self.node, wrap(low), wrap(high)))
 
     def isin(self, *options: E | Num) -> E:
-        return E(InList(self.node, tuple(wrap(o) for o in options)))
+        return E(CompiledInList(self.node, tuple(wrap(o) for o in options)))
 
 
 def const(x: Num | bool) -> E:
@@ -185,7 +185,7 @@ class ProgramBuilder:
     def __init__(self, name: str = "test") -> None:
         self.name = name
         self._streams: list[StreamDecl] = []
-        self._rules: list[Rule] = []
+        self._rules: list[CompiledRule] = []
         self._slot = 0
 
     def stream(self, alias: str, key: str = "SIM:BTCUSDT:1m") -> StreamRef:
@@ -214,7 +214,7 @@ class ProgramBuilder:
         return self.indicator("ATR", stream.candle, n)
 
     def crosses(self, left: E | Num, direction: Literal["ABOVE", "BELOW"], right: E | Num) -> E:
-        return E(Crosses(self._take(), direction, wrap(left), wrap(right)))
+        return E(CompiledCrosses(self._take(), direction, wrap(left), wrap(right)))
 
     def agg(
         self,
@@ -223,7 +223,7 @@ class ProgramBuilder:
         stream: str,
         window: int | None = None,
     ) -> E:
-        return E(Aggregate(self._take(), func, operand.node, window, stream))
+        return E(CompiledAggregate(self._take(), func, operand.node, window, stream))
 
     def snap(
         self,
@@ -236,7 +236,7 @@ class ProgramBuilder:
         return E(Snapshot(self._take(), let, value.node, kind, lag, stream))
 
     def case(self, branches: list[tuple[E, E | Num]], default: E | Num) -> E:
-        return E(Case(tuple((c.node, wrap(v)) for c, v in branches), wrap(default)))
+        return E(CompiledCase(tuple((c.node, wrap(v)) for c, v in branches), wrap(default)))
 
     @staticmethod
     def account(field: AccountField) -> E:
@@ -250,11 +250,15 @@ class ProgramBuilder:
     def avg_price(stream: str) -> E:
         return E(PositionAvgPriceRef(stream))
 
-    def rule(self, condition: E | bool, action: Action, stream: str | None = None) -> Rule:
+    def rule(
+        self, condition: E | bool, action: CompiledAction, stream: str | None = None
+    ) -> CompiledRule:
         if stream is None:
             stream = getattr(action, "stream", None) or self._streams[0].alias
         index = len(self._rules)
-        rule = Rule(index, stream, wrap(condition), action, Span(10 + index, 5), f"rule {index}")
+        rule = CompiledRule(
+            index, stream, wrap(condition), action, Span(10 + index, 5), f"rule {index}"
+        )
         self._rules.append(rule)
         return rule
 
@@ -272,7 +276,7 @@ class ProgramBuilder:
         )
 
 
-def _root(node: Expr | CandleRef) -> str:
+def _root(node: CompiledExpr | CandleRef) -> str:
     """The stream under an indicator's source (the compiler's `root`)."""
     for inner in walk(node):
         if isinstance(inner, FieldRef | CandleRef):
@@ -291,8 +295,8 @@ def order(
     stream: str,
     qty: E | Num | None = None,
     *,
-    sizing: Sizing | None = None,
-    order_type: OrderType | None = None,
+    sizing: CompiledSizing | None = None,
+    order_type: CompiledOrderType | None = None,
     tif: TimeInForce = TimeInForce.GTC,
     stop_loss: ExitLevel | None = None,
     take_profit: ExitLevel | None = None,

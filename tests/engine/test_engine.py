@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from qkt.dsl.program import SizeNotional, SizePercentOf, SizePosition, SizeRisk, TimeInForce
+from qkt.dsl.program import CompiledSizeRisk, SizeNotional, SizePercentOf, SizePosition, TimeInForce
 from qkt.engine.config import EngineConfig, FillAt
 from qkt.engine.events import LogEvent, LogLevel, SignalEvent, TradeEvent
 from qkt.engine.orders import Fill, OrderRole, OrderStatus
@@ -178,8 +178,8 @@ def test_close_all_flattens_every_symbol() -> None:
     [
         (SizeNotional(wrap(1000)), D(10)),  # 1000 USD at 100
         (SizePercentOf(wrap("0.02"), "EQUITY"), D(2)),  # a fraction: 2 % of 10000 at 100
-        (SizeRisk(wrap("0.01"), cash=False), D(20)),  # 1 % of equity / stop distance 5
-        (SizeRisk(wrap(50), cash=True), D(10)),  # $50 / stop distance 5
+        (CompiledSizeRisk(wrap("0.01"), cash=False), D(20)),  # 1 % of equity / stop distance 5
+        (CompiledSizeRisk(wrap(50), cash=True), D(10)),  # $50 / stop distance 5
     ],
 )
 def test_sizing_modes(sizing: object, expected: Decimal) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from qkt.dsl.program import Expr
+from qkt.dsl.program import CompiledExpr
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EventBuffer, LogEvent
 from qkt.engine.plan import build_plan
@@ -34,7 +34,7 @@ class Harness:
             self.plan, SlotTable(self.plan), self.candles, Portfolio(D(10_000)), self.events
         )
 
-    def __call__(self, expr: E | Expr) -> Value:
+    def __call__(self, expr: E | CompiledExpr) -> Value:
         return self.evaluator.value(expr.node if isinstance(expr, E) else expr)
 
 

@@ -138,5 +138,7 @@ def test_export_restore_continues_identically() -> None:
 def test_bad_period_and_name_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Sma(0)
-    with pytest.raises(ValueError, match="unknown indicator 'MACD'"):
-        make_indicator("MACD", 3)
+    with pytest.raises(ValueError, match="unknown indicator 'MACDX'"):
+        make_indicator("MACDX", 3)
+    with pytest.raises(ValueError, match="at least 2"):
+        make_indicator("RSI", 1)
