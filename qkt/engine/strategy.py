@@ -22,6 +22,7 @@ so a restored engine can be fed an overlapping history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qkt.dsl.program import (
@@ -43,11 +44,14 @@ from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
+from qkt.engine.guard import Guard
+from qkt.engine.halt import HaltInfo, HaltKind, KillResult
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
+from qkt.engine.risk import RiskMonitor
 from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
@@ -63,7 +67,11 @@ class StrategyEngine:
         config: EngineConfig | None = None,
         journal: Journal | None = None,
         state: EngineState | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
     ) -> None:
+        """`clock` (epoch ms) times halts and measures the risk limits' days and minutes; by
+        default it is the close time of the candle being processed (right for backtests)."""
         self.program = program
         self.config = config or EngineConfig()
         self._journal: Journal = journal or NullJournal()
@@ -74,7 +82,8 @@ class StrategyEngine:
         self._candles: dict[str, Candle] = {}  # alias -> its latest closed candle
         self._last_ms: dict[CandleKey, int] = {}  # key -> open time of its last candle
         self._seen_epochs: dict[Instrument, int] = {}
-        self._broker = PaperBroker(self.config, self._portfolio, self._journal, self._events)
+        self._clock = clock or (lambda: self._events.now_ms)
+        self._guard, self._broker = self._book(self._portfolio)
         self._evaluator = Evaluator(
             self._plan, self._slots, self._candles, self._portfolio, self._events
         )
@@ -91,11 +100,13 @@ class StrategyEngine:
         aliases = self._accept(candle)
         if not aliases:
             return []
+        self._guard.tick()  # before the marks move: a new day starts from yesterday's equity
         self._close(candle, aliases)
         instrument = Instrument.of(candle.key)
         if self._plan.finest[instrument] == candle.key:
             self._broker.on_candle(candle)
             self._observe_positions()
+        self._guard.check_equity()
         for rule in self._plan.rules[candle.key]:
             self._run(rule, candle)
         return self._events.drain()
@@ -216,7 +227,9 @@ class StrategyEngine:
         resolved = self._resolver.resolve(action, rule.index, price)
         if isinstance(resolved, Skip):
             self._events.warn_once(resolved.key, resolved.message, rule=rule.index)
-        elif isinstance(resolved, OcoRequest):
+            return
+        self._guard.on_rule_order()
+        if isinstance(resolved, OcoRequest):
             self._broker.place_oco(resolved.request, resolved.stop, resolved.limit, now)
         else:
             self._broker.place(resolved, price, now)
@@ -225,6 +238,8 @@ class StrategyEngine:
         price = self._portfolio.mark_of(instrument)
         if price is None:  # no candle of it yet: nothing can be held in it either
             return
+        if self._portfolio.position(instrument) != 0:
+            self._guard.on_rule_order()
         self._broker.close(instrument, price, self._events.now_ms, rule.index)
 
     def flatten(self, now_ms: int | None = None) -> list[EngineEvent]:
@@ -239,6 +254,50 @@ class StrategyEngine:
                 self._broker.close(instrument, price, self._events.now_ms, None)
         self._observe_positions()
         return self._events.drain()
+
+    # -- halt, resume, kill (halt.py, guard.py) ------------------------------------------------
+
+    def halt(
+        self, reason: str, by: str = "operator", *, kind: HaltKind = HaltKind.OPERATOR
+    ) -> list[EngineEvent]:
+        """Stop new entries (exits still run) and cancel resting entry orders; the events it
+        caused. `kind` is OPERATOR, or the daemon-wide limit that halts every strategy."""
+        self._guard.halt(kind, reason, by)
+        return self._events.drain()
+
+    def resume(self, by: str = "operator") -> list[EngineEvent]:
+        """Lift the halt and measure every limit afresh from now (the day's equity and the
+        peak become the current equity); NotHaltedError if the strategy is not halted."""
+        self._guard.resume(by)
+        return self._events.drain()
+
+    def kill(
+        self, flatten: bool = False, reason: str = "killed", by: str = "operator"
+    ) -> KillResult:
+        """Halt, cancel every order (exits too), and with `flatten` close every position at
+        market (a symbol with no price yet cannot be closed); the positions left."""
+        self._guard.halt(HaltKind.OPERATOR, reason, by, killed=True)
+        self._broker.cancel_all(f"killed: {reason}", self._events.now_ms)
+        events = self._events.drain()
+        if flatten:
+            events += self.flatten(self._clock())
+        return KillResult(events, self.positions)
+
+    def tick(self) -> list[EngineEvent]:
+        """Let time pass without a candle: at 00:00 UTC (by the clock) a new day's loss count
+        starts and a daily-loss halt lifts. `on_candle` does this itself."""
+        self._guard.tick()
+        return self._events.drain()
+
+    @property
+    def halt_info(self) -> HaltInfo | None:
+        """Why the strategy is halted (None: it is not)."""
+        return self._guard.halted
+
+    @property
+    def risk(self) -> RiskMonitor:
+        """The figures the limits are measured from (day's starting equity, peak, streak)."""
+        return self._guard.monitor
 
     def _capture(self, side: str, stream: str) -> None:
         for node in self._plan.stateful.values():
@@ -333,12 +392,20 @@ class StrategyEngine:
             last_candle_ms={str(k): ms for k, ms in self._last_ms.items()},
             seen_epochs={str(i): e for i, e in self._seen_epochs.items()},
             logged_once=self._events.export(),
+            risk=self._guard.export(),
         )
+
+    def _book(self, portfolio: Portfolio) -> tuple[Guard, PaperBroker]:
+        guard = Guard(self.config, portfolio, self._events, self._clock)
+        broker = PaperBroker(self.config, portfolio, self._journal, self._events, guard)
+        guard.cancel_entries = broker.cancel_entries
+        return guard, broker
 
     def _restore(self, state: EngineState) -> None:
         self._portfolio = Portfolio.restore(state.portfolio)
-        self._broker = PaperBroker(self.config, self._portfolio, self._journal, self._events)
+        self._guard, self._broker = self._book(self._portfolio)
         self._broker.restore(state.broker)
+        self._guard.restore(state.risk)
         self._evaluator = Evaluator(
             self._plan, self._slots, self._candles, self._portfolio, self._events
         )

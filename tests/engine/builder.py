@@ -63,6 +63,7 @@ from qkt.dsl.program import (
 )
 from qkt.engine.config import EngineConfig
 from qkt.engine.events import EngineEvent, LogEvent, TradeEvent
+from qkt.engine.margin import MarginRules
 from qkt.engine.orders import Fill
 from qkt.engine.plan import walk
 from qkt.engine.protocols import MemoryJournal
@@ -404,8 +405,15 @@ class Run:
         return [e.message for e in self.events if isinstance(e, LogEvent)]
 
 
+# The order-mechanics tests pin qkt 0.13's fills, shorts on SIM spot included: they run with
+# buying power off, explicitly (`--margin off`); test_risk.py and test_margin.py test it on.
+MARGIN_OFF = MarginRules(enabled=False)
+
+
 def run(program: Program, candles: Sequence[Candle] = (), **config: object) -> Run:
-    """Feed `candles` to a fresh engine (config fields as keywords, e.g. fee_bps=D(10))."""
+    """Feed `candles` to a fresh engine (config fields as keywords, e.g. fee_bps=D(10));
+    margin is off unless `margin=` says otherwise."""
+    config.setdefault("margin", MARGIN_OFF)
     journal = MemoryJournal()
     engine = StrategyEngine(program, EngineConfig(**config), journal)  # type: ignore[arg-type]
     result = Run(engine, journal, [])
