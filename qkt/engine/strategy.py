@@ -100,8 +100,8 @@ class StrategyEngine:
         aliases = self._accept(candle)
         if not aliases:
             return []
-        self._guard.tick()  # before the marks move: a new day starts from yesterday's equity
         self._close(candle, aliases)
+        self._guard.tick()  # after the marks: a day starts from the equity at its first close
         instrument = Instrument.of(candle.key)
         if self._plan.finest[instrument] == candle.key:
             self._broker.on_candle(candle)
