@@ -23,6 +23,7 @@ so a restored engine can be fed an overlapping history.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from qkt.dsl.program import (
@@ -46,6 +47,7 @@ from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
 from qkt.engine.guard import Guard
 from qkt.engine.halt import HaltInfo, HaltKind, KillResult
+from qkt.engine.margin import available
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
@@ -334,6 +336,11 @@ class StrategyEngine:
     def account(self) -> Account:
         """Balance, equity, realized / unrealized / total PnL and fees, now."""
         return self._portfolio.account()
+
+    @property
+    def available(self) -> Decimal:
+        """Balance not held as margin by open positions: what new entries may use (margin.py)."""
+        return available(self._portfolio, self.config.margin)
 
     @property
     def positions(self) -> tuple[Position, ...]:
