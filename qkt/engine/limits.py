@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from qkt.errors import UserError
+from qkt.money import to_str
 
 DEFAULT_MAX_ORDERS_PER_MINUTE: Final = 60
 # Past these a value is a typo, not a limit (a loss limit of 10^15 limits nothing).
@@ -163,9 +164,9 @@ def _check_money(value: Decimal, flag: str) -> None:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise RiskLimitError(f"{flag}: {value!r} is not an exact amount of money")
     if value <= 0:
-        raise RiskLimitError(f"{flag}: {value} must be above 0 (use `off` for no limit)")
+        raise RiskLimitError(f"{flag}: {to_str(value)} must be above 0 (use `off` for no limit)")
     if value > MAX_MONEY:
-        raise RiskLimitError(f"{flag}: {value} is absurdly large (at most {MAX_MONEY:,})")
+        raise RiskLimitError(f"{flag}: {to_str(value)} is absurdly large (at most {MAX_MONEY:,})")
 
 
 def _check_pct(value: Decimal, flag: str) -> None:
@@ -173,7 +174,7 @@ def _check_pct(value: Decimal, flag: str) -> None:
         raise RiskLimitError(f"{flag}: {value!r} is not an exact percent")
     if not 0 < value <= 100:
         raise RiskLimitError(
-            f"{flag}: {value} must be a percent above 0 and at most 100 (20 means 20 %)"
+            f"{flag}: {to_str(value)} must be a percent above 0 and at most 100 (20 means 20 %)"
         )
 
 
