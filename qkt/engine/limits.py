@@ -197,4 +197,4 @@ _CHECKS: Final[dict[str, Callable[[Any, str], None]]] = {
 
 
 def _json(value: Decimal | int | None) -> str | int | None:
-    return str(value) if isinstance(value, Decimal) else value
+    return to_str(value) if isinstance(value, Decimal) else value
