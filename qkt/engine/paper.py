@@ -25,6 +25,11 @@ Choices a trader should know (dsl.md is silent on them):
   stop loss and the take profit), the worst price for the trader wins (the stop loss):
   pessimistic, since the order of high and low inside the candle is unknown. Other orders of a
   candle fill in the order they were placed.
+- Every order is put to the `OrderGate` (guard.py) when placed and again when it would fill: a
+  refused order is REJECTED (journaled, an `OrderRejectedEvent`), never half-filled.
+- A position with a liquidation price (margin.py) that the candle reached is closed at that
+  price (role LIQUIDATION, no slippage) before the candle's orders are matched, unless one of
+  its stops fills at a price no worse; and after the matching if it is still open.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """`StrategyEngine`: the one object a worker drives. Candles in, events out; pure (no I/O, no
-threads, no clock: time comes from candles).
+threads; time comes from candles, or from a clock the host injects for halts and risk limits).
 
 When a candle of key K closes (dsl.md "When rules run"), for every alias reading K at once:
 1. the candle becomes the aliases' latest; the symbol's mark moves to the latest close;
 2. indicators rooted at those aliases update (an inner indicator before the one it feeds);
 3. `@T-N` histories push; 4. aggregates update (`SINCE OPEN` only while a position is open);
 5. if K is its symbol's finest stream, the symbol's resting orders are matched against the
-   candle (DAY expiry, then market orders waiting for this open, then resting orders): they
-   fill *before* the rules, since the candle's range happened before its close;
+   candle (liquidations, DAY expiry, market orders waiting for this open, resting orders): they
+   fill *before* the rules, since the candle's range happened before its close; then the
+   equity limits are checked (guard.py: a breach halts before the rules run);
 6. the rules of those aliases run in file order. A rule fires only when its condition is exactly
    TRUE; a market order fills (at the close, by default) before the next rule, so later rules
    see the new position and account.
