@@ -82,6 +82,9 @@ class Guard:
 
     def check_equity(self) -> None:
         """Daily loss and drawdown at the current marks."""
+        limits = self._config.limits
+        if limits.max_daily_loss is None and limits.max_drawdown_pct is None:
+            return  # the common case, on every candle: skip valuing the book
         self._trip_if(self.monitor.on_equity(self._portfolio.equity, self.clock()))
 
     def on_rule_order(self) -> None:
@@ -91,8 +94,10 @@ class Guard:
     def tick(self) -> None:
         """Start a new UTC day if the clock is in one, and lift a daily-loss halt then."""
         now = self.clock()
-        if not self.monitor.new_day(now, self._portfolio.equity):
+        if not self.monitor.is_new_day(now):
             return
+        if not self.monitor.new_day(now, self._portfolio.equity):
+            return  # the first day counted: nothing began since a halt
         halt = self.halted
         if halt is not None and halt.kind.lifts_at_midnight:
             self.halted = None
@@ -101,7 +106,7 @@ class Guard:
             )
 
     def trip(self, breach: Breach) -> None:
-        """Halt for a breached limit (a `risk` event even if a stronger halt stays)."""
+        """Halt for a breached limit: the record, a `risk` event, resting entries cancelled."""
         self.halt(breach.kind, breach.reason, "risk", breach=breach)
 
     def _trip_if(self, breach: Breach | None) -> None:

@@ -4,7 +4,8 @@
 - daily loss = equity at 00:00 UTC - equity now (realized and unrealized change since the day
   began, by the engine's clock); breached when it reaches `max_daily_loss`;
 - drawdown = (peak equity - equity) / peak * 100, the peak being the highest equity seen (the
-  starting balance at first); breached when it reaches `max_drawdown_pct`;
+  starting balance at first) while a daily-loss or drawdown limit is on; breached when it
+  reaches `max_drawdown_pct`;
 - position notional = |position after the order| * price; an order that would make it exceed
   `max_position_notional` is a breach (and is rejected);
 - order rate = orders the strategy's rules placed in the last 60 s; the order that makes it
@@ -86,6 +87,10 @@ class RiskMonitor:
         self.peak_equity = equity
         self.loss_streak = 0
         self._orders: deque[int] = deque()  # when the rules' recent orders were placed
+
+    def is_new_day(self, now_ms: int) -> bool:
+        """`now_ms` is in a later UTC day than the count's (or no day was counted yet)."""
+        return self.day is None or utc_day(now_ms) > self.day
 
     def new_day(self, now_ms: int, equity: Decimal) -> bool:
         """Start a new UTC day's count if `now_ms` is in one; True if it is (the first call

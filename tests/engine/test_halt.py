@@ -16,6 +16,7 @@ from qkt.engine.state import EngineState
 from qkt.engine.strategy import StrategyEngine
 from qkt.market.models import Candle
 from tests.engine.builder import (
+    T0,
     D,
     ProgramBuilder,
     Run,
@@ -205,3 +206,15 @@ def test_balances_are_untouched_by_halt_and_resume() -> None:
     r.engine.resume()
     assert r.engine.account == before
     assert r.engine.account.balance == Decimal(10_000)
+
+
+def test_a_daemon_wide_daily_halt_before_any_candle_lifts_only_at_the_next_midnight() -> None:
+    now = [T0 + 3_600_000]
+    engine = StrategyEngine(always_enters().build(), clock=lambda: now[0])
+    engine.halt("together lost 900", by="daemon", kind=HaltKind.PORTFOLIO_DAILY_LOSS)
+    assert engine.tick() == [] and engine.halt_info is not None
+    engine.on_candle(candle(60, 100))
+    assert engine.halt_info is not None and engine.positions == ()
+    now[0] = T0 + 86_400_000
+    assert [e.action for e in engine.tick() if isinstance(e, RiskEvent)] == ["lift"]
+    assert engine.halt_info is None
