@@ -19,7 +19,8 @@ risk tier), a position is liquidated when the price reaches
 
 where the equity left in the position equals its maintenance margin (`|qty| * avg_price * m`).
 It is closed at that price (a gap beyond it is the exchange's insurance fund's loss, not the
-trader's), paying the usual fee. A spot long is never liquidated: it cannot lose more than it
+trader's), paying the usual fee; an exit's fee is at most what the balance holds after its PnL
+(the paper exchange never lends). A spot long is never liquidated: it cannot lose more than it
 cost. `enabled=False` (`--margin off`) is qkt 0.13: nothing is checked, nothing liquidated.
 """
 

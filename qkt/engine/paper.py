@@ -66,7 +66,7 @@ from qkt.engine.orders import (
 from qkt.engine.portfolio import Portfolio
 from qkt.engine.protocols import Journal, OrderGate
 from qkt.market.models import Candle
-from qkt.money import BPS, CONTEXT, ONE
+from qkt.money import BPS, CONTEXT, ONE, ZERO
 
 DAY_MS: Final = 86_400_000
 _IMMEDIATE: Final = (TimeInForce.IOC, TimeInForce.FOK)
@@ -305,6 +305,8 @@ class PaperBroker:
             qty = min(qty, reducible)
         price = self._execution_price(order, raw)
         fee = self._fee(qty, price)
+        if order.role.is_exit and self._config.margin.enabled:
+            fee = self._exit_fee(order, qty, price, fee)
         refused = self._refused(order, qty, price, fee)
         if refused is not None:
             self._reject(order, refused, ts)
@@ -344,6 +346,13 @@ class PaperBroker:
         return CONTEXT.divide(
             CONTEXT.multiply(CONTEXT.multiply(qty, price), self._config.fee_bps), BPS
         )
+
+    def _exit_fee(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
+        """An exit's fee, at most what the balance holds after its PnL: the paper exchange
+        never lends, so closing a position near its liquidation price cannot leave a debt."""
+        gross = self._portfolio.preview(order.instrument, order.side, qty, price, ZERO).realized
+        left = CONTEXT.add(self._portfolio.balance, gross)
+        return min(fee, max(ZERO, left))
 
     def _refused(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> str | None:
         return None if self._gate is None else self._gate.refuse(order, qty, price, fee)

@@ -170,6 +170,17 @@ def test_a_stop_above_the_liquidation_price_fills_first_and_one_below_does_not()
     assert [(f.role, f.price) for f in below.fills[1:]] == [(OrderRole.LIQUIDATION, D(48_300))]
 
 
+def test_a_liquidation_fee_never_leaves_a_debt() -> None:
+    # Opening costs 12,000 of margin and a 450 fee (75 bps); at 48,300 the loss is 11,700 and
+    # the fee would be 362.25, more than the 300 left: the fee takes what is there, no more.
+    r = run(linear_long().build(), [candle(0, 60_000, key=LINEAR)], balance=D(12_450),
+            fee_bps=D(75), margin=MarginRules(leverage=D(5)))  # fmt: skip
+    assert r.engine.available == 0
+    r.feed([candle(1, 60_000, 60_000, 48_000, 48_500, key=LINEAR)])
+    assert (r.fills[-1].role, r.fills[-1].fee) == (OrderRole.LIQUIDATION, D(300))
+    assert r.engine.account.balance == 0
+
+
 def test_a_linear_order_needs_its_initial_margin_and_fee() -> None:
     r = run(linear_long().build(), [candle(0, 60_000, key=LINEAR)], balance=D(11_999),
             margin=MarginRules(leverage=D(5)))  # fmt: skip
@@ -213,28 +224,34 @@ def random_orders_program() -> ProgramBuilder:
 PROGRAM = random_orders_program().build()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     steps=st.lists(order_step, min_size=5, max_size=80),
     balance=st.sampled_from([D(50), D(500), D(5_000)]),
     fee=st.sampled_from([D(0), D(10), D(75)]),
-    shorts=st.booleans(),
+    market=st.sampled_from(["spot", "spot with shorts", "linear 1x", "linear 5x", "linear 50x"]),
+    scale=st.sampled_from([1, 4]),  # 4: moves up to 60 % a candle, liquidations and gaps
 )
 def test_the_balance_never_goes_below_zero_whatever_the_orders(
-    steps: list[tuple[int, int, int]], balance: Decimal, fee: Decimal, shorts: bool
+    steps: list[tuple[int, int, int]], balance: Decimal, fee: Decimal, market: str, scale: int
 ) -> None:
-    rules = MarginRules(allow_shorts=shorts)
+    shorts = market != "spot"
+    kind = MarketKind.LINEAR if market.startswith("linear") else MarketKind.SPOT
+    leverage = (
+        D(market.removeprefix("linear ").removesuffix("x")) if kind is MarketKind.LINEAR else D(1)
+    )
+    rules = MarginRules(allow_shorts=shorts, market=kind, leverage=leverage)
     engine = StrategyEngine(PROGRAM, EngineConfig(balance=balance, fee_bps=fee, margin=rules))
     price = D(100)
     for i, (which, move, wick) in enumerate(steps):
-        new = max(D(1), price * (100 + move) / 100)
+        new = max(D(1), price * (100 + move * scale) / 100)
         high, low = max(price, new) * (100 + wick) / 100, min(price, new) * (100 - wick) / 100
         engine.on_candle(candle(i, price, high, max(low, D("0.5")), new, volume=which))
         price = new
         account = engine.account
         assert account.balance >= 0
         assert engine.available >= 0
-        if not shorts:
+        if market == "spot":
             assert all(p.qty > 0 for p in engine.positions)
 
 
