@@ -36,7 +36,14 @@ from qkt.engine.limits import (
     parse_max_orders_per_minute,
     parse_max_position_notional,
 )
-from qkt.engine.margin import MarginError, MarginRules, MarketKind, parse_leverage, parse_margin
+from qkt.engine.margin import (
+    MarginError,
+    MarginRules,
+    MarketKind,
+    margin_from_flags,
+    parse_leverage,
+    parse_margin,
+)
 from qkt.engine.orders import Fill, Instrument, Order, OrderKind, OrderRole, OrderStatus, Side
 from qkt.engine.portfolio import Account, Position
 from qkt.engine.protocols import Journal, MemoryJournal, NullJournal
@@ -64,6 +71,7 @@ __all__ = [
     "StrategyEquity",
     "evaluate_portfolio_limits",
     "limits_from_flags",
+    "margin_from_flags",
     "parse_leverage",
     "parse_margin",
     "parse_max_daily_loss",

@@ -103,6 +103,20 @@ def parse_margin(text: str) -> bool:
     return word == "on"
 
 
+def margin_from_flags(
+    leverage: str | None = None, margin: str | None = None, base: MarginRules | None = None
+) -> MarginRules:
+    """`MarginRules` from `--leverage` and `--margin` values (None: not given, keep `base`)."""
+    rules = base or MarginRules()
+    return MarginRules(
+        enabled=rules.enabled if margin is None else parse_margin(margin),
+        leverage=rules.leverage if leverage is None else parse_leverage(leverage),
+        maintenance_rate=rules.maintenance_rate,
+        allow_shorts=rules.allow_shorts,
+        market=rules.market,
+    )
+
+
 def _check_leverage(value: Decimal) -> None:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise MarginError(f"--leverage: {value!r} is not an exact number")

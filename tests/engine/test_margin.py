@@ -16,6 +16,7 @@ from qkt.engine.margin import (
     MarginRules,
     MarketKind,
     liquidation_price,
+    margin_from_flags,
     parse_leverage,
     parse_margin,
 )
@@ -271,3 +272,6 @@ def test_leverage_and_margin_flags_parse_or_say_what_is_wrong() -> None:
             parse_leverage(bad)
     with pytest.raises(MarginError, match="--margin: 'maybe' must be `on` or `off`"):
         parse_margin("maybe")
+    assert margin_from_flags() == MarginRules()
+    assert margin_from_flags("5", "off") == MarginRules(enabled=False, leverage=D(5))
+    assert margin_from_flags(None, None, MarginRules(leverage=D(3))).leverage == D(3)
