@@ -405,15 +405,15 @@ class Run:
         return [e.message for e in self.events if isinstance(e, LogEvent)]
 
 
-# The order-mechanics tests pin qkt 0.13's fills, shorts on SIM spot included: they run with
-# buying power off, explicitly (`--margin off`); test_risk.py and test_margin.py test it on.
-MARGIN_OFF = MarginRules(enabled=False)
+# The order-mechanics tests pin qkt 0.13's fills. None of them spends more than its balance, but
+# several sell short on SIM (spot): they run with buying power on and shorts allowed, explicitly.
+SHORTS_ALLOWED = MarginRules(allow_shorts=True)
 
 
 def run(program: Program, candles: Sequence[Candle] = (), **config: object) -> Run:
     """Feed `candles` to a fresh engine (config fields as keywords, e.g. fee_bps=D(10));
-    margin is off unless `margin=` says otherwise."""
-    config.setdefault("margin", MARGIN_OFF)
+    shorts are allowed unless `margin=` says otherwise."""
+    config.setdefault("margin", SHORTS_ALLOWED)
     journal = MemoryJournal()
     engine = StrategyEngine(program, EngineConfig(**config), journal)  # type: ignore[arg-type]
     result = Run(engine, journal, [])
