@@ -59,6 +59,7 @@ from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
 from qkt.market.models import Candle, CandleKey
+from qkt.money import CONTEXT, to_str
 
 
 class StrategyEngine:
@@ -301,6 +302,24 @@ class StrategyEngine:
     def risk(self) -> RiskMonitor:
         """The figures the limits are measured from (day's starting equity, peak, streak)."""
         return self._guard.monitor
+
+    def risk_status(self) -> dict[str, Any]:
+        """The halt, the limits and the figures they are measured from, as JSON (money as exact
+        strings): for `/status`, and for the daemon's daemon-wide limits."""
+        monitor, equity = self._guard.monitor, self._portfolio.equity
+        halt = self._guard.halted
+        return {
+            "halted": halt is not None,
+            "halt": None if halt is None else halt.to_json(),
+            "limits": self.config.limits.to_json(),
+            "equity": to_str(equity),
+            "day_start_equity": to_str(monitor.day_start_equity),
+            "daily_pnl": to_str(CONTEXT.subtract(equity, monitor.day_start_equity)),
+            "peak_equity": to_str(monitor.peak_equity),
+            "loss_streak": monitor.loss_streak,
+            "orders_last_minute": monitor.orders_in_last_minute(self._clock()),
+            "available": to_str(self.available),
+        }
 
     def _capture(self, side: str, stream: str) -> None:
         for node in self._plan.stateful.values():

@@ -192,3 +192,30 @@ def test_every_limit_is_off_but_the_order_rate_guard_by_default() -> None:
 def test_a_bad_limit_cannot_even_be_built(field: str, value: object) -> None:
     with pytest.raises(RiskLimitError, match="--" + field.replace("_", "-")):
         RiskLimits(**{field: value})  # type: ignore[arg-type]
+
+
+def test_risk_status_has_what_status_and_the_daemon_need() -> None:
+    r = limited(buys_10_then_holds(), max_daily_loss=D(100))
+    r.feed([candle(1, 100, None, None, 95)])
+    status = r.engine.risk_status()
+    assert status == {
+        "halted": False,
+        "halt": None,
+        "limits": {
+            "max_daily_loss": "100",
+            "max_drawdown_pct": None,
+            "max_position_notional": None,
+            "max_orders_per_minute": 60,
+            "max_loss_streak": None,
+        },
+        "equity": "9950",
+        "day_start_equity": "10000",
+        "daily_pnl": "-50",
+        "peak_equity": "10000",
+        "loss_streak": 0,
+        "orders_last_minute": 0,  # the buy was placed a minute before this candle's close
+        "available": "9000",
+    }
+    r.feed([candle(2, 95, None, None, 89)])
+    halted = r.engine.risk_status()
+    assert halted["halted"] is True and halted["halt"]["kind"] == "max_daily_loss"
