@@ -307,6 +307,7 @@ class PaperBroker:
         fee = self._fee(qty, price)
         if order.role.is_exit and self._config.margin.enabled:
             fee = self._exit_fee(order, qty, price, fee)
+        self._orders.pop(order.id, None)  # a halt the gate trips must not cancel it as well
         refused = self._refused(order, qty, price, fee)
         if refused is not None:
             self._reject(order, refused, ts)

@@ -14,7 +14,7 @@ from qkt.engine.limits import RiskLimitError, RiskLimits
 from qkt.engine.protocols import MemoryJournal
 from qkt.engine.strategy import StrategyEngine
 from qkt.log import iso_utc
-from tests.engine.builder import T0, D, ProgramBuilder, Run, buy, candle, close, run
+from tests.engine.builder import T0, D, ProgramBuilder, Run, buy, candle, close, limit_at, run
 
 DAY = 1440  # one-minute candles in a day
 
@@ -219,3 +219,19 @@ def test_risk_status_has_what_status_and_the_daemon_need() -> None:
     r.feed([candle(2, 95, None, None, 89)])
     halted = r.engine.risk_status()
     assert halted["halted"] is True and halted["halt"]["kind"] == "max_daily_loss"
+
+
+def test_a_resting_entry_past_the_notional_when_it_fills_is_rejected_once() -> None:
+    p = ProgramBuilder()
+    btc = p.stream("btc")
+    p.rule(btc.close == 100, buy("btc", 4, order_type=limit_at(99)))
+    p.rule(btc.close == 101, buy("btc", 1))  # 1 at 101, then the limit would make it 5 x 99
+    bars = [candle(0, 100), candle(1, 100, None, None, 101), candle(2, 101, 101, 98, 99)]
+    r = run(p.build(), bars, limits=RiskLimits(max_position_notional=D(450)))
+    assert [(f.qty, f.price) for f in r.fills] == [(D(1), D(101))]
+    rejected = [e for e in r.events if isinstance(e, OrderRejectedEvent)]
+    assert [e.order.id for e in rejected] == [1]
+    assert "worth 495" in rejected[0].reason
+    statuses = [o.status.value for o in r.journal.orders if o.id == 1]
+    assert statuses == ["OPEN", "REJECTED"]
+    assert r.engine.halt_info is not None and r.engine.open_orders == ()
