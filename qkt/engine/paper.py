@@ -203,10 +203,10 @@ class PaperBroker:
         its stops fills first (at a price no worse), and again after the orders."""
         instrument = Instrument.of(candle.key)
         held_at_open = self._portfolio.position(instrument)
-        self._liquidate(candle, before_orders=True)
         for order in list(self._open_in(instrument)):
             if order.expires_ms is not None and candle.open_ms >= order.expires_ms:
                 self._finish(order, OrderStatus.EXPIRED, "day ended", candle.open_ms)
+        self._liquidate(candle, before_orders=True)  # an expired stop protects nothing
         for order in list(self._open_in(instrument)):
             if order.id not in self._orders:  # cancelled by an earlier fill (a halt, an OCO)
                 continue
