@@ -85,7 +85,8 @@ class Guard:
         limits = self._config.limits
         if limits.max_daily_loss is None and limits.max_drawdown_pct is None:
             return  # the common case, on every candle: skip valuing the book
-        self._trip_if(self.monitor.on_equity(self._portfolio.equity, self.clock()))
+        for breach in self.monitor.on_equity(self._portfolio.equity, self.clock()):
+            self._trip_if(breach)
 
     def on_rule_order(self) -> None:
         """A rule is placing an order: count it against the order rate."""

@@ -106,21 +106,23 @@ class RiskMonitor:
         """What the day lost so far (negative: it made money)."""
         return CONTEXT.subtract(self.day_start_equity, equity)
 
-    def on_equity(self, equity: Decimal, now_ms: int) -> Breach | None:
-        """Move the peak; the daily-loss or drawdown breach at this equity, if any."""
+    def on_equity(self, equity: Decimal, now_ms: int) -> list[Breach]:
+        """Move the peak; the daily-loss and drawdown breaches at this equity (both are
+        reported: a drawdown must take over a daily-loss halt that would lift at midnight)."""
         if equity > self.peak_equity:
             self.peak_equity = equity
+        breaches: list[Breach] = []
         limit = self.limits.max_daily_loss
         loss = self.daily_loss(equity)
         if limit is not None and loss >= limit:
-            return Breach(HaltKind.MAX_DAILY_LOSS, loss, limit, now_ms)
+            breaches.append(Breach(HaltKind.MAX_DAILY_LOSS, loss, limit, now_ms))
         pct_limit = self.limits.max_drawdown_pct
         if pct_limit is not None:
             fall = drawdown_pct(self.peak_equity, equity)
             if fall >= pct_limit:
                 shown = fall.quantize(CENT)
-                return Breach(HaltKind.MAX_DRAWDOWN_PCT, shown, pct_limit, now_ms)
-        return None
+                breaches.append(Breach(HaltKind.MAX_DRAWDOWN_PCT, shown, pct_limit, now_ms))
+        return breaches
 
     def on_closing_fill(self, realized: Decimal, now_ms: int) -> Breach | None:
         """Count a fill that reduced a position; the loss-streak breach, if any."""

@@ -218,3 +218,14 @@ def test_a_daemon_wide_daily_halt_before_any_candle_lifts_only_at_the_next_midni
     now[0] = T0 + 86_400_000
     assert [e.action for e in engine.tick() if isinstance(e, RiskEvent)] == ["lift"]
     assert engine.halt_info is None
+
+
+def test_a_halt_survives_an_edit_of_the_rules() -> None:
+    engine = StrategyEngine(always_enters().build())
+    engine.on_candle(candle(0, 99, 100, 99, 100))
+    engine.halt("edited while halted")
+    edited = always_enters()
+    edited.rule(edited.position("btc") > 5, close("btc"))
+    restarted = StrategyEngine(edited.build(), state=engine.export_state())
+    assert restarted.halt_info is not None
+    assert restarted.halt_info.reason == "edited while halted"

@@ -235,3 +235,16 @@ def test_a_resting_entry_past_the_notional_when_it_fills_is_rejected_once() -> N
     statuses = [o.status.value for o in r.journal.orders if o.id == 1]
     assert statuses == ["OPEN", "REJECTED"]
     assert r.engine.halt_info is not None and r.engine.open_orders == ()
+
+
+def test_a_drawdown_breach_while_daily_halted_takes_over_and_midnight_does_not_lift_it() -> None:
+    r = limited(buys_10_then_holds(), max_daily_loss=D(100), max_drawdown_pct=D(2))
+    r.feed([candle(1, 100, None, None, 90)])  # lost 100 (1 %): the daily loss halts first
+    info = r.engine.halt_info
+    assert info is not None and info.kind is HaltKind.MAX_DAILY_LOSS
+    r.feed([candle(2, 90, None, None, 80)])  # 2 % below the peak: needs a resume now
+    info = r.engine.halt_info
+    assert info is not None and info.kind is HaltKind.MAX_DRAWDOWN_PCT
+    assert [e.kind for e in risk_events(r.events)] == ["max_daily_loss", "max_drawdown_pct"]
+    r.feed([candle(DAY + 1, 80)])
+    assert r.engine.halt_info is not None and r.engine.halt_info.kind is HaltKind.MAX_DRAWDOWN_PCT
