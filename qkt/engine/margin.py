@@ -26,14 +26,17 @@ cost. `enabled=False` (`--margin off`) is qkt 0.13: nothing is checked, nothing 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Final
 
-from qkt.engine.orders import Instrument, Side
+from qkt.engine.matching import match_candle
+from qkt.engine.orders import Instrument, Order, OrderKind, Side
 from qkt.engine.portfolio import Portfolio
 from qkt.errors import UserError
+from qkt.market.models import Candle
 from qkt.money import CONTEXT, ONE, ZERO, to_str
 
 LINEAR_BROKERS: Final = frozenset({"BYBIT_LINEAR"})
@@ -193,3 +196,17 @@ def liquidation_price(
     else:
         factor = CONTEXT.subtract(CONTEXT.add(ONE, initial), rules.maintenance_rate)
     return CONTEXT.multiply(avg_price, factor)
+
+
+def stop_fills_first(
+    orders: Iterable[Order], candle: Candle, level: Decimal, held: Decimal
+) -> bool:
+    """One of the position's resting stops (or exits at market) fills on this candle at a
+    price no worse than the liquidation price `level`: the price path reaches it first."""
+    for order in orders:
+        if not order.role.is_exit or order.kind is OrderKind.LIMIT:
+            continue
+        price = match_candle(order, candle).price
+        if price is not None and (price >= level if held > 0 else price <= level):
+            return True
+    return False

@@ -50,7 +50,7 @@ from qkt.engine.events import (
     TradeEvent,
 )
 from qkt.engine.exits import exit_levels, worst_per_group
-from qkt.engine.margin import liquidation_price
+from qkt.engine.margin import liquidation_price, stop_fills_first
 from qkt.engine.matching import Match, at_price, match_candle
 from qkt.engine.orders import (
     ExitPlan,
@@ -238,7 +238,7 @@ class PaperBroker:
         level = liquidation_price(self._config.margin, instrument, held, avg)
         if level is None or (candle.low > level if held > 0 else candle.high < level):
             return
-        if before_orders and self._stop_fills_first(instrument, candle, level, held):
+        if before_orders and stop_fills_first(self._open_in(instrument), candle, level, held):
             return
         order = Order(
             id=self._take_order_id(),
@@ -260,19 +260,6 @@ class PaperBroker:
         )
         self._events.add(LogEvent(ts, LogLevel.WARNING, message))
         self._fill(order, level, ts)
-
-    def _stop_fills_first(
-        self, instrument: Instrument, candle: Candle, level: Decimal, held: Decimal
-    ) -> bool:
-        """A resting stop of the position fills on this candle at a price no worse than the
-        liquidation price: the price path reaches it first."""
-        for order in self._open_in(instrument):
-            if not order.role.is_exit or order.kind is OrderKind.LIMIT:
-                continue
-            price = match_candle(order, candle).price
-            if price is not None and (price >= level if held > 0 else price <= level):
-                return True
-        return False
 
     def _match_batch(self, batch: list[Order], candle: Candle) -> None:
         hits: list[Match] = []
