@@ -1,4 +1,5 @@
-"""How a run is configured: starting balance, fees, slippage, where market orders fill."""
+"""How a run is configured: starting balance, fees, slippage, where market orders fill, risk
+limits (limits.py) and buying power (margin.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Final
+
+from qkt.engine.limits import RiskLimits
+from qkt.engine.margin import MarginRules
 
 DEFAULT_BALANCE: Final = Decimal(10_000)
 # Quantities are rounded *down* to this step: a size never exceeds what the sizing asked for.
@@ -28,6 +32,8 @@ class EngineConfig:
     slippage_bps: Decimal = Decimal(0)  # against you: buys fill higher, sells lower
     fill_at: FillAt = FillAt.CLOSE
     qty_step: Decimal = DEFAULT_QTY_STEP
+    limits: RiskLimits = RiskLimits()  # off, but for a generous orders-per-minute guard
+    margin: MarginRules = MarginRules()  # spot buying power; `MarginRules(enabled=False)`: 0.13
 
     def __post_init__(self) -> None:
         for name in ("balance", "fee_bps", "slippage_bps", "qty_step"):

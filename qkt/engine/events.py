@@ -1,7 +1,9 @@
 """What `StrategyEngine.on_candle` reports: trades, signals, order changes and log lines.
 
 Each event renders with `to_json()` (money as exact decimal strings, times as epoch ms) under a
-`type` that matches the worker's SSE event names (`trade`, `signal`, `log`) plus `order`.
+`type` that matches the worker's SSE event names (`trade`, `signal`, `log`) plus `order`,
+`order_rejected` (an order refused: buying power, a halt, a limit) and `risk` (a halt, a resume,
+a kill, a breached limit).
 `EventBuffer` collects one candle's events and implements "logged once": a warning keyed by
 (rule, what) is reported the first time only, for the life of the strategy (it survives a
 restore), so a rule that divides by zero on every candle does not flood the log.
@@ -100,7 +102,54 @@ class LogEvent:
         }
 
 
-EngineEvent: TypeAlias = TradeEvent | SignalEvent | OrderEvent | LogEvent
+@dataclass(frozen=True, slots=True)
+class OrderRejectedEvent:
+    """An order refused before it could fill (its status is REJECTED, already journaled)."""
+
+    type: ClassVar[str] = "order_rejected"
+    ts: int
+    order: Order
+    reason: str  # a sentence: "insufficient balance: needs 60006, available 100"
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON (money as exact strings, times in epoch ms)."""
+        return {"type": self.type, "ts": self.ts, "reason": self.reason, **self.order.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """A halt, a resume, a kill, or the daily-loss halt lifting at 00:00 UTC.
+
+    `action` is "halt", "resume", "kill" or "lift"; `kind` is a `HaltKind` value ("operator" or
+    the limit's name); for a breach, `value` and `limit` are the figure and its limit as exact
+    strings (percent for drawdowns, counts for rates and streaks)."""
+
+    type: ClassVar[str] = "risk"
+    ts: int
+    action: str
+    kind: str
+    reason: str
+    by: str
+    value: str | None = None
+    limit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON (times in epoch ms)."""
+        return {
+            "type": self.type,
+            "ts": self.ts,
+            "action": self.action,
+            "kind": self.kind,
+            "reason": self.reason,
+            "by": self.by,
+            "value": self.value,
+            "limit": self.limit,
+        }
+
+
+EngineEvent: TypeAlias = (
+    TradeEvent | SignalEvent | OrderEvent | LogEvent | OrderRejectedEvent | RiskEvent
+)
 
 
 class EventBuffer:

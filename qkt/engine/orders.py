@@ -51,6 +51,7 @@ class OrderStatus(Enum):
     OPEN = "OPEN"  # resting, or (market, fill-at-next-open) waiting for the next candle
     FILLED = "FILLED"
     CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"  # refused before filling: buying power, a halt, a risk limit
     EXPIRED = "EXPIRED"
 
 
@@ -64,6 +65,7 @@ class OrderRole(Enum):
     OCO_STOP = "OCO_STOP"
     OCO_LIMIT = "OCO_LIMIT"
     CLOSE = "CLOSE"
+    LIQUIDATION = "LIQUIDATION"  # the exchange closing a position at its liquidation price
 
     @property
     def is_exit(self) -> bool:

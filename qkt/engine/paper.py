@@ -25,6 +25,11 @@ Choices a trader should know (dsl.md is silent on them):
   stop loss and the take profit), the worst price for the trader wins (the stop loss):
   pessimistic, since the order of high and low inside the candle is unknown. Other orders of a
   candle fill in the order they were placed.
+- Every order is put to the `OrderGate` (guard.py) when placed and again when it would fill: a
+  refused order is REJECTED (journaled, an `OrderRejectedEvent`), never half-filled.
+- A position with a liquidation price (margin.py) that the candle reached is closed at that
+  price (role LIQUIDATION, no slippage) before the candle's orders are matched, unless one of
+  its stops fills at a price no worse; and after the matching if it is still open.
 """
 
 from __future__ import annotations
@@ -36,8 +41,16 @@ from typing import Any, Final
 
 from qkt.dsl.program import TimeInForce
 from qkt.engine.config import EngineConfig, FillAt
-from qkt.engine.events import EventBuffer, OrderEvent, TradeEvent
+from qkt.engine.events import (
+    EventBuffer,
+    LogEvent,
+    LogLevel,
+    OrderEvent,
+    OrderRejectedEvent,
+    TradeEvent,
+)
 from qkt.engine.exits import exit_levels, worst_per_group
+from qkt.engine.margin import liquidation_price, stop_fills_first
 from qkt.engine.matching import Match, at_price, match_candle
 from qkt.engine.orders import (
     ExitPlan,
@@ -51,9 +64,9 @@ from qkt.engine.orders import (
     Side,
 )
 from qkt.engine.portfolio import Portfolio
-from qkt.engine.protocols import Journal
+from qkt.engine.protocols import Journal, OrderGate
 from qkt.market.models import Candle
-from qkt.money import BPS, CONTEXT, ONE
+from qkt.money import BPS, CONTEXT, ONE, ZERO
 
 DAY_MS: Final = 86_400_000
 _IMMEDIATE: Final = (TimeInForce.IOC, TimeInForce.FOK)
@@ -63,9 +76,15 @@ class PaperBroker:
     """The simulated exchange of one strategy: its order book, fills and trade count."""
 
     def __init__(
-        self, config: EngineConfig, portfolio: Portfolio, journal: Journal, events: EventBuffer
+        self,
+        config: EngineConfig,
+        portfolio: Portfolio,
+        journal: Journal,
+        events: EventBuffer,
+        gate: OrderGate | None = None,
     ) -> None:
         self._config = config
+        self._gate = gate
         self._portfolio = portfolio
         self._journal = journal
         self._events = events
@@ -102,6 +121,11 @@ class PaperBroker:
             expires_ms=_next_midnight(now_ms) if request.tif is TimeInForce.DAY else None,
             exits=request.exits,
         )
+        reference = request.limit or request.stop or price
+        refused = self._refused(order, order.qty, reference, self._fee(order.qty, reference))
+        if refused is not None:
+            self._reject(order, refused, now_ms)
+            return
         if _is_immediate(order) and self._config.fill_at is FillAt.CLOSE:
             raw = at_price(order, price)
             if raw is None:
@@ -154,6 +178,17 @@ class PaperBroker:
         )
         self.place(request, price, now_ms)
 
+    def cancel_entries(self, reason: str, now_ms: int) -> None:
+        """Cancel every resting entry order (a halt)."""
+        for order in list(self._orders.values()):
+            if not order.role.is_exit:
+                self._finish(order, OrderStatus.CANCELLED, reason, now_ms)
+
+    def cancel_all(self, reason: str, now_ms: int) -> None:
+        """Cancel every resting order, exits included (a kill)."""
+        for order in list(self._orders.values()):
+            self._finish(order, OrderStatus.CANCELLED, reason, now_ms)
+
     def cancel_exits(self, instrument: Instrument, reason: str, now_ms: int) -> None:
         """Cancel every exit order resting in `instrument`."""
         for order in list(self._open_in(instrument)):
@@ -163,12 +198,18 @@ class PaperBroker:
     # -- matching ----------------------------------------------------------------------------
 
     def on_candle(self, candle: Candle) -> None:
-        """Match `candle` (of its symbol's finest stream) against the symbol's open orders."""
+        """Match `candle` (of its symbol's finest stream) against the symbol's open orders,
+        liquidating first a position whose liquidation price the candle reached, unless one of
+        its stops fills first (at a price no worse), and again after the orders."""
         instrument = Instrument.of(candle.key)
+        held_at_open = self._portfolio.position(instrument)
         for order in list(self._open_in(instrument)):
             if order.expires_ms is not None and candle.open_ms >= order.expires_ms:
                 self._finish(order, OrderStatus.EXPIRED, "day ended", candle.open_ms)
+        self._liquidate(candle, before_orders=True)  # an expired stop protects nothing
         for order in list(self._open_in(instrument)):
+            if order.id not in self._orders:  # cancelled by an earlier fill (a halt, an OCO)
+                continue
             if _is_immediate(order) and order.created_ms <= candle.open_ms:
                 raw = at_price(order, candle.open)
                 if raw is None:
@@ -187,6 +228,38 @@ class PaperBroker:
         ]:
             seen.update(order.id for order in batch)
             self._match_batch(batch, candle)
+        if held_at_open != 0 and (held_at_open > 0) == (self._portfolio.position(instrument) > 0):
+            self._liquidate(candle, before_orders=False)
+
+    def _liquidate(self, candle: Candle, *, before_orders: bool) -> None:
+        instrument = Instrument.of(candle.key)
+        held = self._portfolio.position(instrument)
+        avg = self._portfolio.avg_price(instrument)
+        level = liquidation_price(self._config.margin, instrument, held, avg)
+        if level is None or (candle.low > level if held > 0 else candle.high < level):
+            return
+        if before_orders and stop_fills_first(self._open_in(instrument), candle, level, held):
+            return
+        order = Order(
+            id=self._take_order_id(),
+            instrument=instrument,
+            side=Side.SELL if held > 0 else Side.BUY,
+            kind=OrderKind.MARKET,
+            qty=abs(held),
+            tif=TimeInForce.GTC,
+            role=OrderRole.LIQUIDATION,
+            created_ms=candle.open_ms,
+        )
+        gapped = candle.open <= level if held > 0 else candle.open >= level
+        ts = candle.open_ms if gapped else candle.end_ms
+        side = "long" if held > 0 else "short"
+        margin = self._config.margin
+        message = (
+            f"{instrument}: {side} {abs(held)} liquidated at {level} (entry {avg}, leverage"
+            f" {margin.leverage_of(instrument)}, maintenance rate {margin.maintenance_rate})"
+        )
+        self._events.add(LogEvent(ts, LogLevel.WARNING, message))
+        self._fill(order, level, ts)
 
     def _match_batch(self, batch: list[Order], candle: Candle) -> None:
         hits: list[Match] = []
@@ -218,9 +291,14 @@ class PaperBroker:
                 return
             qty = min(qty, reducible)
         price = self._execution_price(order, raw)
-        fee = CONTEXT.divide(
-            CONTEXT.multiply(CONTEXT.multiply(qty, price), self._config.fee_bps), BPS
-        )
+        fee = self._fee(qty, price)
+        if order.role.is_exit and self._config.margin.enabled:
+            fee = self._exit_fee(order, qty, price, fee)
+        self._orders.pop(order.id, None)  # a halt the gate trips must not cancel it as well
+        refused = self._refused(order, qty, price, fee)
+        if refused is not None:
+            self._reject(order, refused, ts)
+            return
         applied = self._portfolio.apply(instrument, order.side, qty, price, fee)
         fill = Fill(
             id=self._next_fill,
@@ -249,8 +327,34 @@ class PaperBroker:
         self._sweep_exits(instrument, ts)
         if order.exits is not None:
             self._place_exits(order, order.exits, fill)
+        if self._gate is not None:
+            self._gate.on_fill(fill)
+
+    def _fee(self, qty: Decimal, price: Decimal) -> Decimal:
+        return CONTEXT.divide(
+            CONTEXT.multiply(CONTEXT.multiply(qty, price), self._config.fee_bps), BPS
+        )
+
+    def _exit_fee(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
+        """An exit's fee, at most what the balance holds after its PnL: the paper exchange
+        never lends, so closing a position near its liquidation price cannot leave a debt."""
+        gross = self._portfolio.preview(order.instrument, order.side, qty, price, ZERO).realized
+        left = CONTEXT.add(self._portfolio.balance, gross)
+        return min(fee, max(ZERO, left))
+
+    def _refused(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> str | None:
+        return None if self._gate is None else self._gate.refuse(order, qty, price, fee)
+
+    def _reject(self, order: Order, reason: str, ts: int) -> None:
+        """Refuse an order (at placement, or when it would fill): journaled as REJECTED."""
+        self._orders.pop(order.id, None)
+        rejected = replace(order, status=OrderStatus.REJECTED)
+        self._journal.record_order(rejected)
+        self._events.add(OrderRejectedEvent(ts, rejected, reason))
 
     def _execution_price(self, order: Order, raw: Decimal) -> Decimal:
+        if order.role is OrderRole.LIQUIDATION:
+            return raw  # at the liquidation price: the exchange takes the position over
         slip = CONTEXT.divide(self._config.slippage_bps, BPS)
         if order.side is Side.BUY:
             price = CONTEXT.multiply(raw, CONTEXT.add(ONE, slip))

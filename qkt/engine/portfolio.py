@@ -6,8 +6,9 @@
 - `realized_pnl` is net of fees: every fee is a realized loss when paid (so an opening fill
   realizes `-fee`). `balance` = start + realized, `unrealized_pnl` marks each position at its
   symbol's latest close, `equity` = balance + unrealized, `total_pnl` = realized + unrealized.
-- There is no margin model: no leverage limit, no margin calls, no borrow or funding costs;
-  orders fill whatever the balance, and the balance may go negative. Shorts are allowed.
+- The portfolio books what fills; whether an order may fill (buying power, margin, shorts)
+  is decided before, by the broker's guard (margin.py, guard.py). There are no borrow or
+  funding costs.
 - Each open, close or flip of a position bumps its `epoch`, which is how the engine notices a
   new position (to reset `SINCE OPEN` and capture `@open`) even if it closed and reopened in
   between two closes of a slower stream.
@@ -83,6 +84,15 @@ class Applied:
     transition: bool  # the fill opened, closed or flipped the position
 
 
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A fill not booked yet: the realized PnL it would make and the position after it."""
+
+    realized: Decimal  # the fee included
+    qty: Decimal  # signed
+    avg_price: Decimal  # 0 when flat
+
+
 class Portfolio:
     """Positions, marks, realized PnL and fees; the source of every ACCOUNT/POSITION value."""
 
@@ -115,10 +125,10 @@ class Portfolio:
         """The symbol's latest close, for unrealized PnL."""
         self._marks[instrument] = price
 
-    def apply(
+    def preview(
         self, instrument: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal
-    ) -> Applied:
-        """Book one fill of `qty` (> 0) at `price`, paying `fee`."""
+    ) -> Preview:
+        """What booking one fill would do, without booking it (buying power asks this)."""
         held = self.position(instrument)
         avg = self.avg_price(instrument)
         signed = qty if side is Side.BUY else -qty
@@ -140,8 +150,16 @@ class Portfolio:
                 new_avg = avg  # a partial reduction keeps the average of what is left
             else:
                 new_avg = price  # a flip: the remainder opened at this fill's price
-        realized = CONTEXT.subtract(gross, fee)
-        self.realized = CONTEXT.add(self.realized, realized)
+        return Preview(CONTEXT.subtract(gross, fee), new_qty, new_avg)
+
+    def apply(
+        self, instrument: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal
+    ) -> Applied:
+        """Book one fill of `qty` (> 0) at `price`, paying `fee`."""
+        held = self.position(instrument)
+        after = self.preview(instrument, side, qty, price, fee)
+        new_qty = after.qty
+        self.realized = CONTEXT.add(self.realized, after.realized)
         self.fees = CONTEXT.add(self.fees, fee)
         transition = held == 0 or new_qty == 0 or (held > 0) != (new_qty > 0)
         if new_qty == 0:
@@ -149,10 +167,10 @@ class Portfolio:
             self._avg.pop(instrument, None)
         else:
             self._qty[instrument] = new_qty
-            self._avg[instrument] = new_avg
+            self._avg[instrument] = after.avg_price
         if transition:
             self._epochs[instrument] = self.epoch(instrument) + 1
-        return Applied(realized, new_qty, transition)
+        return Applied(after.realized, new_qty, transition)
 
     def positions(self) -> tuple[Position, ...]:
         """Open positions, in instrument order."""

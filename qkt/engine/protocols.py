@@ -1,4 +1,5 @@
-"""The engine's contracts with its host: the `Journal` it writes to, and an in-memory one.
+"""The engine's contracts: the `Journal` it writes to (and an in-memory one), and the
+`OrderGate` its paper broker asks before accepting or filling an order.
 
 The engine calls the journal synchronously, at the moment something happens and before the
 event is reported from `on_candle`: a fill is durable (in the worker's SQLite journal) before
@@ -8,6 +9,7 @@ decides what a failing disk means (the engine does not swallow it).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 from qkt.engine.events import SignalEvent
@@ -26,6 +28,16 @@ class Journal(Protocol):
 
     def record_signal(self, signal: SignalEvent) -> None:
         """A rule that fired."""
+
+
+class OrderGate(Protocol):
+    """What the paper broker asks before it accepts or fills an order (guard.py)."""
+
+    def refuse(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> str | None:
+        """Why `order` may not fill `qty` at `price` paying `fee`; None if it may."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """A fill was booked (the limits measure it)."""
 
 
 class MemoryJournal:

@@ -5,6 +5,9 @@ indicator internals as floats, which JSON round-trips exactly) with a `version` 
 - the book: positions, average prices, realized PnL and fees, the starting balance, the trade
   count and last trade, and every open order (resting entries with their bracket plans, bracket /
   OCO / trailing exits with their trailing anchors, market orders waiting for the next open);
+- the risk: the halt record (who or what halted it, why, when) and what the limits are
+  measured from (the day's starting equity, the peak, the loss streak, recent orders); a state
+  saved before halts existed has none and loads as not halted;
 - the evaluation: every slot (indicators, CROSSES, aggregates, snapshots), the latest candle of
   each stream and the last candle time per key (so a candle seen before is not replayed).
 
@@ -15,7 +18,7 @@ The starting balance in the state wins over the run's configuration: an account 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -44,6 +47,7 @@ class EngineState:
     last_candle_ms: dict[str, int]  # candle key -> open time of the last candle processed
     seen_epochs: dict[str, int]  # instrument -> position epoch already observed
     logged_once: list[str]
+    risk: dict[str, Any] = field(default_factory=dict)  # halt record and limit figures
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-able data."""
@@ -57,6 +61,7 @@ class EngineState:
             "last_candle_ms": self.last_candle_ms,
             "seen_epochs": self.seen_epochs,
             "logged_once": self.logged_once,
+            "risk": self.risk,
         }
 
     @classmethod
@@ -80,6 +85,7 @@ class EngineState:
                 last_candle_ms={str(k): int(v) for k, v in data["last_candle_ms"].items()},
                 seen_epochs={str(k): int(v) for k, v in data["seen_epochs"].items()},
                 logged_once=[str(k) for k in data["logged_once"]],
+                risk=dict(data.get("risk") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise StateError(f"engine state is incomplete or malformed: {error!r}") from None

@@ -1,13 +1,14 @@
 """`StrategyEngine`: the one object a worker drives. Candles in, events out; pure (no I/O, no
-threads, no clock: time comes from candles).
+threads; time comes from candles, or from a clock the host injects for halts and risk limits).
 
 When a candle of key K closes (dsl.md "When rules run"), for every alias reading K at once:
 1. the candle becomes the aliases' latest; the symbol's mark moves to the latest close;
 2. indicators rooted at those aliases update (an inner indicator before the one it feeds);
 3. `@T-N` histories push; 4. aggregates update (`SINCE OPEN` only while a position is open);
 5. if K is its symbol's finest stream, the symbol's resting orders are matched against the
-   candle (DAY expiry, then market orders waiting for this open, then resting orders): they
-   fill *before* the rules, since the candle's range happened before its close;
+   candle (liquidations, DAY expiry, market orders waiting for this open, resting orders): they
+   fill *before* the rules, since the candle's range happened before its close; then the
+   equity limits are checked (guard.py: a breach halts before the rules run);
 6. the rules of those aliases run in file order. A rule fires only when its condition is exactly
    TRUE; a market order fills (at the close, by default) before the next rule, so later rules
    see the new position and account.
@@ -22,6 +23,8 @@ so a restored engine can be fed an overlapping history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from qkt.dsl.program import (
@@ -42,15 +45,20 @@ from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
 from qkt.engine.feeding import feed_indicator
+from qkt.engine.guard import Guard
+from qkt.engine.halt import HaltInfo, HaltKind, KillResult
+from qkt.engine.margin import available
 from qkt.engine.orders import Fill, Instrument, Order
 from qkt.engine.paper import PaperBroker
 from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
+from qkt.engine.risk import RiskMonitor
 from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
 from qkt.market.models import Candle, CandleKey
+from qkt.money import CONTEXT, to_str
 
 
 class StrategyEngine:
@@ -62,7 +70,11 @@ class StrategyEngine:
         config: EngineConfig | None = None,
         journal: Journal | None = None,
         state: EngineState | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
     ) -> None:
+        """`clock` (epoch ms) times halts and measures the risk limits' days and minutes; by
+        default it is the close time of the candle being processed (right for backtests)."""
         self.program = program
         self.config = config or EngineConfig()
         self._journal: Journal = journal or NullJournal()
@@ -73,7 +85,8 @@ class StrategyEngine:
         self._candles: dict[str, Candle] = {}  # alias -> its latest closed candle
         self._last_ms: dict[CandleKey, int] = {}  # key -> open time of its last candle
         self._seen_epochs: dict[Instrument, int] = {}
-        self._broker = PaperBroker(self.config, self._portfolio, self._journal, self._events)
+        self._clock = clock or (lambda: self._events.now_ms)
+        self._guard, self._broker = self._book(self._portfolio)
         self._evaluator = Evaluator(
             self._plan, self._slots, self._candles, self._portfolio, self._events
         )
@@ -91,10 +104,12 @@ class StrategyEngine:
         if not aliases:
             return []
         self._close(candle, aliases)
+        self._guard.tick()  # after the marks: a day starts from the equity at its first close
         instrument = Instrument.of(candle.key)
         if self._plan.finest[instrument] == candle.key:
             self._broker.on_candle(candle)
             self._observe_positions()
+        self._guard.check_equity()
         for rule in self._plan.rules[candle.key]:
             self._run(rule, candle)
         return self._events.drain()
@@ -206,7 +221,9 @@ class StrategyEngine:
         resolved = self._resolver.resolve(action, rule.index, price)
         if isinstance(resolved, Skip):
             self._events.warn_once(resolved.key, resolved.message, rule=rule.index)
-        elif isinstance(resolved, OcoRequest):
+            return
+        self._guard.on_rule_order()
+        if isinstance(resolved, OcoRequest):
             self._broker.place_oco(resolved.request, resolved.stop, resolved.limit, now)
         else:
             self._broker.place(resolved, price, now)
@@ -215,6 +232,8 @@ class StrategyEngine:
         price = self._portfolio.mark_of(instrument)
         if price is None:  # no candle of it yet: nothing can be held in it either
             return
+        if self._portfolio.position(instrument) != 0:
+            self._guard.on_rule_order()
         self._broker.close(instrument, price, self._events.now_ms, rule.index)
 
     def flatten(self, now_ms: int | None = None) -> list[EngineEvent]:
@@ -229,6 +248,68 @@ class StrategyEngine:
                 self._broker.close(instrument, price, self._events.now_ms, None)
         self._observe_positions()
         return self._events.drain()
+
+    # -- halt, resume, kill (halt.py, guard.py) ------------------------------------------------
+
+    def halt(
+        self, reason: str, by: str = "operator", *, kind: HaltKind = HaltKind.OPERATOR
+    ) -> list[EngineEvent]:
+        """Stop new entries (exits still run) and cancel resting entry orders; the events it
+        caused. `kind` is OPERATOR, or the daemon-wide limit that halts every strategy."""
+        self._guard.halt(kind, reason, by)
+        return self._events.drain()
+
+    def resume(self, by: str = "operator") -> list[EngineEvent]:
+        """Lift the halt and measure every limit afresh from now (the day's equity and the
+        peak become the current equity); NotHaltedError if the strategy is not halted."""
+        self._guard.resume(by)
+        return self._events.drain()
+
+    def kill(
+        self, flatten: bool = False, reason: str = "killed", by: str = "operator"
+    ) -> KillResult:
+        """Halt, cancel every order (exits too), and with `flatten` close every position at
+        market (a symbol with no price yet cannot be closed); the positions left."""
+        self._guard.halt(HaltKind.OPERATOR, reason, by, killed=True)
+        self._broker.cancel_all(f"killed: {reason}", self._events.now_ms)
+        events = self._events.drain()
+        if flatten:
+            events += self.flatten(self._clock())
+        return KillResult(events, self.positions)
+
+    def tick(self) -> list[EngineEvent]:
+        """Let time pass without a candle: at 00:00 UTC (by the clock) a new day's loss count
+        starts and a daily-loss halt lifts. `on_candle` does this itself."""
+        self._guard.tick()
+        return self._events.drain()
+
+    @property
+    def halt_info(self) -> HaltInfo | None:
+        """Why the strategy is halted (None: it is not)."""
+        return self._guard.halted
+
+    @property
+    def risk(self) -> RiskMonitor:
+        """The figures the limits are measured from (day's starting equity, peak, streak)."""
+        return self._guard.monitor
+
+    def risk_status(self) -> dict[str, Any]:
+        """The halt, the limits and the figures they are measured from, as JSON (money as exact
+        strings): for `/status`, and for the daemon's daemon-wide limits."""
+        monitor, equity = self._guard.monitor, self._portfolio.equity
+        halt = self._guard.halted
+        return {
+            "halted": halt is not None,
+            "halt": None if halt is None else halt.to_json(),
+            "limits": self.config.limits.to_json(),
+            "equity": to_str(equity),
+            "day_start_equity": to_str(monitor.day_start_equity),
+            "daily_pnl": to_str(CONTEXT.subtract(equity, monitor.day_start_equity)),
+            "peak_equity": to_str(monitor.peak_equity),
+            "loss_streak": monitor.loss_streak,
+            "orders_last_minute": monitor.orders_in_last_minute(self._clock()),
+            "available": to_str(self.available),
+        }
 
     def _capture(self, side: str, stream: str) -> None:
         for node in self._plan.stateful.values():
@@ -265,6 +346,11 @@ class StrategyEngine:
     def account(self) -> Account:
         """Balance, equity, realized / unrealized / total PnL and fees, now."""
         return self._portfolio.account()
+
+    @property
+    def available(self) -> Decimal:
+        """Balance not held as margin by open positions: what new entries may use (margin.py)."""
+        return available(self._portfolio, self.config.margin)
 
     @property
     def positions(self) -> tuple[Position, ...]:
@@ -323,12 +409,20 @@ class StrategyEngine:
             last_candle_ms={str(k): ms for k, ms in self._last_ms.items()},
             seen_epochs={str(i): e for i, e in self._seen_epochs.items()},
             logged_once=self._events.export(),
+            risk=self._guard.export(),
         )
+
+    def _book(self, portfolio: Portfolio) -> tuple[Guard, PaperBroker]:
+        guard = Guard(self.config, portfolio, self._events, self._clock)
+        broker = PaperBroker(self.config, portfolio, self._journal, self._events, guard)
+        guard.cancel_entries = broker.cancel_entries
+        return guard, broker
 
     def _restore(self, state: EngineState) -> None:
         self._portfolio = Portfolio.restore(state.portfolio)
-        self._broker = PaperBroker(self.config, self._portfolio, self._journal, self._events)
+        self._guard, self._broker = self._book(self._portfolio)
         self._broker.restore(state.broker)
+        self._guard.restore(state.risk)
         self._evaluator = Evaluator(
             self._plan, self._slots, self._candles, self._portfolio, self._events
         )

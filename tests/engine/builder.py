@@ -63,6 +63,7 @@ from qkt.dsl.program import (
 )
 from qkt.engine.config import EngineConfig
 from qkt.engine.events import EngineEvent, LogEvent, TradeEvent
+from qkt.engine.margin import MarginRules
 from qkt.engine.orders import Fill
 from qkt.engine.plan import walk
 from qkt.engine.protocols import MemoryJournal
@@ -408,8 +409,15 @@ class Run:
         return [e.message for e in self.events if isinstance(e, LogEvent)]
 
 
+# The order-mechanics tests pin qkt 0.13's fills. None of them spends more than its balance, but
+# several sell short on SIM (spot): they run with buying power on and shorts allowed, explicitly.
+SHORTS_ALLOWED = MarginRules(allow_shorts=True)
+
+
 def run(program: Program, candles: Sequence[Candle] = (), **config: object) -> Run:
-    """Feed `candles` to a fresh engine (config fields as keywords, e.g. fee_bps=D(10))."""
+    """Feed `candles` to a fresh engine (config fields as keywords, e.g. fee_bps=D(10));
+    shorts are allowed unless `margin=` says otherwise."""
+    config.setdefault("margin", SHORTS_ALLOWED)
     journal = MemoryJournal()
     engine = StrategyEngine(program, EngineConfig(**config), journal)  # type: ignore[arg-type]
     result = Run(engine, journal, [])

@@ -179,7 +179,7 @@ def test_stop_needs_the_bearer_token_and_flattens(tmp_path: Path, hub: HubEndpoi
     source = (
         "STRATEGY hold VERSION 1\n"
         "SYMBOLS btc = SIM:BTCUSDT EVERY 1s\n"
-        "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 0.5\n"
+        "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 0.1\n"  # 0.1 BTC: within 10,000
     )
     strategy.write_text(source)
     spec = _spec(tmp_path, hub, file=str(strategy), source=source, token_file=str(token))
