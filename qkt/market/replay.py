@@ -29,7 +29,7 @@ _YIELD_EVERY = 512  # candles replayed between two chances for the event loop to
 
 
 def replay_candles(
-    data: Path,
+    data: csvdata.DataPaths,
     keys: Sequence[CandleKey],
     start_ms: int | None = None,
     end_ms: int | None = None,
