@@ -1,28 +1,15 @@
-"""`run_backtest`: history straight into `StrategyEngine.on_candle`, and the figures of the run.
+"""`run_backtest`: history straight into the engine, one close instant at a time, and the figures
+of the run (defined in docs/backtest.md and computed in `qkt.worker.figures`).
 
 No hub, no ZeroMQ, no status server, no sleeping: `replay_candles` yields closed candles in close
-order and the engine trades on each, exactly as a live worker would (fills at the close by
-default). How the summary is defined:
-
-- `trades`: the number of fills.
-- `realized`: realized PnL at the end, fees included (every fee is a realized loss when paid).
-- `unrealized`: open positions marked at their symbols' last close.
-- `total_pnl` = realized + unrealized; `equity` = starting balance + total_pnl.
-- `max_drawdown`: the largest fall of equity below its running peak, on the equity curve sampled
-  after every candle, the starting balance being the first peak; an amount of money.
-  `max_drawdown_pct` is that fall as a fraction of the peak it fell from.
-- `win_rate`: among *closing* fills (those that reduce or close a position, flips included), the
-  fraction whose realized PnL, fee included, is above zero; null when nothing was closed.
-- `sharpe`: the annualised Sharpe ratio of daily returns, risk-free rate 0. A day's return is its
-  last equity over the previous day's (the first day's over the starting balance) minus 1, days
-  being UTC calendar days that had candles; sharpe = mean / sample standard deviation * sqrt(365)
-  (crypto trades every day). Null with fewer than two days or no variation.
+order; every candle closing at one instant is applied before any rule of that instant runs
+(`StrategyEngine.on_instant`, a time barrier), so neither the order of the SYMBOLS declarations
+nor the order files are read in changes a fill. Equity is sampled after every instant.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,21 +17,27 @@ from pathlib import Path
 from typing import Any, Final
 
 from qkt.dsl import Program
-from qkt.engine import EngineConfig, Fill, Order, Side, SignalEvent, StrategyEngine
+from qkt.engine import EngineConfig, Fill, Order, SignalEvent, StrategyEngine
+from qkt.errors import UserError
+from qkt.log import iso_utc
+from qkt.market import csvdata
+from qkt.market.models import CandleKey
 from qkt.market.replay import replay_candles
-from qkt.money import CONTEXT, ZERO, to_str
+from qkt.money import to_str
+from qkt.worker.figures import DAY_MS, EquityCurve, Figures, Gap, compute, is_closing
 
-DAY_MS: Final = 86_400_000
-TRADING_DAYS: Final = 365
+__all__ = ["DAY_MS", "BacktestResult", "BacktestSummary", "is_closing", "run_backtest"]
+
 PCT_STEP: Final = Decimal("0.00000001")
 PROGRESS_EVERY: Final = 1_000  # candles between two progress callbacks
+GAP_CANDLES: Final = 1  # gaps of more missing candles than this are reported
 
 Progress = Callable[[int, int, int], None]  # (candles so far, fills so far, last close ms)
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestSummary:
-    """The figures of a run; see the module docstring for their definitions."""
+    """The figures of a run; docs/backtest.md defines each."""
 
     trades: int
     start_balance: Decimal
@@ -53,37 +46,82 @@ class BacktestSummary:
     total_pnl: Decimal
     equity: Decimal
     fees: Decimal
-    max_drawdown: Decimal
-    max_drawdown_pct: Decimal
-    win_rate: float | None
-    sharpe: float | None
+    first_ms: int | None  # open of the first candle
+    last_ms: int | None  # close of the last candle
+    figures: Figures
+    gaps: tuple[Gap, ...]
+
+    @property
+    def max_drawdown(self) -> Decimal:
+        """The largest fall of equity below its running peak, in money."""
+        return self.figures.max_drawdown
+
+    @property
+    def max_drawdown_pct(self) -> Decimal:
+        """That fall as a fraction (0..1) of the peak it fell from (the old name; not x100)."""
+        return self.figures.max_drawdown_fraction
+
+    @property
+    def win_rate(self) -> float | None:
+        """Closing fills with realized PnL above zero, over closing fills."""
+        return self.figures.win_rate
+
+    @property
+    def sharpe(self) -> float | None:
+        """Annualised Sharpe ratio of daily returns (None on a wiped-out account)."""
+        return self.figures.sharpe
 
     def to_json(self) -> dict[str, Any]:
-        """spec.md's summary object (money as exact decimal strings), plus a few more fields."""
+        """spec.md's summary object (money as exact decimal strings), plus the other figures."""
+        f = self.figures
+        fraction = to_str(f.max_drawdown_fraction.quantize(PCT_STEP))
         return {
             "trades": self.trades,
             "realized": to_str(self.realized),
             "unrealized": to_str(self.unrealized),
             "total_pnl": to_str(self.total_pnl),
             "equity": to_str(self.equity),
-            "max_drawdown": to_str(self.max_drawdown),
-            "win_rate": self.win_rate,
-            "sharpe": self.sharpe,
+            "max_drawdown": to_str(f.max_drawdown),
+            "win_rate": f.win_rate,
+            "sharpe": f.sharpe,
             "start_balance": to_str(self.start_balance),
             "fees": to_str(self.fees),
-            "max_drawdown_pct": to_str(self.max_drawdown_pct.quantize(PCT_STEP)),
+            "max_drawdown_fraction": fraction,
+            "max_drawdown_pct": fraction,  # the old name of the same fraction, kept for readers
+            "longest_drawdown_ms": f.longest_drawdown_ms,
+            "wiped_out": f.wiped_out_ms is not None,
+            "wiped_out_ts": f.wiped_out_ms,
+            "total_return": f.total_return,
+            "cagr": f.cagr,
+            "sortino": f.sortino,
+            "calmar": f.calmar,
+            "profit_factor": f.profit_factor,
+            "expectancy": _opt(f.expectancy),
+            "avg_win": _opt(f.avg_win),
+            "avg_loss": _opt(f.avg_loss),
+            "exposure": f.exposure,
+            "trades_per_day": f.trades_per_day,
+            "buy_and_hold_return": f.buy_and_hold_return,
+            "first_ts": self.first_ms,
+            "last_ts": self.last_ms,
+            "gaps": [
+                {"symbol": g.symbol, "after_ts": g.after_ms, "missing": g.missing}
+                for g in self.gaps
+            ],
+            "undefined": dict(sorted(f.undefined.items())),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    """What `qkt backtest` reports."""
+    """What `qkt backtest` reports (the curve feeds `--report`)."""
 
     strategy: str
     version: int
     candles: int
     fills: tuple[Fill, ...]
     summary: BacktestSummary
+    curve: EquityCurve
 
     def to_json(self) -> dict[str, Any]:
         """spec.md's `qkt backtest --json` object."""
@@ -94,6 +132,10 @@ class BacktestResult:
             "trades": [trade_json(fill) for fill in self.fills],
             "summary": self.summary.to_json(),
         }
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else to_str(value)
 
 
 def trade_json(fill: Fill) -> dict[str, Any]:
@@ -127,39 +169,61 @@ class _Recorder:
 
 def run_backtest(
     program: Program,
-    data: Path,
+    data: csvdata.DataPaths,
     config: EngineConfig,
     *,
     start_ms: int | None = None,
     end_ms: int | None = None,
     progress: Progress | None = None,
+    gap_candles: int = GAP_CANDLES,
 ) -> BacktestResult:
     """Replay `data` for the program's keys in `[start_ms, end_ms)` through a fresh engine.
 
-    Raises UserError for missing or malformed data (from `replay_candles`).
+    Raises UserError for missing, ambiguous or malformed data, and for a window that selects no
+    candle (stating the data's span).
     """
+    keys = list(program.keys)
+    _refuse_one_file_for_many_symbols(data, keys)
     recorder = _Recorder()
     engine = StrategyEngine(program, config, recorder)
-    peak = config.balance
-    max_drawdown = max_drawdown_pct = ZERO
-    day_close: dict[int, Decimal] = {}  # UTC day -> equity after its last candle
+    finest = _finest(keys)
+    first_close: dict[str, Decimal] = {}
+    ratio: dict[str, float] = {}  # symbol -> last close / first close
+    last_open: dict[CandleKey, int] = {}
+    gaps: list[Gap] = []
+    curve = EquityCurve(config.balance)
     candles = 0
-    for candle in replay_candles(data, program.keys, start_ms, end_ms):
-        engine.on_candle(candle)
-        candles += 1
-        equity = engine.account.equity
-        if equity >= peak:
-            peak = equity
-        else:
-            fall = CONTEXT.subtract(peak, equity)
-            max_drawdown = max(max_drawdown, fall)
-            if peak > 0:
-                max_drawdown_pct = max(max_drawdown_pct, CONTEXT.divide(fall, peak))
-        day_close[(candle.end_ms - 1) // DAY_MS] = equity
-        if progress is not None and candles % PROGRESS_EVERY == 0:
-            progress(candles, len(recorder.fills), candle.end_ms)
+    replay = replay_candles(data, keys, start_ms, end_ms)
+    for end, batch in itertools.groupby(replay, key=lambda candle: candle.end_ms):
+        instant = list(batch)
+        engine.on_instant(instant)
+        for candle in instant:
+            key = candle.key
+            if key not in finest:
+                continue
+            symbol = key.symbol
+            previous = last_open.get(key)
+            if previous is None:
+                first_close[symbol] = candle.close
+                if not curve.times:
+                    curve.start_ms = candle.open_ms
+            elif (missing := (candle.open_ms - previous) // key.timeframe.ms - 1) > gap_candles:
+                gaps.append(Gap(symbol, previous, missing))
+            last_open[key] = candle.open_ms
+            ratio[symbol] = float(candle.close / first_close[symbol])
+        before = candles
+        candles += len(instant)
+        account = engine.account
+        curve.times.append(end)
+        curve.equity.append(account.equity)
+        curve.exposed.append(bool(engine.positions))
+        curve.hold.append(sum(ratio.values()) / len(ratio) if ratio else 1.0)
+        if progress is not None and candles // PROGRESS_EVERY != before // PROGRESS_EVERY:
+            progress(candles, len(recorder.fills), end)
     if progress is not None:
         progress(candles, len(recorder.fills), 0)
+    if candles == 0:
+        raise UserError(_no_candles(data, keys, start_ms, end_ms))
     account = engine.account
     summary = BacktestSummary(
         trades=len(recorder.fills),
@@ -169,42 +233,46 @@ def run_backtest(
         total_pnl=account.total_pnl,
         equity=account.equity,
         fees=account.fees,
-        max_drawdown=max_drawdown,
-        max_drawdown_pct=max_drawdown_pct,
-        win_rate=win_rate(recorder.fills),
-        sharpe=sharpe(config.balance, [day_close[day] for day in sorted(day_close)]),
+        first_ms=curve.start_ms,
+        last_ms=curve.times[-1],
+        figures=compute(curve, recorder.fills),
+        gaps=tuple(gaps),
     )
-    return BacktestResult(program.name, program.version, candles, tuple(recorder.fills), summary)
+    fills = tuple(recorder.fills)
+    return BacktestResult(program.name, program.version, candles, fills, summary, curve)
 
 
-def is_closing(fill: Fill) -> bool:
-    """True if the fill reduced (or closed, or flipped) the position it traded against."""
-    signed = fill.qty if fill.side is Side.BUY else -fill.qty
-    before = fill.position - signed
-    return before != 0 and (before > 0) != (signed > 0)
+def _finest(keys: Sequence[CandleKey]) -> set[CandleKey]:
+    """Each symbol's shortest stream: the one gaps and buy-and-hold are read from."""
+    best: dict[tuple[str, str], CandleKey] = {}
+    for key in keys:
+        market = (key.broker, key.symbol)
+        if market not in best or key.timeframe.ms < best[market].timeframe.ms:
+            best[market] = key
+    return set(best.values())
 
 
-def win_rate(fills: Sequence[Fill]) -> float | None:
-    """Closing fills with realized PnL above zero, over closing fills (None if none)."""
-    closing = [fill for fill in fills if is_closing(fill)]
-    if not closing:
-        return None
-    wins = sum(1 for fill in closing if fill.realized > 0)
-    return round(wins / len(closing), 6)
+def _refuse_one_file_for_many_symbols(data: csvdata.DataPaths, keys: Sequence[CandleKey]) -> None:
+    symbols = sorted({key.symbol for key in keys})
+    if len(symbols) > 1 and isinstance(data, Path) and data.is_file():
+        example = " ".join(f"--data {symbol}={symbol.lower()}.csv" for symbol in symbols)
+        raise UserError(
+            f"{data} is one file, but the strategy trades {', '.join(symbols)}: give each symbol"
+            f" its file ({example}) or a folder of <SYMBOL>.csv files"
+        )
 
 
-def sharpe(start: Decimal, daily_equity: Sequence[Decimal]) -> float | None:
-    """Annualised Sharpe of daily returns (see the module docstring); None if undefined."""
-    returns: list[float] = []
-    previous = start
-    for equity in daily_equity:
-        if previous == 0:
-            return None
-        returns.append(float(equity / previous) - 1.0)
-        previous = equity
-    if len(returns) < 2:
-        return None
-    deviation = statistics.stdev(returns)
-    if deviation == 0:
-        return None
-    return round(statistics.fmean(returns) / deviation * math.sqrt(TRADING_DAYS), 6)
+def _no_candles(
+    data: csvdata.DataPaths, keys: Sequence[CandleKey], start_ms: int | None, end_ms: int | None
+) -> str:
+    spans = []
+    for symbol in sorted({key.symbol for key in keys}):
+        first, last = csvdata.data_span(csvdata.locate(data, symbol))
+        spans.append(f"{symbol} {iso_utc(first, millis=False)} .. {iso_utc(last, millis=False)}")
+    if start_ms is None and end_ms is None:
+        return f"the data has no whole candle for the strategy's streams ({'; '.join(spans)})"
+    window = (
+        f"{'start' if start_ms is None else iso_utc(start_ms, millis=False)} .. "
+        f"{'end' if end_ms is None else iso_utc(end_ms, millis=False)}"
+    )
+    return f"--from/--to ({window}) select no candle: the data spans {'; '.join(spans)}"
