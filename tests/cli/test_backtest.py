@@ -238,7 +238,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, extra: list[str], mess
         "STRATEGY x VERSION 1\nSYMBOLS btc = BACKTEST:BTCUSDT EVERY 1h\n"
         "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 1\n"
     )
-    args = ["--data", str(tmp_path / "BTCUSDT.csv"), *extra]
+    args = [*([] if "--data" in extra else ["--data", str(tmp_path / "BTCUSDT.csv")]), *extra]
     result = subprocess.run(
         qkt_args("backtest", strategy, *args), capture_output=True, text=True, timeout=120
     )
