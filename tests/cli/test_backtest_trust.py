@@ -165,7 +165,8 @@ def test_epoch_seconds_work_and_gaps_are_reported(tmp_path: Path) -> None:
         (f"{T0 + 5 * HOUR},1,1,-100,1,1", ":7:19: low: prices must be > 0, got -100"),
         (
             f"{T0 + 5 * HOUR},1,1",
-            ":7: short row: 3 fields, no low,close,volume (header: timestamp,open,high,low,close,volume)",
+            ":7: short row: 3 fields, no low,close,volume"
+            " (header: timestamp,open,high,low,close,volume)",
         ),
     ],
 )
@@ -223,3 +224,35 @@ def test_a_sweep_runs_every_combination_ranked(tmp_path: Path) -> None:
     assert "--param fats: no LET of that name" in unknown.stderr and "LETs: fast, slow" in (
         unknown.stderr
     )
+
+
+def test_a_terminal_sees_progress_with_percentage_and_eta(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    data = tmp_path / "BTCUSDT.csv"
+    data.write_text(_hours([100.0 + (i % 5) for i in range(3000)]))
+    strategy = _strategy(tmp_path, "WHEN POSITION.btc == 0 THEN BUY btc SIZING 1\n")
+    master, slave = pty.openpty()  # stderr is a terminal, stdout a pipe
+    process = subprocess.Popen(
+        qkt_args("backtest", strategy, "--data", data),
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    stdout, _ = process.communicate(timeout=120)
+    os.close(master)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0
+    assert "100%" in shown and "ETA" in shown and "3,000 candles" in shown
+    assert b"total return" in stdout  # the summary itself stays on stdout

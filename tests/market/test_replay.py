@@ -171,9 +171,7 @@ def test_a_malformed_row_is_an_error_naming_file_and_line(
 
 def test_epoch_seconds_are_recognised(tmp_path: Path) -> None:
     data = tmp_path / "seconds.csv"
-    data.write_text(
-        HEADER + "".join(f"{(T0 + i * MINUTE) // 1000},1,2,1,1,1\n" for i in range(3))
-    )
+    data.write_text(HEADER + "".join(f"{(T0 + i * MINUTE) // 1000},1,2,1,1,1\n" for i in range(3)))
     candles = list(replay_candles(data, [key("BACKTEST:BTCUSDT:1m")]))
     assert [c.open_ms for c in candles] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
 
