@@ -294,12 +294,15 @@ def _sweep(
     console = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{len(runs)} runs, best {rank_by} first")
     names = [name for name, _ in grid[0]]
-    for column in (*names, "sharpe", "total return", "max DD", "trades", "equity"):
+    extra = [] if rank_by in ("sharpe", "total_return", "trades") else [rank_by]
+    for column in (*names, *extra, "sharpe", "total return", "max DD", "trades", "equity"):
         table.add_column(column, justify="right")
     for run in runs:
         s, f = run.summary, run.summary.figures
+        ranked = [_figure(s.to_json()[name]) for name in extra]
         table.add_row(
             *(to_str(value) for _, value in run.params),
+            *ranked,
             "n/a" if f.sharpe is None else f"{f.sharpe:.2f}",
             "n/a" if f.total_return is None else f"{f.total_return:.2%}",
             f"{float(f.max_drawdown_fraction):.2%}",
@@ -307,6 +310,12 @@ def _sweep(
             money(s.equity),
         )
     console.print(table)
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{float(value):.4f}"
 
 
 def _run_json(run: SweepRun) -> dict[str, Any]:
