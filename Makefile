@@ -50,5 +50,10 @@ test-docker: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# qkt backtest side by side with backtrader and backtesting.py (installed here, never at runtime).
+bench-backtest: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.bench_backtest
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

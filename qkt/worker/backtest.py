@@ -9,19 +9,18 @@ nor the order files are read in changes a fill. Equity is sampled after every in
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from qkt.dsl import Program
-from qkt.engine import EngineConfig, Fill, Order, SignalEvent, StrategyEngine
+from qkt.engine import EngineConfig, Fill, Instrument, Order, SignalEvent, StrategyEngine
 from qkt.errors import UserError
 from qkt.log import iso_utc
 from qkt.market import csvdata
-from qkt.market.models import CandleKey
+from qkt.market.models import Candle, CandleKey
 from qkt.market.replay import replay_candles
 from qkt.money import to_str
 from qkt.worker.figures import DAY_MS, EquityCurve, Figures, Gap, compute, is_closing
@@ -152,13 +151,19 @@ def trade_json(fill: Fill) -> dict[str, Any]:
 
 
 class _Recorder:
-    """The engine's Journal for a backtest: keeps fills, ignores orders and signals."""
+    """The engine's Journal for a backtest: keeps fills (and which instruments are held, from
+    each fill's resulting position), ignores orders and signals."""
 
     def __init__(self) -> None:
         self.fills: list[Fill] = []
+        self.held: set[Instrument] = set()
 
     def record_fill(self, fill: Fill) -> None:
         self.fills.append(fill)
+        if fill.position:
+            self.held.add(fill.instrument)
+        else:
+            self.held.discard(fill.instrument)
 
     def record_order(self, order: Order) -> None:
         pass
@@ -186,47 +191,39 @@ def run_backtest(
     _refuse_one_file_for_many_symbols(data, keys)
     recorder = _Recorder()
     engine = StrategyEngine(program, config, recorder)
-    finest = _finest(keys)
-    first_close: dict[str, Decimal] = {}
-    ratio: dict[str, float] = {}  # symbol -> last close / first close
-    last_open: dict[CandleKey, int] = {}
-    gaps: list[Gap] = []
-    curve = EquityCurve(config.balance)
+    watch = _Watch(keys, gap_candles)
+    curve = watch.curve = EquityCurve(config.balance)
+    fills = recorder.fills
+    held = recorder.held
+    equity = config.balance
+    fill_count = 0
     candles = 0
-    replay = replay_candles(data, keys, start_ms, end_ms)
-    for end, batch in itertools.groupby(replay, key=lambda candle: candle.end_ms):
-        instant = list(batch)
-        engine.on_instant(instant)
-        for candle in instant:
-            key = candle.key
-            if key not in finest:
-                continue
-            symbol = key.symbol
-            previous = last_open.get(key)
-            if previous is None:
-                first_close[symbol] = candle.close
-                if not curve.times:
-                    curve.start_ms = candle.open_ms
-            elif (missing := (candle.open_ms - previous) // key.timeframe.ms - 1) > gap_candles:
-                gaps.append(Gap(symbol, previous, missing))
-            last_open[key] = candle.open_ms
-            ratio[symbol] = float(candle.close / first_close[symbol])
-        before = candles
+    next_progress = PROGRESS_EVERY
+    for end, instant in _instants(replay_candles(data, keys, start_ms, end_ms), len(keys)):
+        if len(instant) == 1:
+            engine.on_candle(instant[0])  # one candle: the barrier has nothing to order
+        else:
+            engine.on_instant(instant)
+        watch.observe(instant)
         candles += len(instant)
-        account = engine.account
+        # Equity moves only with a fill or, while something is held, with the marks.
+        if held or len(fills) != fill_count:
+            equity = engine.account.equity
+            fill_count = len(fills)
         curve.times.append(end)
-        curve.equity.append(account.equity)
-        curve.exposed.append(bool(engine.positions))
-        curve.hold.append(sum(ratio.values()) / len(ratio) if ratio else 1.0)
-        if progress is not None and candles // PROGRESS_EVERY != before // PROGRESS_EVERY:
-            progress(candles, len(recorder.fills), end)
+        curve.equity.append(equity)
+        curve.exposed.append(bool(held))
+        curve.hold.append(watch.hold())
+        if progress is not None and candles >= next_progress:
+            next_progress += PROGRESS_EVERY
+            progress(candles, len(fills), end)
     if progress is not None:
-        progress(candles, len(recorder.fills), 0)
+        progress(candles, len(fills), 0)
     if candles == 0:
         raise UserError(_no_candles(data, keys, start_ms, end_ms))
     account = engine.account
     summary = BacktestSummary(
-        trades=len(recorder.fills),
+        trades=len(fills),
         start_balance=account.start_balance,
         realized=account.realized_pnl,
         unrealized=account.unrealized_pnl,
@@ -235,11 +232,66 @@ def run_backtest(
         fees=account.fees,
         first_ms=curve.start_ms,
         last_ms=curve.times[-1],
-        figures=compute(curve, recorder.fills),
-        gaps=tuple(gaps),
+        figures=compute(curve, fills),
+        gaps=tuple(watch.gaps),
     )
-    fills = tuple(recorder.fills)
-    return BacktestResult(program.name, program.version, candles, fills, summary, curve)
+    return BacktestResult(program.name, program.version, candles, tuple(fills), summary, curve)
+
+
+def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, list[Candle]]]:
+    """The candles grouped by close instant (they come in close order)."""
+    if streams == 1:  # each candle is an instant of its own
+        for candle in candles:
+            yield candle.end_ms, [candle]
+        return
+    pending: list[Candle] = []
+    at = -1
+    for candle in candles:
+        end = candle.end_ms
+        if end != at and pending:
+            yield at, pending
+            pending = []
+        at = end
+        pending.append(candle)
+    if pending:
+        yield at, pending
+
+
+class _Watch:
+    """Per symbol, from its finest stream: data gaps and the buy-and-hold curve."""
+
+    def __init__(self, keys: Sequence[CandleKey], gap_candles: int) -> None:
+        self.finest = _finest(keys)
+        self.gap_candles = gap_candles
+        self.gaps: list[Gap] = []
+        self.curve = EquityCurve(Decimal(0))
+        self._first_close: dict[str, float] = {}
+        self._ratio: dict[str, float] = {}  # symbol -> last close / first close
+        self._last_open: dict[CandleKey, int] = {}
+
+    def observe(self, instant: list[Candle]) -> None:
+        for candle in instant:
+            key = candle.key
+            if key not in self.finest:
+                continue
+            symbol = key.symbol
+            previous = self._last_open.get(key)
+            if previous is None:
+                self._first_close[symbol] = float(candle.close)
+                if not self.curve.times:
+                    self.curve.start_ms = candle.open_ms
+            elif candle.open_ms - previous > key.timeframe.ms:
+                missing = (candle.open_ms - previous) // key.timeframe.ms - 1
+                if missing > self.gap_candles:
+                    self.gaps.append(Gap(symbol, previous, missing))
+            self._last_open[key] = candle.open_ms
+            self._ratio[symbol] = float(candle.close) / self._first_close[symbol]
+
+    def hold(self) -> float:
+        ratio = self._ratio
+        if len(ratio) == 1:
+            return next(iter(ratio.values()))
+        return sum(ratio.values()) / len(ratio) if ratio else 1.0
 
 
 def _finest(keys: Sequence[CandleKey]) -> set[CandleKey]:
