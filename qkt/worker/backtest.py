@@ -22,7 +22,7 @@ from qkt.log import iso_utc
 from qkt.market import csvdata
 from qkt.market.models import Candle, CandleKey
 from qkt.market.replay import replay_candles
-from qkt.money import to_str
+from qkt.money import CONTEXT, ZERO, to_str
 from qkt.worker.figures import DAY_MS, EquityCurve, Figures, Gap, compute, is_closing
 
 __all__ = ["DAY_MS", "BacktestResult", "BacktestSummary", "is_closing", "run_backtest"]
@@ -195,7 +195,8 @@ def run_backtest(
     curve = watch.curve = EquityCurve(config.balance)
     fills = recorder.fills
     held = recorder.held
-    equity = config.balance
+    equity = balance = config.balance
+    book: list[tuple[str, Decimal, Decimal]] = []  # (symbol, qty, average price) held
     fill_count = 0
     candles = 0
     next_progress = PROGRESS_EVERY
@@ -206,10 +207,20 @@ def run_backtest(
             engine.on_instant(instant)
         watch.observe(instant)
         candles += len(instant)
-        # Equity moves only with a fill or, while something is held, with the marks.
-        if held or len(fills) != fill_count:
-            equity = engine.account.equity
+        # Equity moves only with a fill or, while something is held, with the marks: after a
+        # fill the book is read from the engine; in between, positions are marked here at each
+        # symbol's latest close exactly as Portfolio does (same order, same context).
+        if len(fills) != fill_count:
             fill_count = len(fills)
+            account = engine.account
+            equity, balance = account.equity, account.balance
+            book = [(p.instrument.symbol, p.qty, p.avg_price) for p in engine.positions]
+        elif book:
+            unrealized = ZERO
+            for symbol, qty, avg in book:
+                change = CONTEXT.multiply(qty, CONTEXT.subtract(watch.close[symbol], avg))
+                unrealized = CONTEXT.add(unrealized, change)
+            equity = CONTEXT.add(balance, unrealized)
         curve.times.append(end)
         curve.equity.append(equity)
         curve.exposed.append(bool(held))
@@ -267,6 +278,7 @@ class _Watch:
         self.curve = EquityCurve(Decimal(0))
         self._first_close: dict[str, float] = {}
         self._ratio: dict[str, float] = {}  # symbol -> last close / first close
+        self.close: dict[str, Decimal] = {}  # symbol -> last close (its mark)
         self._last_open: dict[CandleKey, int] = {}
 
     def observe(self, instant: list[Candle]) -> None:
@@ -285,6 +297,7 @@ class _Watch:
                 if missing > self.gap_candles:
                     self.gaps.append(Gap(symbol, previous, missing))
             self._last_open[key] = candle.open_ms
+            self.close[symbol] = candle.close
             self._ratio[symbol] = float(candle.close) / self._first_close[symbol]
 
     def hold(self) -> float:

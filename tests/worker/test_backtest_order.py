@@ -3,6 +3,7 @@ that instant runs, so the order of the SYMBOLS declarations never changes a fill
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from decimal import Decimal
@@ -13,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qkt.dsl import compile_source
-from qkt.engine import EngineConfig
+from qkt.engine import EngineConfig, StrategyEngine
+from qkt.market.replay import replay_candles
 from qkt.worker.backtest import run_backtest
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -98,3 +100,23 @@ def test_close_all_on_eth_closes_btc_at_btcs_close_of_that_instant(tmp_path: Pat
         assert prices == {"BTCUSDT": btc[close_at], "ETHUSDT": eth[close_at]}
         fills_by_order.append([(f.ts, f.instrument.symbol, f.side, f.price) for f in result.fills])
     assert fills_by_order[0] == fills_by_order[1]
+
+
+def test_the_equity_curve_is_the_engines_equity_after_every_instant(tmp_path: Path) -> None:
+    """The backtest marks positions itself between fills (cheaper than asking the engine for an
+    Account per candle): it must agree with the engine's own account to the last digit."""
+    for i, symbol in enumerate(SYMBOLS):
+        write_minutes(tmp_path / f"{symbol}.csv", 40 + i)
+    program = compile_source(_strategy([2, 0, 1]), "perm.qkt")
+    config = EngineConfig(fee_bps=Decimal(5))
+    result = run_backtest(program, tmp_path, config)
+    engine = StrategyEngine(program, config)
+    expected = []
+    for _, instant in itertools.groupby(
+        replay_candles(tmp_path, program.keys), key=lambda candle: candle.end_ms
+    ):
+        engine.on_instant(list(instant))
+        expected.append(engine.account.equity)
+    assert len(result.fills) > 10
+    assert result.curve.equity == expected
+    assert result.summary.equity == expected[-1]
