@@ -65,6 +65,7 @@ def backtest_command(
             help="A candle CSV, a folder of <SYMBOL>.csv files, or a qkt 0.13 data root; or, "
             "repeated, SYMBOL=PATH for each symbol.",
             show_default=False,
+            metavar="PATH|SYMBOL=PATH",
         ),
     ],
     start: Annotated[
@@ -83,7 +84,10 @@ def backtest_command(
     fee_bps: FeeOption = "0",
     slippage_bps: SlippageOption = "0",
     trades: Annotated[
-        str, typer.Option("--trades", help="Fills to list after the summary: N or all.")
+        str,
+        typer.Option(
+            "--trades", help="Fills to list after the summary: N or all.", metavar="N|all"
+        ),
     ] = DEFAULT_TRADES,
     report: Annotated[
         Path | None,
@@ -102,6 +106,7 @@ def backtest_command(
             "--param",
             help="Sweep a LET: NAME=LO..HI:STEP or NAME=A,B,C (repeat for a grid).",
             show_default=False,
+            metavar="NAME=VALUES",
         ),
     ] = None,
     rank_by: Annotated[
