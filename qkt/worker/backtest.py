@@ -268,37 +268,56 @@ def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, li
         yield at, pending
 
 
+class _Stream:
+    """What `_Watch` keeps about one symbol's finest stream."""
+
+    __slots__ = ("first_close", "last_open", "step", "symbol")
+
+    def __init__(self, key: CandleKey) -> None:
+        self.symbol = key.symbol
+        self.step = key.timeframe.ms
+        self.last_open = -1
+        self.first_close = 0.0
+
+
 class _Watch:
-    """Per symbol, from its finest stream: data gaps and the buy-and-hold curve."""
+    """Per symbol, from its finest stream: data gaps, marks and the buy-and-hold curve."""
 
     def __init__(self, keys: Sequence[CandleKey], gap_candles: int) -> None:
         self.finest = _finest(keys)
         self.gap_candles = gap_candles
         self.gaps: list[Gap] = []
         self.curve = EquityCurve(Decimal(0))
-        self._first_close: dict[str, float] = {}
         self._ratio: dict[str, float] = {}  # symbol -> last close / first close
         self.close: dict[str, Decimal] = {}  # symbol -> last close (its mark)
-        self._last_open: dict[CandleKey, int] = {}
+        # By the key object's id: a CandleKey's hash is computed field by field on every call,
+        # and the replay hands out the same key object for every candle of a stream.
+        self._streams: dict[int, _Stream | None] = {}
+        self._seen: list[CandleKey] = []
 
     def observe(self, instant: list[Candle]) -> None:
         for candle in instant:
             key = candle.key
-            if key not in self.finest:
+            if id(key) in self._streams:
+                stream = self._streams[id(key)]
+            else:
+                stream = self._streams[id(key)] = _Stream(key) if key in self.finest else None
+                self._seen.append(key)  # an id names this key only while the key is alive
+            if stream is None:
                 continue
-            symbol = key.symbol
-            previous = self._last_open.get(key)
-            if previous is None:
-                self._first_close[symbol] = float(candle.close)
+            open_ms, close = candle.open_ms, candle.close
+            previous = stream.last_open
+            if previous < 0:
+                stream.first_close = float(close)
                 if not self.curve.times:
-                    self.curve.start_ms = candle.open_ms
-            elif candle.open_ms - previous > key.timeframe.ms:
-                missing = (candle.open_ms - previous) // key.timeframe.ms - 1
+                    self.curve.start_ms = open_ms
+            elif open_ms - previous > stream.step:
+                missing = (open_ms - previous) // stream.step - 1
                 if missing > self.gap_candles:
-                    self.gaps.append(Gap(symbol, previous, missing))
-            self._last_open[key] = candle.open_ms
-            self.close[symbol] = candle.close
-            self._ratio[symbol] = float(candle.close) / self._first_close[symbol]
+                    self.gaps.append(Gap(stream.symbol, previous, missing))
+            stream.last_open = open_ms
+            self.close[stream.symbol] = close
+            self._ratio[stream.symbol] = float(close) / stream.first_close
 
     def hold(self) -> float:
         ratio = self._ratio
