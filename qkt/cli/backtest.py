@@ -129,7 +129,7 @@ def backtest_command(
         _sweep(file, params, rank_by, paths, config, start_ms, end_ms, json_output)
         return
     program = compile_or_exit(file)
-    if sys.stderr.isatty() and not json_output:
+    if sys.stderr.isatty():
         result = _with_progress(program, paths, config, start_ms, end_ms, gap)
     else:
         result = run_backtest(
