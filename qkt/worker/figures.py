@@ -90,10 +90,13 @@ def compute(curve: EquityCurve, fills: Sequence[Fill]) -> Figures:
     else:
         final = curve.equity[-1] if curve.equity else start
         total = float(final / start) - 1.0
-        if days > 0:
-            cagr = (1.0 + total) ** (YEAR_DAYS / days) - 1.0
-        else:
+        if days <= 0:
             undefined["cagr"] = "the run spans no time"
+        else:
+            try:
+                cagr = (1.0 + total) ** (YEAR_DAYS / days) - 1.0
+            except OverflowError:  # a short run compounded over a year: beyond any float
+                undefined["cagr"] = "too large to annualise (the run is too short)"
         sharpe_ = sharpe(returns, undefined)
         sortino_ = sortino(returns, undefined)
         if cagr is None:
