@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench test-docker clean
+.PHONY: install run test lint format bench bench-backtest chromium test-docker clean
 
 # Re-install only when the project metadata changed: `make install` is quick when nothing did.
 $(STAMP): pyproject.toml
@@ -30,8 +30,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint chromium
 	$(BIN)/pytest -m 'not docker' -q
+
+# The headless browser that opens `qkt backtest --report` pages in tests/cli/test_backtest_report.py
+# (Debian's package). Installed here, never by a test; without root the test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium missing and not root: the HTML report test will skip"; fi
 
 # Issue 7's acceptance against the local Docker engine: build docker/Dockerfile (QKT_BASE_IMAGE,
 # default the local base image when it exists), run it, compose up/exec/stop/down, the example
@@ -41,6 +49,11 @@ test-docker: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# qkt backtest side by side with backtrader and backtesting.py (installed here, never at runtime).
+bench-backtest: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.bench_backtest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

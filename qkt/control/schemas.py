@@ -176,6 +176,12 @@ class HubKey(BaseModel):
     last_message_age_ms: int | None
     seq: int
     duplicates_dropped: int
+    warm: bool = False  # the key's ring holds its backfilled history
+    history_candles: int = 0  # closed candles the backfill put in the ring
+    history_source: str | None = None
+    history_reason: str | None = None  # why it is not warm
+    stale: bool = False  # no candle for longer than the feed's stale threshold
+    last_candle_age_ms: int | None = None
 
 
 class RunningStatus(StatusOut):

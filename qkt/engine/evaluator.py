@@ -16,10 +16,11 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from decimal import Decimal, DecimalException
-from typing import Final
+from typing import Any, Final
 
 from qkt.dsl.program import (
     AccountRef,
@@ -86,6 +87,8 @@ class Evaluator:
         # Who is evaluating, for "logged once": a rule's index, or a slot outside rules.
         self.rule: int | None = None
         self.scope = "rule"
+        self._code: dict[int, Callable[[], Value]] = {}  # id(expr) -> its compiled closure
+        self._keep: list[CompiledExpr] = []
 
     def is_true(self, expr: CompiledExpr) -> bool:
         """A rule's test: the condition is exactly TRUE (undefined and FALSE are not)."""
@@ -97,7 +100,114 @@ class Evaluator:
         return value if isinstance(value, Decimal) else UNDEFINED
 
     def value(self, expr: CompiledExpr) -> Value:
-        """The value of `expr` now."""
+        """The value of `expr` now (compiled to a closure on first use, then just called)."""
+        code = self._code.get(id(expr))
+        if code is None:
+            code = self._compile(expr)
+        return code()
+
+    # -- compiling: an expression becomes a tree of closures once, instead of being matched
+    # node by node on every evaluation. `_BUILDERS` maps a node type to the method that builds
+    # its closure; a node type without one runs `_interpret` (the same meaning, only slower),
+    # so a new node type works as soon as `_interpret` knows it and gets faster with a builder.
+
+    def _compile(self, expr: CompiledExpr) -> Callable[[], Value]:
+        if len(self._code) > _MAX_COMPILED:  # only ad-hoc expressions (value_of) can pile up
+            self._code.clear()
+            self._keep.clear()
+        build = _BUILDERS.get(type(expr))
+        code = build(self, expr) if build is not None else functools.partial(self._interpret, expr)
+        self._code[id(expr)] = code
+        self._keep.append(expr)  # an id stays this expression's while it is alive
+        return code
+
+    def _build_const(self, expr: Const) -> Callable[[], Value]:
+        value = expr.value
+        return lambda: value
+
+    def _build_field(self, expr: FieldRef) -> Callable[[], Value]:
+        candles, stream, read = self._candles, expr.stream, operator.attrgetter(expr.field)
+
+        def field() -> Value:
+            candle = candles.get(stream)
+            return UNDEFINED if candle is None else read(candle)
+
+        return field
+
+    def _build_indicator(self, expr: IndicatorCall) -> Callable[[], Value]:
+        table, slot = self._slots.indicators, expr.slot
+        return lambda: table[slot].value
+
+    def _build_compare(self, expr: Compare) -> Callable[[], Value]:
+        left, right, op = self._child(expr.left), self._child(expr.right), expr.op
+        compare = _COMPARE[op]
+        equal = op == "=="
+
+        def comparison() -> Value:
+            a, b = left(), right()
+            if isinstance(a, Decimal) and isinstance(b, Decimal):
+                return compare(a, b)
+            if isinstance(a, bool) and isinstance(b, bool) and op in ("==", "!="):
+                return (a == b) if equal else (a != b)
+            return UNDEFINED
+
+        return comparison
+
+    def _build_logic(self, expr: Logic) -> Callable[[], Value]:
+        left, right = self._child(expr.left), self._child(expr.right)
+        both = expr.op == "AND"
+
+        def logic() -> Value:  # both sides always run: a CROSSES must see every evaluation
+            a, b = left(), right()
+            if not isinstance(a, bool) or not isinstance(b, bool):
+                return UNDEFINED
+            return (a and b) if both else (a or b)
+
+        return logic
+
+    def _build_not(self, expr: Not) -> Callable[[], Value]:
+        operand = self._child(expr.operand)
+
+        def negation() -> Value:
+            value = operand()
+            return (not value) if isinstance(value, bool) else UNDEFINED
+
+        return negation
+
+    def _build_crosses(self, expr: CompiledCrosses) -> Callable[[], Value]:
+        left, right = self._child(expr.left), self._child(expr.right)
+        state, direction = self._slots.crosses[expr.slot], expr.direction
+        return lambda: state.step(left(), right(), direction)
+
+    def _build_arith(self, expr: Arith) -> Callable[[], Value]:
+        left, right, op = self._child(expr.left), self._child(expr.right), expr.op
+        apply = _ARITH[op]
+
+        def arithmetic() -> Value:
+            a, b = left(), right()
+            if not isinstance(a, Decimal) or not isinstance(b, Decimal):
+                return UNDEFINED
+            if op == "/" and b == 0:
+                self._warn("division by zero", "division by zero: the value is undefined")
+                return UNDEFINED
+            try:
+                return apply(a, b)
+            except DecimalException as error:
+                self._warn("arithmetic", f"arithmetic error ({type(error).__name__}): undefined")
+                return UNDEFINED
+
+        return arithmetic
+
+    def _build_position(self, expr: PositionRef) -> Callable[[], Value]:
+        position, instrument = self._portfolio.position, self._plan.instruments[expr.stream]
+        return lambda: position(instrument)
+
+    def _child(self, expr: CompiledExpr) -> Callable[[], Value]:
+        code = self._code.get(id(expr))
+        return code if code is not None else self._compile(expr)
+
+    def _interpret(self, expr: CompiledExpr) -> Value:
+        """The value of `expr` by walking the tree: the reference meaning of every node."""
         match expr:
             case Const():
                 return expr.value
@@ -219,3 +329,18 @@ class Evaluator:
 
     def _warn(self, key: str, message: str) -> None:
         self._events.warn_once(f"{self.scope}:{key}", message, rule=self.rule)
+
+
+_MAX_COMPILED: Final = 100_000
+# Node type -> the Evaluator method that compiles it (see `Evaluator._compile`).
+_BUILDERS: Final[dict[type, Callable[[Evaluator, Any], Callable[[], Value]]]] = {
+    Const: Evaluator._build_const,
+    FieldRef: Evaluator._build_field,
+    IndicatorCall: Evaluator._build_indicator,
+    Compare: Evaluator._build_compare,
+    Logic: Evaluator._build_logic,
+    Not: Evaluator._build_not,
+    CompiledCrosses: Evaluator._build_crosses,
+    Arith: Evaluator._build_arith,
+    PositionRef: Evaluator._build_position,
+}

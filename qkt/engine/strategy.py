@@ -23,7 +23,7 @@ so a restored engine can be fed an overlapping history.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -111,6 +111,27 @@ class StrategyEngine:
             self._observe_positions()
         self._guard.check_equity()
         for rule in self._plan.rules[candle.key]:
+            self._run(rule, candle)
+        return self._events.drain()
+
+    def on_instant(self, candles: Sequence[Candle]) -> list[EngineEvent]:
+        """Process every candle that closes at one instant as one step (a time barrier): all of
+        them are applied first (marks, indicators, histories, resting orders, in key order), then
+        the rules of their streams run in file order. Neither the order the candles arrive in nor
+        the order their streams were declared in can change what a rule sees (a `CLOSE_ALL` on
+        one symbol's rule closes the others at their closes of the same instant)."""
+        accepted = []
+        for candle in sorted(candles, key=lambda c: (c.key.timeframe.ms, str(c.key))):
+            aliases = self._accept(candle)
+            if aliases:
+                self._close(candle, aliases)
+                accepted.append(candle)
+        for candle in accepted:
+            if self._plan.finest[Instrument.of(candle.key)] == candle.key:
+                self._broker.on_candle(candle)
+                self._observe_positions()
+        due = [(rule.index, rule, c) for c in accepted for rule in self._plan.rules[c.key]]
+        for _, rule, candle in sorted(due, key=lambda item: item[0]):
             self._run(rule, candle)
         return self._events.drain()
 

@@ -1,6 +1,7 @@
 """Historical data on disk (spec.md `--data PATH`): where a symbol's data is, and its rows.
 
-Three layouts: one candle CSV used for every stream; a folder of `<SYMBOL>.csv` candle files; a
+Three layouts, or one of them per symbol (`--data SYMBOL=PATH`): one candle CSV used for every
+stream; a folder of `<SYMBOL>.csv` candle files; a
 qkt 0.13 data root of tick files `symbols/<SYMBOL>/<YYYY-MM-DD>.csv[.gz]`. Readers stream rows
 (one at a time, nothing kept) and stop at the first bad one with a `UserError` naming file:line.
 """
@@ -11,12 +12,12 @@ import csv
 import gzip
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Final, Literal, NoReturn, TextIO
 
 from qkt.errors import UserError
 from qkt.market.models import UNIT_MS, Timeframe
@@ -40,8 +41,17 @@ class Source:
     paths: tuple[Path, ...]
 
 
-def locate(data: Path, symbol: str) -> Source:
+DataPaths = Path | Mapping[str, Path]  # one path, or a path per symbol (`--data SYM=PATH`)
+
+
+def locate(data: DataPaths, symbol: str) -> Source:
     """Where `symbol`'s data is under `data`; a UserError says what was expected if absent."""
+    if not isinstance(data, Path):
+        mapped = data.get(symbol)
+        if mapped is None:
+            known = ", ".join(f"{name}={path}" for name, path in data.items())
+            raise UserError(f"no --data for {symbol} (given: {known}); add --data {symbol}=FILE")
+        return locate(mapped, symbol)
     if data.is_file():
         return Source("candles", (data,))
     if not data.is_dir():
@@ -62,17 +72,36 @@ def locate(data: Path, symbol: str) -> Source:
     raise UserError(f"no data for {symbol} in {data} (expected {data / (symbol + '.csv')})")
 
 
+# Epoch timestamps in digits: below 1e11 they are seconds (1e11 ms is March 1973, 1e11 s the year
+# 5138), from 1e14 microseconds, from 1e17 nanoseconds.
+_SECONDS_BELOW: Final = 100_000_000_000
+_MICROS_FROM: Final = 100_000_000_000_000
+_NANOS_FROM: Final = 100_000_000_000_000_000
+
+
 def parse_timestamp(text: str) -> int:
-    """Epoch ms (digits) or ISO 8601 (UTC unless it names an offset) -> epoch ms."""
+    """Epoch seconds, ms, µs or ns (digits; the unit told by the size) or ISO 8601 (UTC unless
+    it names an offset) -> epoch ms."""
     text = text.strip()
     if text.isdigit():
-        return int(text)
+        return epoch_ms(int(text))
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     # Integer arithmetic: a float timestamp could land a millisecond off.
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def epoch_ms(number: int) -> int:
+    """An epoch number in seconds, ms, µs or ns (told by its size) as epoch ms."""
+    if number < _SECONDS_BELOW:
+        return number * 1000
+    if number >= _NANOS_FROM:
+        return number // 1_000_000
+    if number >= _MICROS_FROM:
+        return number // 1000
+    return number
 
 
 def _open(path: Path) -> TextIO:
@@ -92,25 +121,121 @@ def _columns(path: Path, header: list[str] | None, wanted: tuple[str, ...]) -> l
 
 
 def read_candles(path: Path) -> Iterator[CandleRow]:
-    """A candle CSV's rows in time order: (open ms, open, high, low, close, volume, line)."""
+    """A candle CSV's rows in time order: (open ms, open, high, low, close, volume, line).
+
+    Rows are split on commas by hand (a quoted row goes through the csv module): the csv module
+    and per-field checks cost more than the Decimals themselves. A row that fails the fast path is
+    diagnosed again slowly, so that the error names its file, line, column and field.
+    """
     with _open(path) as handle:
-        reader = csv.reader(handle)
-        at = _columns(path, next(reader, None), CANDLE_COLUMNS)
+        header = next(csv.reader([handle.readline()]), None)
+        at = _columns(path, header, CANDLE_COLUMNS)
+        t_at, o_at, h_at, l_at, c_at, v_at = at
+        width = max(at) + 1
         previous = -1
-        for line, row in enumerate(reader, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
+        for line, text in enumerate(handle, start=2):
+            fields = text.split(",") if '"' not in text else next(csv.reader([text]))
+            if len(fields) < width:
+                if not text.strip():
+                    continue
+                _diagnose(path, line, text, fields, at)
             try:
-                ts = parse_timestamp(row[at[0]])
-                o, h, lo, c, v = (parse_decimal(row[i].strip()) for i in at[1:])
-            except (ValueError, IndexError) as error:
-                raise UserError(f"{path}:{line}: bad candle row {row!r}: {error}") from None
-            if not lo <= min(o, c) <= max(o, c) <= h or v < 0:
-                raise UserError(f"{path}:{line}: inconsistent candle (low <= open, close <= high)")
+                stamp = fields[t_at]
+                ts = epoch_ms(int(stamp)) if stamp.isdigit() else parse_timestamp(stamp)
+                o, h, lo, c, v = (
+                    Decimal(fields[o_at]),
+                    Decimal(fields[h_at]),
+                    Decimal(fields[l_at]),
+                    Decimal(fields[c_at]),
+                    Decimal(fields[v_at]),
+                )
+                sound = (
+                    lo > 0 and h.is_finite() and v.is_finite() and v >= 0
+                    and lo <= o <= h and lo <= c <= h
+                )  # fmt: skip
+            except (ValueError, ArithmeticError):
+                sound = False
+            if not sound:
+                _diagnose(path, line, text, fields, at)
             if ts <= previous:
                 raise UserError(f"{path}:{line}: timestamps must increase ({ts} after {previous})")
             previous = ts
             yield ts, o, h, lo, c, v, line
+
+
+def _diagnose(path: Path, line: int, text: str, fields: list[str], at: list[int]) -> NoReturn:
+    """Raise the UserError that says what is wrong with a candle row, and where."""
+    if len(fields) <= max(at):
+        names = [n for n, i in zip(CANDLE_COLUMNS, at, strict=True) if i >= len(fields)]
+        raise UserError(
+            f"{path}:{line}: short row: {len(fields)} fields, no {','.join(names)} "
+            f"(header: {','.join(CANDLE_COLUMNS)})"
+        )
+    starts = [0]
+    for field in fields[:-1]:
+        starts.append(starts[-1] + len(field) + 1)  # approximate for quoted rows
+
+    def where(index: int) -> str:
+        return f"{path}:{line}:{starts[index] + 1 if index < len(starts) else 1}"
+
+    try:
+        parse_timestamp(fields[at[0]])
+    except ValueError:
+        raise UserError(
+            f"{where(at[0])}: timestamp: {fields[at[0]].strip()!r} is neither epoch digits nor"
+            " an ISO 8601 time"
+        ) from None
+    values: dict[str, Decimal] = {}
+    for name, index in zip(CANDLE_COLUMNS[1:], at[1:], strict=True):
+        try:
+            values[name] = parse_decimal(fields[index].strip())
+        except ValueError:
+            raise UserError(
+                f"{where(index)}: {name}: {fields[index].strip()!r} is not a number"
+            ) from None
+        if name != "volume" and values[name] <= 0:
+            raise UserError(f"{where(index)}: {name}: prices must be > 0, got {values[name]}")
+        if name == "volume" and values[name] < 0:
+            raise UserError(f"{where(index)}: volume: must be >= 0, got {values[name]}")
+    raise UserError(f"{path}:{line}: inconsistent candle (low <= open, close <= high)")
+
+
+def data_span(source: Source) -> tuple[int, int]:
+    """The first and the last timestamp (epoch ms) of a symbol's data, read from its ends."""
+    if source.kind == "ticks":
+        first = next(read_ticks(source.paths[:1]), None)
+        last = None
+        for last in read_ticks(source.paths[-1:]):  # noqa: B007 - the last one is wanted
+            pass
+        if first is None or last is None:
+            raise UserError(f"{source.paths[0]}: no ticks")
+        return first[0], last[0]
+    rows = read_candles(source.paths[0])
+    head = next(rows, None)
+    if head is None:
+        raise UserError(f"{source.paths[0]}: no candles")
+    tail = head
+    if source.paths[0].name.endswith(".gz"):
+        for tail in rows:  # noqa: B007 - the last one is wanted
+            pass
+    else:
+        with source.paths[0].open("rb") as handle:
+            names = [name.strip() for name in handle.readline().decode().split(",")]
+            handle.seek(0, io.SEEK_END)
+            handle.seek(max(0, handle.tell() - 4096))
+            lines = [text for text in handle.read().decode().splitlines() if text.strip()]
+        tail_ts = _last_timestamp(lines, names.index("timestamp"))
+        return head[0], tail_ts if tail_ts is not None else head[0]
+    return head[0], tail[0]
+
+
+def _last_timestamp(lines: list[str], column: int) -> int | None:
+    for text in reversed(lines):
+        try:
+            return parse_timestamp(text.split(",")[column])
+        except (ValueError, IndexError):
+            continue
+    return None
 
 
 def read_ticks(paths: tuple[Path, ...]) -> Iterator[TickRow]:
@@ -148,7 +273,10 @@ def sniff_timeframe(path: Path, rows: list[CandleRow]) -> Timeframe:
             timeframe = Timeframe.parse(f"{step // UNIT_MS[unit]}{unit}")
             break
     else:
-        raise UserError(f"{path}: candles {step} ms apart are not a whole number of seconds")
+        raise UserError(
+            f"{path}: candles {step} ms apart are not a whole number of seconds "
+            "(timestamps must be epoch seconds or ms, or ISO 8601)"
+        )
     if rows[0][0] % step:
         raise UserError(f"{path}:2: {timeframe} candles must open on UTC {timeframe} boundaries")
     return timeframe

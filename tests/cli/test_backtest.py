@@ -16,6 +16,7 @@ import orjson
 import pytest
 import talib
 
+from qkt.money import CONTEXT
 from tests.worker.harness import qkt_args
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -180,7 +181,61 @@ def _check_summary(report: dict[str, Any], closes: list[Decimal], fills: Expecte
     returns = np.array([float(b / a) - 1 for a, b in zip(daily, daily[1:], strict=False)])
     sharpe = returns.mean() / returns.std(ddof=1) * math.sqrt(365)
 
+    # The figures researchers compare (docs/backtest.md), recomputed from the same curve.
+    final = equity_curve[-1][1]
+    days_spanned = (equity_curve[-1][0] - START_MS) / DAY_MS
+    total_return = float(final / start) - 1
+    cagr = (1 + total_return) ** (365 / days_spanned) - 1
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0) ** 2)))
+    sortino = returns.mean() / downside * math.sqrt(365)
+    peak, fraction = start, Decimal(0)
+    peak_ts, longest, under = START_MS, 0, False
+    for ts, equity in equity_curve:
+        if equity < peak:
+            fraction = max(fraction, (peak - equity) / peak)
+            longest, under = max(longest, ts - peak_ts), True
+        else:
+            longest = max(longest, ts - peak_ts) if under else longest
+            peak, peak_ts, under = equity, ts, False
+    pnls = []
+    entry = None
+    for side, _, price in fills:
+        if side == "BUY":
+            entry = price
+        else:
+            assert entry is not None
+            pnls.append(price - entry)
+    wins_pnl = [p for p in pnls if p > 0]
+    losses_pnl = [p for p in pnls if p <= 0]
+    held, in_market = False, 0
+    for i in range(len(closes)):
+        ts = START_MS + (i + 1) * HOUR_MS
+        if ts in by_time:
+            held = by_time[ts][0] == "BUY"
+        in_market += held
+
     summary = report["summary"]
+    assert summary["total_return"] == pytest.approx(total_return, abs=1e-6)
+    assert summary["cagr"] == pytest.approx(cagr, rel=1e-5)
+    assert summary["sortino"] == pytest.approx(sortino, abs=1e-5)
+    assert Decimal(summary["max_drawdown_fraction"]) == round(fraction, 8)
+    assert summary["max_drawdown_pct"] == summary["max_drawdown_fraction"]  # the old name
+    assert summary["calmar"] == pytest.approx(cagr / float(fraction), rel=1e-5)
+    assert summary["longest_drawdown_ms"] == longest
+    assert summary["profit_factor"] == pytest.approx(
+        float(sum(wins_pnl) / -sum(losses_pnl)), abs=1e-6
+    )
+    # Money averages are exact decimals to money's 16 significant digits.
+    assert Decimal(summary["expectancy"]) == CONTEXT.divide(sum(pnls), len(pnls))
+    assert Decimal(summary["avg_win"]) == CONTEXT.divide(sum(wins_pnl), len(wins_pnl))
+    assert Decimal(summary["avg_loss"]) == CONTEXT.divide(sum(losses_pnl), len(losses_pnl))
+    assert summary["exposure"] == pytest.approx(in_market / len(closes), abs=1e-6)
+    assert summary["trades_per_day"] == pytest.approx(len(fills) / days_spanned, abs=1e-6)
+    assert summary["buy_and_hold_return"] == pytest.approx(
+        float(closes[-1] / closes[0]) - 1, abs=1e-6
+    )
+    assert summary["fees"] == "0" and summary["wiped_out"] is False
+    assert summary["undefined"] == {}
     assert summary["trades"] == len(fills)
     assert Decimal(summary["realized"]) == realized
     assert Decimal(summary["unrealized"]) == equity_curve[-1][1] - start - realized
@@ -238,7 +293,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, extra: list[str], mess
         "STRATEGY x VERSION 1\nSYMBOLS btc = BACKTEST:BTCUSDT EVERY 1h\n"
         "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 1\n"
     )
-    args = ["--data", str(tmp_path / "BTCUSDT.csv"), *extra]
+    args = [*([] if "--data" in extra else ["--data", str(tmp_path / "BTCUSDT.csv")]), *extra]
     result = subprocess.run(
         qkt_args("backtest", strategy, *args), capture_output=True, text=True, timeout=120
     )

@@ -147,11 +147,16 @@ def test_a_stream_finer_than_the_file_is_an_error_naming_the_file(tmp_path: Path
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("{ts},1,1,1,abc,1", "bad candle row"),
-        ("{ts},1,1,1", "bad candle row"),
-        ("not-a-time,1,1,1,1,1", "bad candle row"),
+        ("{ts},1,1,1,abc,1", ":21: close: 'abc' is not a number"),
+        ("{ts},1,1,1", "short row: 4 fields, no close,volume"),
+        ("not-a-time,1,1,1,1,1", ":1: timestamp: 'not-a-time' is neither epoch digits"),
         ("{ts},5,4,1,1,1", "inconsistent candle"),
         ("{early},1,1,1,1,1", "timestamps must increase"),
+        # Prices must be > 0 (a BUY at -100 was once traded); the column is named.
+        ("{ts},1,1,-100,1,1", ":19: low: prices must be > 0, got -100"),
+        ("{ts},0,1,1,1,1", ":15: open: prices must be > 0, got 0"),
+        ("{ts},1,1,1,1,-1", ":23: volume: must be >= 0"),
+        ("{ts},1,1,1,NaN,1", ":21: close: 'NaN' is not a number"),
     ],
 )
 def test_a_malformed_row_is_an_error_naming_file_and_line(
@@ -160,8 +165,26 @@ def test_a_malformed_row_is_an_error_naming_file_and_line(
     data = tmp_path / "bad.csv"
     rows = _minutes(5) + row.format(ts=T0 + 5 * MINUTE, early=T0) + "\n"
     data.write_text(rows)
-    with pytest.raises(UserError, match=rf"bad\.csv:7: {message}"):
+    with pytest.raises(UserError, match=rf"bad\.csv:7:? ?{message}"):
         list(replay_candles(data, [key("BACKTEST:BTCUSDT:1m")]))
+
+
+def test_epoch_seconds_are_recognised(tmp_path: Path) -> None:
+    data = tmp_path / "seconds.csv"
+    data.write_text(HEADER + "".join(f"{(T0 + i * MINUTE) // 1000},1,2,1,1,1\n" for i in range(3)))
+    candles = list(replay_candles(data, [key("BACKTEST:BTCUSDT:1m")]))
+    assert [c.open_ms for c in candles] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
+
+
+def test_a_symbol_mapping_reads_each_symbol_from_its_file(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(_minutes(3))
+    (tmp_path / "b.csv").write_text(_minutes(3, start=T0 + MINUTE))
+    btc, eth = key("BACKTEST:BTCUSDT:1m"), key("BACKTEST:ETHUSDT:1m")
+    mapping = {"BTCUSDT": tmp_path / "a.csv", "ETHUSDT": tmp_path / "b.csv"}
+    candles = list(replay_candles(mapping, [btc, eth]))
+    assert [c.open_ms for c in candles if c.key == eth] == [T0 + i * MINUTE for i in (1, 2, 3)]
+    with pytest.raises(UserError, match="no --data for SOLUSDT"):
+        list(replay_candles(mapping, [key("BACKTEST:SOLUSDT:1m")]))
 
 
 def test_a_wrong_header_is_an_error(tmp_path: Path) -> None:
