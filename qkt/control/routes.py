@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
@@ -108,18 +107,16 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
-    """Every deployed strategy, sorted by name."""
-    await daemon.registry.refresh()
+    """Every deployed strategy, sorted by name (the daemon's own state: no worker is asked;
+    trade counts come with the workers' heartbeats)."""
     return [to_json(handle.entry()) for handle in daemon.registry.handles()]
 
 
 @router.get("/status", response_model=list[WorkerStatus], responses=errors())
 async def status_all(daemon: DaemonDep) -> list[dict[str, Any]]:
-    """Every worker's `/status`; one that does not answer shows its state and an error."""
-    registry = daemon.registry
-    names = [handle.name for handle in registry.handles()]
-    found = await asyncio.gather(*(registry.status_of(n) for n in names), return_exceptions=True)
-    return [to_json(item) for item in found if not isinstance(item, BaseException)]
+    """Every worker's `/status`, as last heard (refreshed in the background while asked for);
+    one that does not answer shows its state and an error."""
+    return [to_json(item) for item in await daemon.registry.status_all()]
 
 
 @router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404, 422))

@@ -35,8 +35,15 @@ from qkt.supervisor.process import Reaper, become_subreaper
 from qkt.supervisor.records import DaemonHealth, HubKey
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
-from qkt.supervisor.statefiles import DaemonFiles
-from qkt.webserver import Serving, bind_tcp, bound_port, start_serving
+from qkt.supervisor.statefiles import DaemonFiles, control_socket
+from qkt.webserver import (
+    ConnectionLimits,
+    Serving,
+    bind_tcp,
+    bind_unix,
+    bound_port,
+    start_serving,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,8 @@ class Daemon:
             control_port=self.control_port,
             state_dir=str(self.state.root),
             spawn=self.spawn_method,
+            restarts_paused=self.registry.restarts_paused,
+            workers_late=self.registry.workers_late,
         )
 
     def request_shutdown(self, reason: str) -> None:
@@ -145,7 +154,9 @@ class Daemon:
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             if self._foreground:
                 # Crashes, restarts and give-ups also show in the terminal, not only in the file.
-                logging.getLogger().addHandler(stderr_warnings())
+                console = stderr_warnings()
+                console.addFilter(qkt_log.RepeatFilter())  # a flood shows a few times, counted
+                logging.getLogger().addHandler(console)
             return asyncio.run(self._main())
         finally:
             self._files.release()
@@ -196,18 +207,32 @@ class Daemon:
         return ExecSpawner(workers.module)
 
     async def _serve_control(self) -> Serving:
-        """Bind first, then serve: the port is known (and published) before anyone can race."""
+        """Bind first, then serve: the port is known (and published) before anyone can race.
+        The same app answers on TCP and on `<state>/control.sock`, connections capped."""
         try:
             sock = bind_tcp("127.0.0.1", self.config.control_port)
         except OSError as error:
             raise ConfigError(
                 f"cannot listen on 127.0.0.1:{self.config.control_port}: {error.strerror}"
             ) from None
-        self.control_port = bound_port(sock)
         try:
-            control = await start_serving(self._app_factory(self), sock)
+            unix = bind_unix(control_socket(self.state))
+        except OSError as error:
+            sock.close()
+            raise ConfigError(
+                f"cannot listen on {control_socket(self.state)}: {error.strerror}"
+            ) from None
+        self.control_port = bound_port(sock)
+        limits = ConnectionLimits(
+            self.config.control_connections, self.config.control_header_timeout_s
+        )
+        try:
+            control = await start_serving(
+                self._app_factory(self), sock, more=(unix,), limits=limits
+            )
         except Exception as error:
             sock.close()
+            unix.close()
             raise ConfigError(
                 f"the control plane did not start ({error}; see logs/daemon.log)"
             ) from None
@@ -229,10 +254,15 @@ class Daemon:
         )
 
     async def _tick_loop(self, reaper: Reaper) -> None:
+        next_files = 0.0
         while not self._stop.is_set():
             self._drain_signals()
             reaper.reap()
-            self.registry.tick(time.monotonic())
+            now = time.monotonic()
+            self.registry.tick(now)
+            if now >= next_files:
+                next_files = now + 1.0
+                self._files.ensure_port(self.control_port)
             try:
                 await asyncio.wait_for(self._stop.wait(), self.config.tick_s)
             except TimeoutError:

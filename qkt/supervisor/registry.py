@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +23,7 @@ from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
 from qkt.records import decode
 from qkt.supervisor import deployments
+from qkt.supervisor.brake import RestartBrake
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import BusyError
@@ -32,11 +33,14 @@ from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.supervisor.records import RunningStatus, StopResult, StrategyStatus
 from qkt.supervisor.spawn import Spawner
+from qkt.supervisor.statuses import StatusCache
+from qkt.supervisor.watchdog import Liveness, Watchdog
 
 log = logging.getLogger(__name__)
 
 # `logs/daemon.log` is the daemon's own log: a strategy of that name would write into it.
 RESERVED_NAMES: Final = frozenset({"daemon"})
+WATCH_INTERVAL_S: Final = 1.0  # how often the watchdog reads the heartbeats
 
 
 class Registry:
@@ -57,7 +61,10 @@ class Registry:
         self._probe = probe
         self._processes = WorkerProcesses(config, hub, spawner, reaper, probe)
         self._handles: dict[str, WorkerHandle] = {}
-        self._pings: set[asyncio.Task[None]] = set()
+        self._liveness = Liveness(config.state, Watchdog(config.workers.hang_timeout_s))
+        self._brake = RestartBrake(config.brake)
+        self._next_look = 0.0
+        self._statuses = StatusCache(self.status_of, self.handles)
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
 
     # -- queries -----------------------------------------------------------------------------
@@ -76,10 +83,9 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._handles
 
-    async def refresh(self) -> None:
-        """Ask every running worker for its `/status` to update the trade counts (bounded)."""
-        running = [h for h in self._handles.values() if h.state is WorkerState.RUNNING]
-        await asyncio.gather(*(self._fetch_status(h) for h in running), return_exceptions=True)
+    async def status_all(self) -> list[StrategyStatus]:
+        """Every strategy's status, from the cache (`StatusCache`): never N requests a call."""
+        return await self._statuses.all()
 
     async def _fetch_status(self, handle: WorkerHandle) -> dict[str, Any]:
         """The worker's `/status` as it sent it (parsed into a record by `status_of`)."""
@@ -148,6 +154,7 @@ class Registry:
         finally:
             handle.task = None
         handle.ready(port)
+        self._liveness.watch(handle)
         self._stopped.discard(name)
         self.save()
         log.info(
@@ -186,6 +193,7 @@ class Registry:
         if handle.pid is not None:
             await self._processes.kill(handle)
         self._release(handle)
+        self._liveness.unwatch(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
 
@@ -227,13 +235,13 @@ class Registry:
         if handle.pid is not None:
             code = await self._processes.terminate(handle, flatten, timeout_ms)
         self._release(handle)
+        self._liveness.unwatch(handle)
         handle.stopped(code)
         return code
 
     async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""
-        for task in self._pings:
-            task.cancel()
+        await self._statuses.aclose()
         handles = [
             h
             for h in self._handles.values()
@@ -246,7 +254,8 @@ class Registry:
     # -- watching: the tick ------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Reap and ping running workers; restart crashed ones whose backoff is over."""
+        """Reap running workers; restart crashed ones whose backoff is over (brake permitting);
+        once a second, ask the watchdog which have stopped beating."""
         for handle in list(self._handles.values()):
             if handle.task is not None:
                 continue  # a deploy or restart is in charge of this handle
@@ -255,48 +264,45 @@ class Registry:
                 code = self._processes.exit_code(handle)
                 if code is not None:
                     self._crashed(handle, code)
-                elif now >= handle.next_ping:
-                    handle.next_ping = now + self._workers.ping_interval_s
-                    self._background(self._ping(handle))
             elif (
                 handle.state is WorkerState.BACKOFF
                 and handle.restart_at is not None
                 and now >= handle.restart_at
+                and self._brake.allows(now)
             ):
                 handle.restart()
                 handle.task = asyncio.get_running_loop().create_task(
                     self._restart(handle), name=f"restart-{handle.name}"
                 )
+        if now >= self._next_look:
+            self._next_look = now + WATCH_INTERVAL_S
+            self._look(now)
 
-    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._pings.add(task)
-        task.add_done_callback(self._pings.discard)
+    def _look(self, now: float) -> None:
+        """Kill the running workers the watchdog finds hung (the reaper then sees the exit)."""
+        running = [
+            h for h in self._handles.values() if h.state is WorkerState.RUNNING and h.task is None
+        ]
+        for handle in self._liveness.look(running, now):
+            assert handle.pid is not None
+            signal_process(handle.pid, signal.SIGKILL, group=True)
 
-    async def _ping(self, handle: WorkerHandle) -> None:
-        """Liveness is answering: enough missed `/health` pings in a row and it is killed."""
-        pid, port = handle.pid, handle.port
-        if port is None:
-            return
-        ok = await self._processes.healthy(port)
-        if handle.state is not WorkerState.RUNNING or handle.pid != pid or pid is None:
-            return
-        if ok:
-            handle.ping_failures = 0
-            return
-        handle.ping_failures += 1
-        if handle.ping_failures >= self._workers.ping_failures:
-            log.error(
-                "%s did not answer %d health pings: killing it", handle.name, handle.ping_failures
-            )
-            handle.error = f"stopped answering /health ({handle.ping_failures} pings); killed"
-            signal_process(pid, signal.SIGKILL, group=True)
+    @property
+    def restarts_paused(self) -> str | None:
+        """Why automatic restarts are paused (the brake), or None."""
+        return self._brake.reason
+
+    @property
+    def workers_late(self) -> int:
+        """Running workers late with their heartbeat at the watchdog's last look."""
+        return self._liveness.late
 
     def _crashed(self, handle: WorkerHandle, code: int, reason: str | None = None) -> None:
         """Record a crash and either plan a restart or give up (policy)."""
-        hung = handle.error if handle.ping_failures >= self._workers.ping_failures else None
+        hung = handle.error if handle.hung else None
         reason = reason or hung or describe_exit(code)
         now = time.monotonic()
+        self._brake.crashed(now)
         policy = self._config.restart
         handle.crashed(code, self._processes.last_log(handle, self._workers.log_tail), now)
         handle.crashes = policy.recent(handle.crashes, now)
@@ -321,14 +327,18 @@ class Registry:
             if handle.pid is not None:
                 await self._processes.kill(handle)
             raise
-        except QktError as error:
+        except Exception as error:  # every restart ends in a known state, whatever went wrong
+            reason = error.message if isinstance(error, QktError) else _describe(error)
+            if not isinstance(error, QktError):
+                log.exception("restarting %s failed", handle.name)
             code = handle.exit_code if handle.pid is None else await self._processes.kill(handle)
             handle.task = None
-            self._crashed(handle, code if code is not None else 1, error.message)
+            self._crashed(handle, code if code is not None else 1, reason)
             return
         finally:
             handle.task = None
         handle.ready(port)
+        self._liveness.watch(handle)
         self.save()
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
 
@@ -351,6 +361,14 @@ def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
     if deployment.sim:
         program = program.with_broker("SIM")
     return deployment, program
+
+
+def _describe(error: Exception) -> str:
+    """An unexpected failure in words (an OSError by its errno's text: `No space left ...`)."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"could not restart: {error.strerror}{where}"
+    return f"could not restart: {type(error).__name__}: {error}"
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
