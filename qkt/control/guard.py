@@ -50,6 +50,10 @@ class RequestGuard:
         if refusal is not None:
             await envelope(refusal)(scope, _no_body, send)
             return
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            # `/status/..%2f` is the name `..` (400 invalid_name), never a 307 to elsewhere.
+            scope = {**scope, "path": path.rstrip("/") or "/"}
         await self._app(scope, receive, send)
 
     def _refusal(self, path: str, headers: dict[bytes, bytes]) -> QktError | None:
