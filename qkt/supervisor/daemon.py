@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -147,6 +148,7 @@ class Daemon:
         if load_dir is not None and not load_dir.is_dir():
             raise ConfigError(f"--load-dir {load_dir}: no such folder")
         self._files.acquire()
+        _raise_open_files_limit()
         try:
             qkt_log.configure(file=self.state.daemon_log)
             # One line per health ping would bury everything else in daemon.log.
@@ -345,6 +347,20 @@ class Daemon:
         if probe is not None:
             await _step("close the worker client", probe.aclose())
         self._say("daemon stopped")
+
+
+def _raise_open_files_limit() -> None:
+    """Take the hard limit of open files as our soft one: the control plane, the hub's sockets
+    and the workers' connections need about three descriptors per strategy, more than the
+    usual soft 1024 allows for a few hundred (docs/performance.md, Scale)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as error:
+            log.warning("could not raise the open files limit from %d: %s", soft, error)
 
 
 async def _step(what: str, awaitable: Awaitable[Any]) -> None:

@@ -26,7 +26,7 @@ from qkt.supervisor import deployments
 from qkt.supervisor.brake import RestartBrake
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
-from qkt.supervisor.errors import BusyError
+from qkt.supervisor.errors import BusyError, resource_error
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
@@ -148,6 +148,12 @@ class Registry:
         try:
             self._acquire(handle)
             port = await self._processes.start(handle, self._ports_taken(name))
+        except OSError as error:
+            await self._discard(handle)
+            named = resource_error(error)
+            if named is None:
+                raise
+            raise named from None
         except BaseException:
             await self._discard(handle)
             raise
@@ -365,6 +371,9 @@ def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
 
 def _describe(error: Exception) -> str:
     """An unexpected failure in words (an OSError by its errno's text: `No space left ...`)."""
+    named = resource_error(error) if isinstance(error, OSError) else None
+    if named is not None:
+        return f"could not restart: {named.message}"
     if isinstance(error, OSError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
         return f"could not restart: {error.strerror}{where}"
