@@ -305,11 +305,14 @@ class Daemon:
         async def one(deployment: Deployment) -> None:
             async with gate:
                 try:
-                    handle = await self.registry.deploy(deployment)
+                    handle = await self.registry.deploy(deployment, keep_on_failure=True)
                 except QktError as error:
                     self._say(f"skipped {deployment.name}: {error.message}")
                     return
-                self._say(f"deployed {handle.name} (pid {handle.pid}, port {handle.port})")
+                if handle.pid is None:  # kept, to be retried (a late mount, a slow start)
+                    self._say(f"{handle.name} did not start ({handle.error}): {handle.state.value}")
+                else:
+                    self._say(f"deployed {handle.name} (pid {handle.pid}, port {handle.port})")
 
         await asyncio.gather(*(one(d) for d in planned))
         self.registry.save()

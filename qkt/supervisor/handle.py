@@ -37,7 +37,8 @@ S = WorkerState
 # transition -> (the states it may leave, the state it enters)
 TRANSITIONS: Final[dict[str, tuple[frozenset[WorkerState], WorkerState]]] = {
     "ready": (frozenset({S.STARTING, S.RESTARTING}), S.RUNNING),
-    "crashed": (frozenset({S.RUNNING, S.RESTARTING}), S.CRASHED),
+    # From `starting` only for a deploy at daemon start: it stays deployed, and is retried.
+    "crashed": (frozenset({S.STARTING, S.RUNNING, S.RESTARTING}), S.CRASHED),
     "back_off": (frozenset({S.CRASHED}), S.BACKOFF),
     "give_up": (frozenset({S.CRASHED}), S.FAILED),
     "restart": (frozenset({S.BACKOFF}), S.RESTARTING),

@@ -26,7 +26,7 @@ from qkt.supervisor import deployments
 from qkt.supervisor.brake import RestartBrake
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
-from qkt.supervisor.errors import BusyError, resource_error
+from qkt.supervisor.errors import BusyError, OutOfResourcesError, resource_error
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
@@ -126,36 +126,42 @@ class Registry:
 
     # -- deploy ------------------------------------------------------------------------------
 
-    async def deploy(self, deployment: Deployment) -> WorkerHandle:
+    async def deploy(
+        self, deployment: Deployment, *, keep_on_failure: bool = False
+    ) -> WorkerHandle:
         """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure.
 
         A deployment without its source (a new deploy) reads the file here, once; one with it
-        (from deployments.json) runs that text, whatever the file holds now.
+        (from deployments.json) runs that text, whatever the file holds now. Compiling runs in a
+        thread: the loop keeps feeding candles and answering meanwhile. With `keep_on_failure`
+        (deploys at daemon start), a worker that compiled but did not start stays deployed, as
+        a crash: retried by the restart policy, visible with its reason.
         """
         name = deployment.name
         if name in RESERVED_NAMES:
             raise InvalidNameError(f"{name!r} is reserved for the daemon's own log; pick another")
-        if name in self._handles:
-            state = self._handles[name].state.value
-            raise ConflictError(
-                f"a strategy named {name!r} is already deployed ({state}): stop it first with "
-                f"`qkt stop {name}`, or deploy under another name with --as"
-            )
-        deployment, program = _compile(deployment)
+        self._check_free(name)
+        deployment, program = await asyncio.to_thread(_compile, deployment)
+        self._check_free(name)  # another deploy of the name may have come while compiling
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
             port = await self._processes.start(handle, self._ports_taken(name))
-        except OSError as error:
+        except BaseException as error:
+            if keep_on_failure and isinstance(error, Exception) and handle.keys_held:
+                await self._keep_failed(handle, error)
+                return handle
             await self._discard(handle)
-            named = resource_error(error)
-            if named is None:
-                raise
-            raise named from None
-        except BaseException:
-            await self._discard(handle)
+            if isinstance(error, asyncio.CancelledError) and handle.state is WorkerState.STOPPING:
+                _uncancel()  # cancelled by `qkt stop`: this deploy's answer says so
+                raise ConflictError(
+                    f"{name} was stopped (qkt stop) while it was starting"
+                ) from None
+            named = resource_error(error) if isinstance(error, OSError) else None
+            if named is not None:
+                raise named from None
             raise
         finally:
             handle.task = None
@@ -171,6 +177,22 @@ class Registry:
             ", ".join(map(str, handle.keys)),
         )
         return handle
+
+    def _check_free(self, name: str) -> None:
+        if name in self._handles:
+            state = self._handles[name].state.value
+            raise ConflictError(
+                f"a strategy named {name!r} is already deployed ({state}): stop it first with "
+                f"`qkt stop {name}`, or deploy under another name with --as"
+            )
+
+    async def _keep_failed(self, handle: WorkerHandle, error: Exception) -> None:
+        """A deploy at start that did not start: keep it, as a crash the policy restarts."""
+        reason = error.message if isinstance(error, QktError) else _describe(error)
+        code = handle.exit_code if handle.pid is None else await self._processes.kill(handle)
+        handle.task = None
+        self._crashed(handle, code if code is not None else 1, reason)
+        self.save()
 
     def _acquire(self, handle: WorkerHandle) -> None:
         taken = []
@@ -220,14 +242,19 @@ class Registry:
     ) -> StopResult:
         """Staged stop of `name`, release its keys and forget it."""
         handle = self.get(name)
-        if handle.state is WorkerState.STARTING:
-            raise BusyError(f"{name} is still starting; stop it once it is running")
         if handle.state is WorkerState.STOPPING:
             raise BusyError(f"{name} is already stopping")
-        code = await self._stop_one(handle, flatten, timeout_ms)
-        del self._handles[name]
+        # Recorded before it is done: a stop that cannot be written (a full disk) stops nothing,
+        # rather than a stopped strategy coming back at the next start.
+        self._record_stop(name)
+        code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
+        if self._handles.get(name) is handle:
+            del self._handles[name]
         self._stopped.add(name)
-        self.save()
+        try:
+            self.save()
+        except OSError:
+            log.exception("stopped %s, but deployments.json could not be written again", name)
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return StopResult(name, "stopped", code)
 
@@ -337,6 +364,7 @@ class Registry:
             reason = error.message if isinstance(error, QktError) else _describe(error)
             if not isinstance(error, QktError):
                 log.exception("restarting %s failed", handle.name)
+                reason = f"could not restart: {reason}"
             code = handle.exit_code if handle.pid is None else await self._processes.kill(handle)
             handle.task = None
             self._crashed(handle, code if code is not None else 1, reason)
@@ -349,6 +377,24 @@ class Registry:
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
 
     # -- persistence -------------------------------------------------------------------------
+
+    def _record_stop(self, name: str) -> None:
+        """Write deployments.json as it will be once `name` is stopped; a named error if the
+        disk will not take it."""
+        kept = [
+            h.deployment
+            for h in self._handles.values()
+            if h.state is not WorkerState.STARTING and h.name != name
+        ]
+        others = {h.name for h in self._handles.values() if h.name != name}
+        stopped = (self._stopped | {name}) - others
+        try:
+            deployments.save(self._config.state.deployments, kept, stopped)
+        except OSError as error:
+            raise OutOfResourcesError(
+                f"{name} was not stopped: the stop could not be recorded ({_describe(error)}); "
+                "free the disk and stop it again"
+            ) from None
 
     def save(self) -> None:
         """Write deployments.json from the registry (atomic)."""
@@ -373,11 +419,17 @@ def _describe(error: Exception) -> str:
     """An unexpected failure in words (an OSError by its errno's text: `No space left ...`)."""
     named = resource_error(error) if isinstance(error, OSError) else None
     if named is not None:
-        return f"could not restart: {named.message}"
+        return named.message
     if isinstance(error, OSError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
-        return f"could not restart: {error.strerror}{where}"
-    return f"could not restart: {type(error).__name__}: {error}"
+        return f"{error.strerror}{where}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
