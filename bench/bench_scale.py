@@ -108,13 +108,15 @@ def _tree(pid: int) -> list[psutil.Process]:
     return [daemon, *daemon.children(recursive=True)]
 
 
-def _idle_cores(pid: int) -> float:
-    """Cores used by the whole tree between two candles (from 5 s to 50 s past a minute)."""
+def _idle_cores(pid: int) -> tuple[float, float]:
+    """Cores used by the whole tree, and by the daemon alone, between two candles (from 5 s to
+    50 s past a minute)."""
     _sleep_to_second(5)
     tree = _tree(pid)
-    before, start = _cpu_s(tree), time.monotonic()
+    before, daemon_before, start = _cpu_s(tree), _cpu_s(tree[:1]), time.monotonic()
     _sleep_to_second(50)
-    return (_cpu_s(tree) - before) / (time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    return (_cpu_s(tree) - before) / elapsed, (_cpu_s(tree[:1]) - daemon_before) / elapsed
 
 
 def _sleep_to_second(second: int) -> None:
@@ -161,10 +163,14 @@ def run(count: int) -> None:
             print(f"deployed {count} in {deploy_s:.0f} s")
             pids = [e.pid for e in client.list() if e.pid]
             infos = [psutil.Process(pid).memory_full_info() for pid in pids]
-            idle = _idle_cores(proc.pid)
+            idle, idle_daemon = _idle_cores(proc.pid)
             _sleep_to_second(58)
             minute = int(time.time() // 60 + 1) * 60
+            tree = _tree(proc.pid)
+            cpu_before, window_start = _cpu_s(tree), time.monotonic()
             time.sleep(minute + 20 - time.time())
+            window = time.monotonic() - window_start
+            burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             burst = _burst_ms(state.logs_dir, minute)
             pass_s = timed_runs([sys.executable, "-c", "pass"])
             list_s = timed_runs(
@@ -187,6 +193,7 @@ def run(count: int) -> None:
         ("PSS per worker", f"{pss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", pss / bare),
         ("USS per worker", f"{uss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", uss / bare),
         ("idle CPU, all processes", f"{idle:.3f} cores", "target < 0.3 cores", idle),
+        ("idle CPU, the daemon alone", f"{idle_daemon:.3f} cores", "", idle_daemon),
         (
             f"burst latency p50 ({len(burst)} workers)",
             f"{_percentile(burst, 0.5):.0f} ms",
@@ -199,6 +206,7 @@ def run(count: int) -> None:
             f"pyzmq hop p99 {hop[1]:.3f} ms",
             _percentile(burst, 0.99) / hop[1],
         ),
+        ("CPU per worker per candle", f"{burst_cpu_ms:.1f} ms", "daemon and hub included", 0.0),
         (
             "qkt list",
             f"{list_s * 1000:.0f} ms",
