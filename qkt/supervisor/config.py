@@ -143,6 +143,11 @@ KEYS: Final[dict[str, Key]] = {
     "workers.ready_timeout_s": Key(float, _positive),
     "workers.stop_timeout_ms": Key(int, _positive),
     "workers.hang_timeout_s": Key(float, _positive),
+    # Obsolete since liveness is the heartbeat (hang_timeout_s): still accepted, and ignored, so
+    # that a config file written for an older qkt loads.
+    "workers.ping_interval_s": Key(float, _positive),
+    "workers.ping_timeout_s": Key(float, _positive),
+    "workers.ping_failures": Key(int, _positive),
     "restart.attempts": Key(int),
     "restart.window_s": Key(float),
     "restart.backoff_s": Key(float),

@@ -114,3 +114,22 @@ def test_no_heartbeat_file_means_no_reader(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         HeartbeatWriter(link)  # never written through a planted symlink
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_liveness_settings_and_the_old_ping_keys_load(tmp_path: Path) -> None:
+    from qkt.paths import StateDir
+    from qkt.supervisor.config import build_config
+
+    config = build_config(
+        StateDir(tmp_path),
+        {
+            "workers.hang_timeout_s": 5,
+            "daemon.spawn_concurrency": 3,
+            "restart.brake_crashes": 4,
+            "restart.brake_pause_s": 30,
+            "workers.ping_interval_s": 2,  # an older qkt's file: accepted, ignored
+            "workers.ping_failures": 3,
+        },
+    )
+    assert config.workers.hang_timeout_s == 5.0 and config.spawn_concurrency == 3
+    assert config.brake == BrakeSettings(crashes=4, window_s=60.0, pause_s=30.0)
