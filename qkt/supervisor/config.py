@@ -123,6 +123,7 @@ class Key:
 
     kind: type
     check: Callable[[Any], str | None] | None = None
+    obsolete: bool = False  # accepted and ignored (an older qkt's setting), not listed
 
 
 KEYS: Final[dict[str, Key]] = {
@@ -145,9 +146,9 @@ KEYS: Final[dict[str, Key]] = {
     "workers.hang_timeout_s": Key(float, _positive),
     # Obsolete since liveness is the heartbeat (hang_timeout_s): still accepted, and ignored, so
     # that a config file written for an older qkt loads.
-    "workers.ping_interval_s": Key(float, _positive),
-    "workers.ping_timeout_s": Key(float, _positive),
-    "workers.ping_failures": Key(int, _positive),
+    "workers.ping_interval_s": Key(float, _positive, obsolete=True),
+    "workers.ping_timeout_s": Key(float, _positive, obsolete=True),
+    "workers.ping_failures": Key(int, _positive, obsolete=True),
     "restart.attempts": Key(int),
     "restart.window_s": Key(float),
     "restart.backoff_s": Key(float),
@@ -195,7 +196,8 @@ def _checked(name: str, value: Any, where: str = "") -> Any:
     """`value` as setting `name` takes it; ConfigError naming the key otherwise."""
     key = KEYS.get(name)
     if key is None:
-        raise ConfigError(f"{where}unknown setting {name} (known: {', '.join(KEYS)})")
+        known = ", ".join(each for each, key in KEYS.items() if not key.obsolete)
+        raise ConfigError(f"{where}unknown setting {name} (known: {known})")
     if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, key.kind) or isinstance(value, bool):
