@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from qkt import __version__
 from qkt.control import routes
 from qkt.control.auth import require_token
+from qkt.control.guard import RequestGuard
 from qkt.control.metrics import metrics_registry
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
@@ -30,6 +31,9 @@ def create_app(daemon: Daemon) -> FastAPI:
         openapi_url=None,  # served below, behind the token like every route but /health
         docs_url=None,
         redoc_url=None,
+        # A path with a trailing slash is a 404 envelope like any unknown path, not a 307 to
+        # somewhere else (`/status/..%2f` was redirected to `/status/..`).
+        redirect_slashes=False,
     )
     app.state.daemon = daemon
     app.state.metrics = metrics_registry(daemon)
@@ -41,6 +45,8 @@ def create_app(daemon: Daemon) -> FastAPI:
         return app.openapi()
 
     install_error_handlers(app, log=log, log_hint="logs/daemon.log", refine_validation=_input_error)
+    # The token and the body's size, before any body is read or parsed (401 before 422).
+    app.add_middleware(RequestGuard, token=lambda: daemon.token)
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
@@ -36,9 +35,11 @@ _DESCRIBED: Final[dict[int, str]] = {
     401: "Missing or wrong bearer token.",
     404: "No such strategy, or no such strategy file.",
     409: "The name is in use, the strategy is busy, or --speed/--seed differ from the daemon's.",
+    411: "A chunked body: send it with a Content-Length.",
+    413: "A body larger than 64 KiB (`body_too_large`).",
     422: "Invalid body or parameters (`invalid_request`), or a DSL error (`dsl_error`).",
     502: "The worker did not start.",
-    503: "No free worker port.",
+    503: "No free worker port, or the box is out of something (`out_of_resources`).",
 }
 _TEXT: Final = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 # What `parse_since` reads: an RFC 3339 time, epoch seconds or milliseconds, or an age.
@@ -86,7 +87,7 @@ async def health(daemon: DaemonDep) -> dict[str, Any]:
     "/deploy",
     status_code=201,
     response_model=ListEntry,
-    responses=errors(400, 404, 409, 422, 502, 503),
+    responses=errors(400, 404, 409, 411, 413, 422, 502, 503),
 )
 async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
     """Compile FILE and start it as NAME; answers once the worker is ready."""
@@ -108,18 +109,16 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
-    """Every deployed strategy, sorted by name."""
-    await daemon.registry.refresh()
+    """Every deployed strategy, sorted by name (the daemon's own state: no worker is asked;
+    trade counts come with the workers' heartbeats)."""
     return [to_json(handle.entry()) for handle in daemon.registry.handles()]
 
 
 @router.get("/status", response_model=list[WorkerStatus], responses=errors())
 async def status_all(daemon: DaemonDep) -> list[dict[str, Any]]:
-    """Every worker's `/status`; one that does not answer shows its state and an error."""
-    registry = daemon.registry
-    names = [handle.name for handle in registry.handles()]
-    found = await asyncio.gather(*(registry.status_of(n) for n in names), return_exceptions=True)
-    return [to_json(item) for item in found if not isinstance(item, BaseException)]
+    """Every worker's `/status`, as last heard (refreshed in the background while asked for);
+    one that does not answer shows its state and an error."""
+    return [to_json(item) for item in await daemon.registry.status_all()]
 
 
 @router.get("/status/{name}", response_model=WorkerStatus, responses=errors(400, 404, 422))
@@ -163,7 +162,7 @@ async def logs(
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
 
-@router.post("/stop/{name}", response_model=StopResult, responses=errors(400, 404, 409, 422))
+@router.post("/stop/{name}", response_model=StopResult, responses=errors(400, 404, 409, 422, 503))
 async def stop(
     name: Name,
     daemon: DaemonDep,

@@ -80,6 +80,12 @@ class Health(BaseModel):
     control_port: int
     state_dir: str
     spawn: str
+    restarts_paused: str | None = Field(
+        description="Why automatic restarts are paused (many crashes at once), or null."
+    )
+    workers_late: int = Field(
+        description="Running workers whose last heartbeat is older than the hang deadline."
+    )
 
 
 class DeployRequest(BaseModel):

@@ -7,12 +7,13 @@ Defaults live once, in the dataclasses below; a setting left out keeps its defau
 
 The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms`):
 
-    [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency
+    [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency,
+               spawn_concurrency, control_connections, control_header_timeout_s
     [sim]      seed, speed
     [bybit]    spot_url, linear_url, rest_url
-    [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
-               ping_timeout_s, ping_failures, module
-    [restart]  attempts, window_s, backoff_s, backoff_max_s
+    [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, hang_timeout_s, module
+    [restart]  attempts, window_s, backoff_s, backoff_max_s, brake_crashes, brake_window_s,
+               brake_pause_s
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -20,6 +21,7 @@ dataclass, read in `_build`; a new section is a new dataclass and its keys.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from typing import Any, Final, Literal
 
 from qkt.market.feed import FeedOptions
 from qkt.paths import StateDir
+from qkt.supervisor.brake import BrakeSettings
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.restart import RestartPolicy
 
@@ -72,9 +75,8 @@ class WorkerSettings:
     ports: PortRange | None = None  # None: ephemeral ports
     ready_timeout_s: float = 30.0
     stop_timeout_ms: int = 5000  # grace before SIGKILL (as `qkt stop --timeout`)
-    ping_interval_s: float = 2.0
-    ping_timeout_s: float = 2.0
-    ping_failures: int = 3  # consecutive unanswered /health pings that make a worker hung
+    # No heartbeat for this long (stretched by the box's load) and the worker is hung.
+    hang_timeout_s: float = 20.0
     log_tail: int = 20  # log lines kept in a crashed worker's status
 
 
@@ -89,6 +91,11 @@ class DaemonConfig:
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     deploy_concurrency: int = 8  # deploys at start (load dir, redeploys) run this many at once
+    # Workers starting at once (deploys and restarts): a spawn costs a core for a while.
+    spawn_concurrency: int = field(default_factory=lambda: max(2, 2 * (os.cpu_count() or 1)))
+    brake: BrakeSettings = field(default_factory=BrakeSettings)
+    control_connections: int = 64  # control-plane connections at once (TCP and Unix socket)
+    control_header_timeout_s: float = 10.0  # to send a whole request, or be disconnected
     tick_s: float = 0.2
 
 
@@ -116,6 +123,7 @@ class Key:
 
     kind: type
     check: Callable[[Any], str | None] | None = None
+    obsolete: bool = False  # accepted and ignored (an older qkt's setting), not listed
 
 
 KEYS: Final[dict[str, Key]] = {
@@ -123,6 +131,9 @@ KEYS: Final[dict[str, Key]] = {
     "daemon.control_port": Key(int, _port),
     "daemon.spawn": Key(str, _spawn),
     "daemon.deploy_concurrency": Key(int, _positive),
+    "daemon.spawn_concurrency": Key(int, _positive),
+    "daemon.control_connections": Key(int, _positive),
+    "daemon.control_header_timeout_s": Key(float, _positive),
     "sim.seed": Key(int),
     "sim.speed": Key(float, _positive),
     "bybit.spot_url": Key(str),
@@ -133,13 +144,19 @@ KEYS: Final[dict[str, Key]] = {
     "workers.module": Key(str),
     "workers.ready_timeout_s": Key(float, _positive),
     "workers.stop_timeout_ms": Key(int, _positive),
-    "workers.ping_interval_s": Key(float, _positive),
-    "workers.ping_timeout_s": Key(float, _positive),
-    "workers.ping_failures": Key(int, _positive),
+    "workers.hang_timeout_s": Key(float, _positive),
+    # Obsolete since liveness is the heartbeat (hang_timeout_s): still accepted, and ignored, so
+    # that a config file written for an older qkt loads.
+    "workers.ping_interval_s": Key(float, _positive, obsolete=True),
+    "workers.ping_timeout_s": Key(float, _positive, obsolete=True),
+    "workers.ping_failures": Key(int, _positive, obsolete=True),
     "restart.attempts": Key(int),
     "restart.window_s": Key(float),
     "restart.backoff_s": Key(float),
     "restart.backoff_max_s": Key(float),
+    "restart.brake_crashes": Key(int, _positive),
+    "restart.brake_window_s": Key(float, _positive),
+    "restart.brake_pause_s": Key(float, _positive),
 }
 
 
@@ -180,7 +197,8 @@ def _checked(name: str, value: Any, where: str = "") -> Any:
     """`value` as setting `name` takes it; ConfigError naming the key otherwise."""
     key = KEYS.get(name)
     if key is None:
-        raise ConfigError(f"{where}unknown setting {name} (known: {', '.join(KEYS)})")
+        known = ", ".join(each for each, key in KEYS.items() if not key.obsolete)
+        raise ConfigError(f"{where}unknown setting {name} (known: {known})")
     if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, key.kind) or isinstance(value, bool):
@@ -223,9 +241,7 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
         "module",
         "ready_timeout_s",
         "stop_timeout_ms",
-        "ping_interval_s",
-        "ping_timeout_s",
-        "ping_failures",
+        "hang_timeout_s",
     )
     ports = s.get("workers.ports")
     workers = WorkerSettings(
@@ -235,6 +251,8 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
     )
     restart_keys = ("attempts", "window_s", "backoff_s", "backoff_max_s")
     restart = RestartPolicy(**section("restart", {key: key for key in restart_keys}))
+    brake_keys = {f"brake_{key}": key for key in ("crashes", "window_s", "pause_s")}
+    brake = BrakeSettings(**section("restart", brake_keys))
     load_dir = s.get("daemon.load_dir")
     return DaemonConfig(
         state=state,
@@ -242,7 +260,18 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
         feed=feed,
         workers=workers,
         restart=restart,
+        brake=brake,
         **section(
-            "daemon", {"control_port": "control_port", "deploy_concurrency": "deploy_concurrency"}
+            "daemon",
+            {
+                key: key
+                for key in (
+                    "control_port",
+                    "deploy_concurrency",
+                    "spawn_concurrency",
+                    "control_connections",
+                    "control_header_timeout_s",
+                )
+            },
         ),
     )

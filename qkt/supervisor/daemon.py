@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -35,8 +36,15 @@ from qkt.supervisor.process import Reaper, become_subreaper
 from qkt.supervisor.records import DaemonHealth, HubKey
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
-from qkt.supervisor.statefiles import DaemonFiles
-from qkt.webserver import Serving, bind_tcp, bound_port, start_serving
+from qkt.supervisor.statefiles import DaemonFiles, control_socket
+from qkt.webserver import (
+    ConnectionLimits,
+    Serving,
+    bind_tcp,
+    bind_unix,
+    bound_port,
+    start_serving,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +114,8 @@ class Daemon:
             control_port=self.control_port,
             state_dir=str(self.state.root),
             spawn=self.spawn_method,
+            restarts_paused=self.registry.restarts_paused,
+            workers_late=self.registry.workers_late,
         )
 
     def request_shutdown(self, reason: str) -> None:
@@ -138,6 +148,7 @@ class Daemon:
         if load_dir is not None and not load_dir.is_dir():
             raise ConfigError(f"--load-dir {load_dir}: no such folder")
         self._files.acquire()
+        _raise_open_files_limit()
         try:
             qkt_log.configure(file=self.state.daemon_log)
             # One line per health ping would bury everything else in daemon.log.
@@ -145,7 +156,9 @@ class Daemon:
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             if self._foreground:
                 # Crashes, restarts and give-ups also show in the terminal, not only in the file.
-                logging.getLogger().addHandler(stderr_warnings())
+                console = stderr_warnings()
+                console.addFilter(qkt_log.RepeatFilter())  # a flood shows a few times, counted
+                logging.getLogger().addHandler(console)
             return asyncio.run(self._main())
         finally:
             self._files.release()
@@ -196,18 +209,32 @@ class Daemon:
         return ExecSpawner(workers.module)
 
     async def _serve_control(self) -> Serving:
-        """Bind first, then serve: the port is known (and published) before anyone can race."""
+        """Bind first, then serve: the port is known (and published) before anyone can race.
+        The same app answers on TCP and on `<state>/control.sock`, connections capped."""
         try:
             sock = bind_tcp("127.0.0.1", self.config.control_port)
         except OSError as error:
             raise ConfigError(
                 f"cannot listen on 127.0.0.1:{self.config.control_port}: {error.strerror}"
             ) from None
-        self.control_port = bound_port(sock)
         try:
-            control = await start_serving(self._app_factory(self), sock)
+            unix = bind_unix(control_socket(self.state))
+        except OSError as error:
+            sock.close()
+            raise ConfigError(
+                f"cannot listen on {control_socket(self.state)}: {error.strerror}"
+            ) from None
+        self.control_port = bound_port(sock)
+        limits = ConnectionLimits(
+            self.config.control_connections, self.config.control_header_timeout_s
+        )
+        try:
+            control = await start_serving(
+                self._app_factory(self), sock, more=(unix,), limits=limits
+            )
         except Exception as error:
             sock.close()
+            unix.close()
             raise ConfigError(
                 f"the control plane did not start ({error}; see logs/daemon.log)"
             ) from None
@@ -229,10 +256,15 @@ class Daemon:
         )
 
     async def _tick_loop(self, reaper: Reaper) -> None:
+        next_files = 0.0
         while not self._stop.is_set():
             self._drain_signals()
             reaper.reap()
-            self.registry.tick(time.monotonic())
+            now = time.monotonic()
+            self.registry.tick(now)
+            if now >= next_files:
+                next_files = now + 1.0
+                self._files.ensure_port(self.control_port)
             try:
                 await asyncio.wait_for(self._stop.wait(), self.config.tick_s)
             except TimeoutError:
@@ -273,11 +305,14 @@ class Daemon:
         async def one(deployment: Deployment) -> None:
             async with gate:
                 try:
-                    handle = await self.registry.deploy(deployment)
+                    handle = await self.registry.deploy(deployment, keep_on_failure=True)
                 except QktError as error:
                     self._say(f"skipped {deployment.name}: {error.message}")
                     return
-                self._say(f"deployed {handle.name} (pid {handle.pid}, port {handle.port})")
+                if handle.pid is None:  # kept, to be retried (a late mount, a slow start)
+                    self._say(f"{handle.name} did not start ({handle.error}): {handle.state.value}")
+                else:
+                    self._say(f"deployed {handle.name} (pid {handle.pid}, port {handle.port})")
 
         await asyncio.gather(*(one(d) for d in planned))
         self.registry.save()
@@ -315,6 +350,20 @@ class Daemon:
         if probe is not None:
             await _step("close the worker client", probe.aclose())
         self._say("daemon stopped")
+
+
+def _raise_open_files_limit() -> None:
+    """Take the hard limit of open files as our soft one: the control plane, the hub's sockets
+    and the workers' connections need about three descriptors per strategy, more than the
+    usual soft 1024 allows for a few hundred (docs/performance.md, Scale)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as error:
+            log.warning("could not raise the open files limit from %d: %s", soft, error)
 
 
 async def _step(what: str, awaitable: Awaitable[Any]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import resource
+
 from qkt.errors import QktError, UserError
 
 
@@ -37,3 +40,30 @@ class BusyError(UserError):
 
     code = "busy"
     http_status = 409
+
+
+class OutOfResourcesError(QktError):
+    """The box (or this process's limits) is out of something a worker needs: open files,
+    local ports, disk space. Named, with what to do, instead of an OSError's traceback."""
+
+    code = "out_of_resources"
+    http_status = 503
+
+
+def resource_error(error: OSError) -> OutOfResourcesError | None:
+    """`error` in words if it is the box running out of something, else None."""
+    where = f" ({error.filename})" if error.filename else ""
+    if error.errno in (errno.EMFILE, errno.ENFILE):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return OutOfResourcesError(
+            f"out of open files{where}: this daemon may hold {soft} (ulimit -n; hard limit "
+            f"{hard}); raise it before starting the daemon (docs/performance.md, Scale)"
+        )
+    if error.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE) and not error.filename:
+        return OutOfResourcesError(
+            "out of local ports: widen net.ipv4.ip_local_port_range, or give the workers a "
+            "range with --worker-ports (docs/performance.md, Scale)"
+        )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutOfResourcesError(f"no space left on device{where}")
+    return None

@@ -16,6 +16,7 @@ from qkt.log import iso_utc
 from qkt.market.models import CandleKey
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.records import DaemonRecord, DeployArgs, ListEntry, SourceCheck
+from qkt.worker.heartbeat import HeartbeatReader
 from qkt.worker.spec import WorkerSpec
 
 
@@ -36,7 +37,8 @@ S = WorkerState
 # transition -> (the states it may leave, the state it enters)
 TRANSITIONS: Final[dict[str, tuple[frozenset[WorkerState], WorkerState]]] = {
     "ready": (frozenset({S.STARTING, S.RESTARTING}), S.RUNNING),
-    "crashed": (frozenset({S.RUNNING, S.RESTARTING}), S.CRASHED),
+    # From `starting` only for a deploy at daemon start: it stays deployed, and is retried.
+    "crashed": (frozenset({S.STARTING, S.RUNNING, S.RESTARTING}), S.CRASHED),
     "back_off": (frozenset({S.CRASHED}), S.BACKOFF),
     "give_up": (frozenset({S.CRASHED}), S.FAILED),
     "restart": (frozenset({S.BACKOFF}), S.RESTARTING),
@@ -74,8 +76,8 @@ class WorkerHandle:
     restart_at: float | None = None  # monotonic time of the next restart (state `backoff`)
     keys_held: bool = False
     trades: int | None = None  # from the worker's last /status answer
-    ping_failures: int = 0
-    next_ping: float = 0.0
+    heartbeat: HeartbeatReader | None = None  # the worker's heartbeat file, mapped
+    hung: bool = False  # the watchdog killed the current process for not beating
     spec: WorkerSpec | None = None  # what the current (or last) process was started with
     task: asyncio.Task[Any] | None = None  # a deploy or restart in flight
 
@@ -105,7 +107,7 @@ class WorkerHandle:
         self.port = None
         self.started_at_ms = int(time.time() * 1000)
         self.started_mono = time.monotonic()
-        self.ping_failures = 0
+        self.hung = False
 
     def ready(self, port: int) -> None:
         """The process answers on `port`: running."""
@@ -117,7 +119,6 @@ class WorkerHandle:
         """The process ended (or was killed for not answering) with `code`."""
         self._move("crashed")
         self.pid, self.port, self.exit_code = None, None, code
-        self.ping_failures = 0
         self.last_log = last_log
         self.crashes.append(now)
 

@@ -51,17 +51,17 @@ class WorkerProcesses:
         self._reaper = reaper
         self._probe = probe
         self._reserved_ports: set[int] = set()
+        # Starting a worker costs a core for a while (fork, compile, journal, warm-up): however
+        # many deploys and restarts are due, only this many start at once.
+        self._starting = asyncio.Semaphore(config.spawn_concurrency)
 
     def exit_code(self, handle: WorkerHandle) -> int | None:
         """The exit code of the handle's process if it has ended (and is now reaped)."""
-        return None if handle.pid is None else self._reaper.claim(handle.pid)
-
-    async def healthy(self, port: int) -> bool:
-        """One liveness ping: does the worker answer `/health` in time?"""
-        return await self._probe.healthy(port, timeout_s=self._workers.ping_timeout_s)
+        return None if handle.pid is None else self._reaper.claim(handle.pid, reap=False)
 
     async def start(self, handle: WorkerHandle, taken: set[int]) -> int:
-        """Spawn the worker and wait until it answers `/health`; the port it reports."""
+        """Spawn the worker and wait until it answers `/health`; the port it reports. At most
+        `spawn_concurrency` starts run at once; the others wait their turn here."""
         d = handle.deployment
         assert d.source is not None, "a deployment runs the source it was deployed with"
         port = self._pick_port(taken, d.port)
@@ -88,8 +88,9 @@ class WorkerProcesses:
         if port:
             self._reserved_ports.add(port)
         try:
-            handle.spawned(await self._spawner.spawn(spec))
-            return await self._wait_ready(handle, spec)
+            async with self._starting:
+                handle.spawned(await self._spawner.spawn(spec))
+                return await self._wait_ready(handle, spec)
         finally:
             self._reserved_ports.discard(port)
 

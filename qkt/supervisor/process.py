@@ -58,9 +58,11 @@ class Reaper:
         for pid in [p for p, (_, t) in self._exits.items() if now - t > _UNCLAIMED_TTL_S]:
             del self._exits[pid]
 
-    def claim(self, pid: int) -> int | None:
-        """The exit code of `pid` if it has exited (reaping first), else None."""
-        self.reap()
+    def claim(self, pid: int, *, reap: bool = True) -> int | None:
+        """The exit code of `pid` if it has exited (reaping first, unless the caller just did:
+        the tick reaps once for all its workers), else None."""
+        if reap:
+            self.reap()
         found = self._exits.pop(pid, None)
         return None if found is None else found[0]
 

@@ -129,3 +129,6 @@ class DaemonHealth:
     control_port: int
     state_dir: str
     spawn: str
+    # Why automatic restarts are paused (many crashes at once: the box-wide brake), or null.
+    restarts_paused: str | None
+    workers_late: int  # running workers without a heartbeat within the deadline, now

@@ -10,28 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 from qkt.dsl import Program, compile_bytes
-from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
+from qkt.errors import ConflictError, InvalidNameError, NotFoundError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
 from qkt.records import decode
-from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
-from qkt.supervisor.errors import BusyError
+from qkt.supervisor.errors import BusyError, resource_error
+from qkt.supervisor.fleet import Fleet
 from qkt.supervisor.handle import WorkerHandle, WorkerState
-from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
-from qkt.supervisor.process import Reaper, describe_exit, signal_process
+from qkt.supervisor.process import Reaper, describe_exit
 from qkt.supervisor.records import RunningStatus, StopResult, StrategyStatus
 from qkt.supervisor.spawn import Spawner
+from qkt.supervisor.statuses import StatusCache
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ log = logging.getLogger(__name__)
 RESERVED_NAMES: Final = frozenset({"daemon"})
 
 
-class Registry:
+class Registry(Fleet):
     """The deployed strategies of one daemon and the processes that run them."""
 
     def __init__(
@@ -51,14 +49,8 @@ class Registry:
         probe: WorkerProbe,
         stopped: Iterable[str] = (),
     ) -> None:
-        self._config = config
-        self._workers = config.workers
-        self._hub = hub
-        self._probe = probe
-        self._processes = WorkerProcesses(config, hub, spawner, reaper, probe)
-        self._handles: dict[str, WorkerHandle] = {}
-        self._pings: set[asyncio.Task[None]] = set()
-        self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
+        super().__init__(config, hub, spawner, reaper, probe, stopped)
+        self._statuses = StatusCache(self.status_of, self.handles)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -76,10 +68,9 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._handles
 
-    async def refresh(self) -> None:
-        """Ask every running worker for its `/status` to update the trade counts (bounded)."""
-        running = [h for h in self._handles.values() if h.state is WorkerState.RUNNING]
-        await asyncio.gather(*(self._fetch_status(h) for h in running), return_exceptions=True)
+    async def status_all(self) -> list[StrategyStatus]:
+        """Every strategy's status, from the cache (`StatusCache`): never N requests a call."""
+        return await self._statuses.all()
 
     async def _fetch_status(self, handle: WorkerHandle) -> dict[str, Any]:
         """The worker's `/status` as it sent it (parsed into a record by `status_of`)."""
@@ -120,34 +111,47 @@ class Registry:
 
     # -- deploy ------------------------------------------------------------------------------
 
-    async def deploy(self, deployment: Deployment) -> WorkerHandle:
+    async def deploy(
+        self, deployment: Deployment, *, keep_on_failure: bool = False
+    ) -> WorkerHandle:
         """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure.
 
         A deployment without its source (a new deploy) reads the file here, once; one with it
-        (from deployments.json) runs that text, whatever the file holds now.
+        (from deployments.json) runs that text, whatever the file holds now. Compiling runs in a
+        thread: the loop keeps feeding candles and answering meanwhile. With `keep_on_failure`
+        (deploys at daemon start), a worker that compiled but did not start stays deployed, as
+        a crash: retried by the restart policy, visible with its reason.
         """
         name = deployment.name
         if name in RESERVED_NAMES:
             raise InvalidNameError(f"{name!r} is reserved for the daemon's own log; pick another")
-        if name in self._handles:
-            state = self._handles[name].state.value
-            raise ConflictError(
-                f"a strategy named {name!r} is already deployed ({state}): stop it first with "
-                f"`qkt stop {name}`, or deploy under another name with --as"
-            )
-        deployment, program = _compile(deployment)
+        self._check_free(name)
+        deployment, program = await asyncio.to_thread(_compile, deployment)
+        self._check_free(name)  # another deploy of the name may have come while compiling
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
             port = await self._processes.start(handle, self._ports_taken(name))
-        except BaseException:
+        except BaseException as error:
+            if keep_on_failure and isinstance(error, Exception) and handle.keys_held:
+                await self._keep_failed(handle, error)
+                return handle
             await self._discard(handle)
+            if isinstance(error, asyncio.CancelledError) and handle.state is WorkerState.STOPPING:
+                _uncancel()  # cancelled by `qkt stop`: this deploy's answer says so
+                raise ConflictError(
+                    f"{name} was stopped (qkt stop) while it was starting"
+                ) from None
+            named = resource_error(error) if isinstance(error, OSError) else None
+            if named is not None:
+                raise named from None
             raise
         finally:
             handle.task = None
         handle.ready(port)
+        self._liveness.watch(handle)
         self._stopped.discard(name)
         self.save()
         log.info(
@@ -159,45 +163,22 @@ class Registry:
         )
         return handle
 
-    def _acquire(self, handle: WorkerHandle) -> None:
-        taken = []
-        try:
-            for key in handle.keys:
-                self._hub.acquire(key)
-                taken.append(key)
-        except BaseException:
-            for key in taken:
-                self._hub.release(key)
-            raise
-        handle.keys_held = True
-
-    def _release(self, handle: WorkerHandle) -> None:
-        if not handle.keys_held:
-            return
-        handle.keys_held = False
-        for key in handle.keys:
-            try:
-                self._hub.release(key)
-            except Exception:
-                log.exception("releasing %s for %s failed", key, handle.name)
+    def _check_free(self, name: str) -> None:
+        if name in self._handles:
+            state = self._handles[name].state.value
+            raise ConflictError(
+                f"a strategy named {name!r} is already deployed ({state}): stop it first with "
+                f"`qkt stop {name}`, or deploy under another name with --as"
+            )
 
     async def _discard(self, handle: WorkerHandle) -> None:
         """Undo a deploy that did not finish: kill, reap, release keys, forget the name."""
         if handle.pid is not None:
             await self._processes.kill(handle)
         self._release(handle)
+        self._liveness.unwatch(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
-
-    def _ports_taken(self, name: str) -> set[int]:
-        """Ports in use, or remembered, by every strategy but `name` (which may reuse its own)."""
-        return {
-            port
-            for h in self._handles.values()
-            if h.name != name
-            for port in (h.port, h.deployment.port)
-            if port
-        }
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -206,14 +187,19 @@ class Registry:
     ) -> StopResult:
         """Staged stop of `name`, release its keys and forget it."""
         handle = self.get(name)
-        if handle.state is WorkerState.STARTING:
-            raise BusyError(f"{name} is still starting; stop it once it is running")
         if handle.state is WorkerState.STOPPING:
             raise BusyError(f"{name} is already stopping")
-        code = await self._stop_one(handle, flatten, timeout_ms)
-        del self._handles[name]
+        # Recorded before it is done: a stop that cannot be written (a full disk) stops nothing,
+        # rather than a stopped strategy coming back at the next start.
+        self._record_stop(name)
+        code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
+        if self._handles.get(name) is handle:
+            del self._handles[name]
         self._stopped.add(name)
-        self.save()
+        try:
+            self.save()
+        except OSError:
+            log.exception("stopped %s, but deployments.json could not be written again", name)
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return StopResult(name, "stopped", code)
 
@@ -227,13 +213,13 @@ class Registry:
         if handle.pid is not None:
             code = await self._processes.terminate(handle, flatten, timeout_ms)
         self._release(handle)
+        self._liveness.unwatch(handle)
         handle.stopped(code)
         return code
 
     async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""
-        for task in self._pings:
-            task.cancel()
+        await self._statuses.aclose()
         handles = [
             h
             for h in self._handles.values()
@@ -242,102 +228,6 @@ class Registry:
         await asyncio.gather(
             *(self._stop_one(h, False, timeout_ms) for h in handles), return_exceptions=True
         )
-
-    # -- watching: the tick ------------------------------------------------------------------
-
-    def tick(self, now: float) -> None:
-        """Reap and ping running workers; restart crashed ones whose backoff is over."""
-        for handle in list(self._handles.values()):
-            if handle.task is not None:
-                continue  # a deploy or restart is in charge of this handle
-            if handle.state is WorkerState.RUNNING:
-                assert handle.pid is not None
-                code = self._processes.exit_code(handle)
-                if code is not None:
-                    self._crashed(handle, code)
-                elif now >= handle.next_ping:
-                    handle.next_ping = now + self._workers.ping_interval_s
-                    self._background(self._ping(handle))
-            elif (
-                handle.state is WorkerState.BACKOFF
-                and handle.restart_at is not None
-                and now >= handle.restart_at
-            ):
-                handle.restart()
-                handle.task = asyncio.get_running_loop().create_task(
-                    self._restart(handle), name=f"restart-{handle.name}"
-                )
-
-    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._pings.add(task)
-        task.add_done_callback(self._pings.discard)
-
-    async def _ping(self, handle: WorkerHandle) -> None:
-        """Liveness is answering: enough missed `/health` pings in a row and it is killed."""
-        pid, port = handle.pid, handle.port
-        if port is None:
-            return
-        ok = await self._processes.healthy(port)
-        if handle.state is not WorkerState.RUNNING or handle.pid != pid or pid is None:
-            return
-        if ok:
-            handle.ping_failures = 0
-            return
-        handle.ping_failures += 1
-        if handle.ping_failures >= self._workers.ping_failures:
-            log.error(
-                "%s did not answer %d health pings: killing it", handle.name, handle.ping_failures
-            )
-            handle.error = f"stopped answering /health ({handle.ping_failures} pings); killed"
-            signal_process(pid, signal.SIGKILL, group=True)
-
-    def _crashed(self, handle: WorkerHandle, code: int, reason: str | None = None) -> None:
-        """Record a crash and either plan a restart or give up (policy)."""
-        hung = handle.error if handle.ping_failures >= self._workers.ping_failures else None
-        reason = reason or hung or describe_exit(code)
-        now = time.monotonic()
-        policy = self._config.restart
-        handle.crashed(code, self._processes.last_log(handle, self._workers.log_tail), now)
-        handle.crashes = policy.recent(handle.crashes, now)
-        delay = policy.delay(handle.crashes, now)
-        if delay is None:
-            handle.give_up(
-                f"{reason}; crashed {len(handle.crashes)} times, more than the restart policy "
-                f"allows ({policy.describe()}): not restarting it (`qkt logs {handle.name}`, "
-                f"then `qkt stop {handle.name}` and deploy again)"
-            )
-            self._release(handle)
-            log.error("%s %s", handle.name, handle.error)
-            return
-        handle.back_off(now + delay, reason)
-        log.warning("%s %s; restarting in %.1f s", handle.name, reason, delay)
-
-    async def _restart(self, handle: WorkerHandle) -> None:
-        """backoff -> restarting (done by the tick) -> running, or crashed again."""
-        try:
-            port = await self._processes.start(handle, self._ports_taken(handle.name))
-        except asyncio.CancelledError:
-            if handle.pid is not None:
-                await self._processes.kill(handle)
-            raise
-        except QktError as error:
-            code = handle.exit_code if handle.pid is None else await self._processes.kill(handle)
-            handle.task = None
-            self._crashed(handle, code if code is not None else 1, error.message)
-            return
-        finally:
-            handle.task = None
-        handle.ready(port)
-        self.save()
-        log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
-
-    # -- persistence -------------------------------------------------------------------------
-
-    def save(self) -> None:
-        """Write deployments.json from the registry (atomic)."""
-        kept = [h.deployment for h in self._handles.values() if h.state is not WorkerState.STARTING]
-        deployments.save(self._config.state.deployments, kept, self._stopped - set(self._handles))
 
 
 def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
@@ -351,6 +241,12 @@ def _compile(deployment: Deployment) -> tuple[Deployment, Program]:
     if deployment.sim:
         program = program.with_broker("SIM")
     return deployment, program
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -1,4 +1,5 @@
-"""The daemon's files in its state dir: the lock, daemon.pid, control.token and control.port."""
+"""The daemon's files in its state dir: the lock, daemon.pid, control.token, control.port and
+the control plane's Unix socket, control.sock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import fcntl
 import logging
 import os
 import secrets
+from pathlib import Path
+from typing import Final
 
 from qkt.atomic import write_atomic
 from qkt.osproc import read_int_file
@@ -14,6 +17,14 @@ from qkt.paths import StateDir
 from qkt.supervisor.errors import DaemonRunningError
 
 log = logging.getLogger(__name__)
+
+CONTROL_SOCKET: Final = "control.sock"
+
+
+def control_socket(state: StateDir) -> Path:
+    """`<state>/control.sock`: the control plane on a Unix socket (0600 in the 0700 state dir),
+    the same HTTP API and bearer token as the TCP port."""
+    return state.root / CONTROL_SOCKET
 
 
 class DaemonFiles:
@@ -59,10 +70,17 @@ class DaemonFiles:
         """Publish the control port (0600, temp + rename): the CLI's way to find us."""
         write_atomic(self.state.control_port, f"{port}\n", mode=0o600)
 
+    def ensure_port(self, port: int) -> None:
+        """Write control.port again if someone deleted it (the CLI finds us by it)."""
+        if port and not self.state.control_port.exists():
+            log.warning("control.port was removed: written again")
+            self.write_port(port)
+
     def remove_port(self) -> None:
         """Stop advertising the control plane (first thing on shutdown, so no CLI waits on us)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.state.control_port.unlink()
+        for path in (self.state.control_port, control_socket(self.state)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def release(self) -> None:
         """Remove control.port, control.token and daemon.pid, then drop the lock."""

@@ -19,6 +19,7 @@ from qkt.errors import QktError
 from qkt.log import configure
 from qkt.money import to_str
 from qkt.osproc import set_parent_death_signal
+from qkt.worker.heartbeat import HeartbeatWriter, heartbeat_file
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import AlreadyRunningError
 from qkt.worker.runner import RunSummary, WorkerRunner
@@ -75,9 +76,15 @@ def run_worker(spec: WorkerSpec) -> int:
 
 
 async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
-    lifeline = Lifeline(spec.parent_pid)
+    # Under a daemon (a parent to watch), beat for its watchdog.
+    heartbeat = None
+    if spec.parent_pid is not None:
+        heartbeat = HeartbeatWriter(heartbeat_file(spec.state_dir, spec.name))
+    lifeline = Lifeline(spec.parent_pid, heartbeat=heartbeat)
+    runner = WorkerRunner(spec, program, lifeline)
+    lifeline.report_trades(runner.trades_so_far)
     lifeline.install()
     try:
-        return await WorkerRunner(spec, program, lifeline).run()
+        return await runner.run()
     finally:
         await lifeline.aclose()

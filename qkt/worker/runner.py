@@ -325,6 +325,10 @@ class WorkerRunner:
         assert self._journal is not None
         return self._journal.trades(after=after, limit=limit)
 
+    def trades_so_far(self) -> int | None:
+        """The engine's trade count (None before the journal is open): for the heartbeat."""
+        return None if self._engine is None else self._engine.trade_count
+
     def trade_total(self) -> int:
         """Fills in the journal."""
         assert self._journal is not None

@@ -2,14 +2,15 @@
 
 `python -m tests.supervisor.fake_worker SPEC_JSON`, or `run_worker(spec)` in a forked child.
 It serves /health, /status (with a growing `trades`), /metrics and POST /stop (bearer token),
-writes its port file once it answers, exits 0 on SIGTERM, exits when `spec.parent_pid` dies,
-refuses to run twice under one name, and logs only to its own log file.
+writes its port file once it answers, beats its heartbeat (as a real worker, with the trade
+count of its /status), exits 0 on SIGTERM, exits when `spec.parent_pid` dies, refuses to run
+twice under one name, and logs only to its own log file.
 
 Behaviour is chosen by comment lines in the strategy file (the file still compiles):
     -- fake: crash-after SECONDS     exit with code 3 after SECONDS
     -- fake: exit-at-start CODE      exit with CODE before serving
     -- fake: never-ready             run, but never write the port file
-    -- fake: hang-after SECONDS      stop answering HTTP after SECONDS (a hung worker)
+    -- fake: hang-after SECONDS      stop answering HTTP and beating after SECONDS (hung)
     -- fake: ignore-sigterm          ignore SIGTERM (only SIGKILL stops it)
     -- fake: broken-status           answer /status with a 500 (but /health with ok)
 """
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlparse
 
 from qkt import log as qkt_log
 from qkt.atomic import write_atomic
+from qkt.worker.heartbeat import HeartbeatWriter, heartbeat_file
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.fake_worker")
@@ -55,6 +57,7 @@ class FakeWorker:
         self.stop = threading.Event()
         self.hung = threading.Event()
         self.flattened = False
+        self.heartbeat: HeartbeatWriter | None = None
 
     def status(self) -> dict[str, Any]:
         """A `/status` of the real worker's shape (`qkt.worker.schemas.StatusOut`): the daemon
@@ -79,7 +82,7 @@ class FakeWorker:
             "fees": "0",
             "positions": [],
             "open_orders": [],
-            "trades": int(uptime / 0.2),
+            "trades": self.trades(),
             "last_trade": None,
             "keys": [],
             "last_candle_ts": {},
@@ -94,6 +97,9 @@ class FakeWorker:
             "events": {"last_id": 0, "subscribers": 0, "dropped": 0},
             "fake": True,
         }
+
+    def trades(self) -> int:
+        return int((time.time() - self.started) / 0.2)
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         worker = self
@@ -170,6 +176,8 @@ class FakeWorker:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
         log.info("fake worker %s started (pid %d, port %d)", spec.name, os.getpid(), port)
+        if spec.parent_pid is not None:
+            self.heartbeat = HeartbeatWriter(heartbeat_file(spec.state_dir, spec.name))
         if "never-ready" not in self.rules:
             write_atomic(spec.port_file, f"{port}\n")
         return self.loop()
@@ -188,6 +196,9 @@ class FakeWorker:
             if age > hang_after and not self.hung.is_set():
                 log.warning("fake: hanging as told")
                 self.hung.set()
+            if self.heartbeat is not None and not self.hung.is_set():
+                # A broken /status knows no trade count: the daemon must not make one up.
+                self.heartbeat.beat(None if "broken-status" in self.rules else self.trades())
             log.debug("tick")
         log.info("fake worker %s stopping (flatten=%s)", self.spec.name, self.flattened)
         return 0

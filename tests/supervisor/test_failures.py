@@ -20,9 +20,7 @@ backoff_s = 0.1
 backoff_max_s = 0.2
 
 [workers]
-ping_interval_s = 0.2
-ping_timeout_s = 1.0
-ping_failures = 2
+hang_timeout_s = 1.5
 ready_timeout_s = 4
 """
 
@@ -204,3 +202,27 @@ def test_a_worker_whose_status_fails_still_shows_in_status_all(
     finally:
         daemon.post("/stop/sulky")
         daemon.post("/stop/fine")
+
+
+def test_a_restart_that_fails_unexpectedly_ends_in_backoff_or_failed_with_the_reason(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """Issue 11 #3: an OSError during a restart (here its folder replaced by a file) used to
+    leave the strategy `restarting` forever."""
+    first = deploy(daemon, strategy(tmp_path, "blocked", symbol="BLOCKUSDT"))
+    folder = daemon.state.strategy_dir("blocked")
+    folder.rename(folder.with_name("blocked.moved"))
+    folder.write_text("not a folder")
+    os.kill(int(first["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    try:
+        entry = wait_until(
+            lambda: (e := daemon.entries()["blocked"])["state"] == "failed" and e,
+            timeout=30,
+            what="the restart to give up",
+        )
+        assert "could not restart: File exists" in entry["error"]
+        assert entry["pid"] is None
+    finally:
+        folder.unlink()
+        folder.with_name("blocked.moved").rename(folder)
+        assert daemon.post("/stop/blocked").status_code == 200

@@ -1,0 +1,235 @@
+"""Issue 17: N strategies on one box, each figure beside a baseline measured in the same run.
+
+`python -m bench.bench_scale [N]` (or `QKT_BENCH_SCALE=N make bench`; default 1,000, fewer if
+the box has not the memory for them: ~30 MiB each is asked for). One daemon (fork server, SIM
+market at speed 1, 1m candles on 20 symbols, several strategies per key) gets N strategies from
+`--load-dir`, each flipping its position on every candle (one fill journaled per candle), then:
+
+- memory: mean PSS and USS per worker, against a bare fastapi + uvicorn + pyzmq process's RSS;
+- idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
+  candles, in cores;
+- candle-burst latency: every worker's FILL line (written after the candle's journal commit)
+  minus the minute boundary where the candle closed, p50/p99 over all N workers on the same
+  minute, against a raw pyzmq PUB->SUB one-way hop over ipc;
+- `qkt list` wall time against `python -c pass` (median of 5 each);
+- daemon restart: SIGTERM, start again, time until all N are `running` again, and the slowest
+  `GET /list` answered meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from bench.scale_baselines import bare_process_rss, pyzmq_hop_ms, timed_runs
+from qkt.control.client import ControlClient
+from qkt.errors import QktError
+from qkt.paths import StateDir
+
+STRATEGY = """\
+STRATEGY s{i} VERSION 1
+SYMBOLS s = SIM:{symbol} EVERY 1m
+RULES
+    WHEN POSITION.s == 0 THEN BUY s SIZING 0.01
+    WHEN POSITION.s > 0 THEN CLOSE s
+"""
+SYMBOLS = tuple(f"S{i:02d}USDT" for i in range(20))
+MIB = 1024 * 1024
+WANT_PER_WORKER = 30 * MIB
+FILL_TIME = re.compile(r"^(\S+Z) .*qkt\.strategy: FILL")
+
+
+def _count() -> int:
+    """N: the argument, else QKT_BENCH_SCALE, else 1,000; capped by the memory available."""
+    asked = int(sys.argv[1]) if __name__ == "__main__" and len(sys.argv) > 1 else 0
+    asked = asked or int(os.environ.get("QKT_BENCH_SCALE", "1000"))
+    room = int(psutil.virtual_memory().available * 0.7 // WANT_PER_WORKER)
+    if room < asked:
+        print(f"only memory for {room} strategies here (asked {asked}): running {room}")
+    return max(1, min(asked, room))
+
+
+def _daemon(state: StateDir, *extra: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "qkt", "daemon", "--state-dir", str(state.root), *extra]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _connect(state: StateDir, proc: subprocess.Popen[bytes]) -> ControlClient:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return ControlClient.connect(state)
+        except QktError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _wait_running(client: ControlClient, count: int, timeout_s: float) -> tuple[float, float]:
+    """Seconds until `count` strategies run, and the slowest `GET /list` meanwhile."""
+    start = time.monotonic()
+    slowest = 0.0
+    while time.monotonic() - start < timeout_s:
+        asked = time.monotonic()
+        try:
+            entries = client.list()
+        except QktError:
+            entries = []
+        slowest = max(slowest, time.monotonic() - asked)
+        if len(entries) >= count and all(e.state == "running" for e in entries):
+            return time.monotonic() - start, slowest
+        time.sleep(1.0)
+    raise RuntimeError(f"not all {count} strategies were running after {timeout_s:g} s")
+
+
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    daemon = psutil.Process(pid)
+    return [daemon, *daemon.children(recursive=True)]
+
+
+def _idle_cores(pid: int) -> tuple[float, float]:
+    """Cores used by the whole tree, and by the daemon alone, between two candles (from 5 s to
+    50 s past a minute)."""
+    _sleep_to_second(5)
+    tree = _tree(pid)
+    before, daemon_before, start = _cpu_s(tree), _cpu_s(tree[:1]), time.monotonic()
+    _sleep_to_second(50)
+    elapsed = time.monotonic() - start
+    return (_cpu_s(tree) - before) / elapsed, (_cpu_s(tree[:1]) - daemon_before) / elapsed
+
+
+def _sleep_to_second(second: int) -> None:
+    now = time.time()
+    time.sleep((second - now % 60) % 60)
+
+
+def _burst_ms(logs: Path, minute: int) -> list[float]:
+    """Each worker's first FILL after the candle closing at `minute` (epoch s): ms after it."""
+    found = []
+    for log in logs.glob("s*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            match = FILL_TIME.match(line)
+            if match is None:
+                continue
+            at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
+            if minute <= at < minute + 60:
+                found.append((at - minute) * 1000)
+                break
+    return found
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
+
+
+def run(count: int) -> None:
+    bare_rss = bare_process_rss()
+    hop = pyzmq_hop_ms()
+    print(f"{count} strategies, {os.cpu_count()} cores, ulimit -n {_nofile()}")
+    with tempfile.TemporaryDirectory(prefix="qkt-scale-") as tmp:
+        root = Path(tmp)
+        load = root / "load"
+        load.mkdir()
+        for i in range(count):
+            symbol = SYMBOLS[i % len(SYMBOLS)]
+            (load / f"s{i}.qkt").write_text(STRATEGY.format(i=i, symbol=symbol))
+        state = StateDir(root / "s")
+        proc = _daemon(state, "--load-dir", str(load))
+        try:
+            client = _connect(state, proc)
+            deploy_s, _ = _wait_running(client, count, 1800)
+            print(f"deployed {count} in {deploy_s:.0f} s")
+            pids = [e.pid for e in client.list() if e.pid]
+            infos = [psutil.Process(pid).memory_full_info() for pid in pids]
+            idle, idle_daemon = _idle_cores(proc.pid)
+            _sleep_to_second(58)
+            minute = int(time.time() // 60 + 1) * 60
+            tree = _tree(proc.pid)
+            cpu_before, window_start = _cpu_s(tree), time.monotonic()
+            time.sleep(minute + 20 - time.time())
+            window = time.monotonic() - window_start
+            burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
+            burst = _burst_ms(state.logs_dir, minute)
+            pass_s = timed_runs([sys.executable, "-c", "pass"])
+            list_s = timed_runs(
+                [sys.executable, "-m", "qkt", "list", "--state-dir", str(state.root)]
+            )
+            client.close()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=300)
+            proc = _daemon(state)
+            client = _connect(state, proc)
+            recover_s, slowest_list = _wait_running(client, count, 1800)
+            client.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=300)
+    pss = statistics.mean(i.pss for i in infos) / MIB
+    uss = statistics.mean(i.uss for i in infos) / MIB
+    bare = bare_rss / MIB
+    rows = [
+        ("PSS per worker", f"{pss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", pss / bare),
+        ("USS per worker", f"{uss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", uss / bare),
+        ("idle CPU, all processes", f"{idle:.3f} cores", "target < 0.3 cores", idle),
+        ("idle CPU, the daemon alone", f"{idle_daemon:.3f} cores", "", idle_daemon),
+        (
+            f"burst latency p50 ({len(burst)} workers)",
+            f"{_percentile(burst, 0.5):.0f} ms",
+            f"pyzmq hop p50 {hop[0]:.3f} ms",
+            _percentile(burst, 0.5) / hop[0],
+        ),
+        (
+            "burst latency p99",
+            f"{_percentile(burst, 0.99):.0f} ms",
+            f"pyzmq hop p99 {hop[1]:.3f} ms",
+            _percentile(burst, 0.99) / hop[1],
+        ),
+        ("CPU per worker per candle", f"{burst_cpu_ms:.1f} ms", "daemon and hub included", 0.0),
+        (
+            "qkt list",
+            f"{list_s * 1000:.0f} ms",
+            f"python -c pass {pass_s * 1000:.0f} ms",
+            list_s / pass_s,
+        ),
+        ("daemon restart, all running", f"{recover_s:.0f} s", "target <= 180 s", recover_s / 180),
+        ("slowest GET /list meanwhile", f"{slowest_list * 1000:.0f} ms", "", slowest_list),
+    ]
+    print(f"{'measure':34} {'qkt':>14}  {'baseline (same run)':30} ratio")
+    for name, ours, base, ratio in rows:
+        print(f"{name:34} {ours:>14}  {base:30} {ratio:.2f}", flush=True)
+
+
+def _nofile() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def main() -> None:
+    run(_count())
+
+
+if __name__ == "__main__":
+    main()
