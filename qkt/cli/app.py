@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from qkt.cli import backtest, check, daemon, deploy, listing, logs, run, stop
+from qkt.cli import backtest, check, coerce, daemon, deploy, listing, logs, run, stop
 from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
+
+coerce.install()  # typer converts our parameters without pydantic
 
 app = typer.Typer(
     name="qkt",
     help="Docker for trading strategies: host many .qkt strategies on one box, one process each.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    # Plain help (click's): no rich import on `--help`, no `<bool>` beside every flag.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

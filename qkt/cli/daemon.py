@@ -12,9 +12,7 @@ from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
 from qkt.cli.render import duration, iso_time, print_json, print_table
 from qkt.errors import QktError
-from qkt.osproc import read_int_file, running
 from qkt.records import to_json
-from qkt.supervisor.config import load_config
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
 
@@ -106,6 +104,7 @@ def daemon(
     if ctx.invoked_subcommand is not None:
         return
     from qkt.control.app import create_app  # the daemon's imports only when it runs
+    from qkt.supervisor.config import load_config
     from qkt.supervisor.daemon import Daemon
 
     state = resolve_state(ctx, state_dir)
@@ -127,6 +126,8 @@ def daemon(
 @app.command("stop")
 def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the running daemon: every worker gracefully, then the daemon itself."""
+    from qkt.osproc import read_int_file, running
+
     state = resolve_state(ctx, state_dir)
     with connect(ctx, state_dir) as client:
         pid = client.health().pid

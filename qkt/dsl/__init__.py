@@ -7,7 +7,7 @@ every mistake of the file, in source order; they never raise anything else for b
 from __future__ import annotations
 
 import os
-from typing import Any, Final
+from typing import Any
 
 from qkt.dsl.checker import check
 from qkt.dsl.compiler import ExpansionError, compile_tree
