@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from qkt.cli import backtest, check, coerce, daemon, deploy, listing, logs, run, stop
+from qkt.cli import (
+    backtest,
+    check,
+    coerce,
+    daemon,
+    deploy,
+    lifecycle,
+    listing,
+    logs,
+    run,
+    stop,
+)
 from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
 
@@ -39,5 +50,7 @@ app.command("list")(listing.list_command)
 app.command("status")(listing.status_command)
 app.command("logs")(logs.logs_command)
 app.command("stop")(stop.stop_command)
+app.command("restart")(lifecycle.restart_command)
+app.command("rm")(lifecycle.rm_command)
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -10,9 +9,6 @@ import typer
 
 from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
-from qkt.cli.render import duration, iso_time, print_json, print_table
-from qkt.errors import QktError
-from qkt.records import to_json
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
 
@@ -126,6 +122,9 @@ def daemon(
 @app.command("stop")
 def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the running daemon: every worker gracefully, then the daemon itself."""
+    import time
+
+    from qkt.errors import QktError
     from qkt.osproc import read_int_file, running
 
     state = resolve_state(ctx, state_dir)
@@ -144,6 +143,9 @@ def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
 @app.command("status")
 def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOption = False) -> None:
     """pid, version, uptime, control port, state dir, strategy count and hub keys."""
+    from qkt.cli.render import duration, iso_time, print_json, print_table
+    from qkt.records import to_json
+
     with connect(ctx, state_dir) as client:
         health = client.health()
         keys = client.hub()

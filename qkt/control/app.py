@@ -9,7 +9,7 @@ from typing import Any, Final
 from fastapi import Depends, FastAPI
 
 from qkt import __version__
-from qkt.control import routes
+from qkt.control import routes, verbs
 from qkt.control.auth import require_token
 from qkt.control.metrics import metrics_registry
 from qkt.errors import QktError
@@ -35,6 +35,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.state.metrics = metrics_registry(daemon)
     app.include_router(routes.public)
     app.include_router(routes.router)
+    app.include_router(verbs.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> dict[str, Any]:

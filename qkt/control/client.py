@@ -23,6 +23,7 @@ from qkt.control.transport import (
 from qkt.errors import NoDaemonError, QktError
 from qkt.paths import StateDir
 from qkt.records import RecordError, decode, decode_list
+from qkt.supervisor.figures import HistoryEntry, RemoveResult
 from qkt.supervisor.records import (
     DaemonHealth,
     HubKey,
@@ -34,6 +35,7 @@ from qkt.supervisor.records import (
 
 _PROBE_TIMEOUT_S: Final = 3.0
 _TIMEOUT_S: Final = 30.0
+_LONG_TIMEOUT_S: Final = 600.0  # many staged stops and deploys, each bounded daemon-side
 _DEPLOY_TIMEOUT_S: Final = 180.0  # compile + spawn + the worker's readiness (bounded daemon-side)
 SOCKET_NAME: Final = "control.sock"
 
@@ -161,6 +163,36 @@ class ControlClient:
         wait = _TIMEOUT_S + (timeout_ms or 5000) / 1000
         answer = self._json("POST", f"/stop/{segment(name)}", params=params, timeout=wait)
         return decode(StopResult, answer)
+
+    def stop_all(
+        self, *, flatten: bool = False, timeout_ms: int | None = None
+    ) -> builtins.list[StopResult]:
+        """`POST /stop`: every deployed strategy."""
+        params: dict[str, Any] = {"flatten": "true" if flatten else "false"}
+        if timeout_ms is not None:
+            params["timeout"] = timeout_ms
+        answer = self._json("POST", "/stop", params=params, timeout=_LONG_TIMEOUT_S)
+        return decode_list(StopResult, answer)
+
+    def restart(
+        self, name: str | None, *, timeout_ms: int | None = None
+    ) -> builtins.list[ListEntry]:
+        """`POST /restart/{name}`, or `POST /restart` (every strategy) when `name` is None."""
+        params = {} if timeout_ms is None else {"timeout": timeout_ms}
+        if name is None:
+            answer = self._json("POST", "/restart", params=params, timeout=_LONG_TIMEOUT_S)
+            return decode_list(ListEntry, answer)
+        path = f"/restart/{segment(name)}"
+        return [decode(ListEntry, self._json("POST", path, params=params, timeout=_LONG_TIMEOUT_S))]
+
+    def remove(self, name: str, *, purge: bool = False) -> RemoveResult:
+        """`POST /rm/{name}`: forget a stopped strategy, archiving (or deleting) its books."""
+        params = {"purge": "true" if purge else "false"}
+        return decode(RemoveResult, self._json("POST", f"/rm/{segment(name)}", params=params))
+
+    def list_all(self) -> builtins.list[HistoryEntry]:
+        """`GET /list/all`: deployed strategies and stopped ones not removed."""
+        return decode_list(HistoryEntry, self._json("GET", "/list/all"))
 
     def shutdown(self) -> None:
         """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""

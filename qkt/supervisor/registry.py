@@ -22,10 +22,11 @@ from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
 from qkt.records import decode
-from qkt.supervisor import deployments
+from qkt.supervisor import archive, deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import BusyError
+from qkt.supervisor.figures import LastFigures, figures_of
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
@@ -59,6 +60,8 @@ class Registry:
         self._handles: dict[str, WorkerHandle] = {}
         self._pings: set[asyncio.Task[None]] = set()
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
+        # Each worker's last /status figures: `/metrics` and `qkt list -a` read these.
+        self.figures: dict[str, LastFigures] = {}
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -88,6 +91,9 @@ class Registry:
         trades = status.get("trades")
         if isinstance(trades, int) and not isinstance(trades, bool):
             handle.trades = trades
+        figures = figures_of(status)
+        if figures is not None:
+            self.figures[handle.name] = figures
         return status
 
     async def status_of(self, name: str) -> StrategyStatus:
@@ -150,6 +156,8 @@ class Registry:
         handle.ready(port)
         self._stopped.discard(name)
         self.save()
+        archive.remember_books(self._config.state, deployment)
+        archive.unretire(self._config.state, name)
         log.info(
             "deployed %s (pid %s, port %s, keys %s)",
             name,
@@ -210,10 +218,14 @@ class Registry:
             raise BusyError(f"{name} is still starting; stop it once it is running")
         if handle.state is WorkerState.STOPPING:
             raise BusyError(f"{name} is already stopping")
+        if handle.state is WorkerState.RUNNING and handle.port is not None:
+            with contextlib.suppress(Exception):  # its final figures, for `qkt list -a`
+                await self._fetch_status(handle)
         code = await self._stop_one(handle, flatten, timeout_ms)
         del self._handles[name]
         self._stopped.add(name)
         self.save()
+        archive.retire(self._config.state, handle.deployment, code, self.figures.pop(name, None))
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return StopResult(name, "stopped", code)
 
@@ -229,6 +241,20 @@ class Registry:
         self._release(handle)
         handle.stopped(code)
         return code
+
+    async def restart(self, name: str, timeout_ms: int | None = None) -> WorkerHandle:
+        """Stop `name` gracefully and start the same deployment (the same source) again."""
+        deployment = self.get(name).deployment
+        await self.stop(name, timeout_ms=timeout_ms)
+        return await self.deploy(deployment)
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped strategy from what the daemon remembers (`qkt rm`)."""
+        if name in self._handles:
+            raise ConflictError(f"{name!r} is deployed: stop it first with `qkt stop {name}`")
+        self._stopped.discard(name)
+        self.save()
+        archive.unretire(self._config.state, name)
 
     async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""
