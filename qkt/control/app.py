@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from qkt import __version__
 from qkt.control import routes, verbs
 from qkt.control.auth import require_token
-from qkt.control.metrics import metrics_registry
+from qkt.control.metrics import FiguresPoller, metrics_registry
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
 from qkt.inputs import parse_balance, parse_bps, parse_timeout_ms
@@ -33,6 +33,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     )
     app.state.daemon = daemon
     app.state.metrics = metrics_registry(daemon)
+    app.state.figures = FiguresPoller(daemon)
     app.include_router(routes.public)
     app.include_router(routes.router)
     app.include_router(verbs.router)

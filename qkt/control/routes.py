@@ -153,7 +153,11 @@ async def logs(
     ] = None,
     follow_: Annotated[bool, Query(alias="follow", description="Stream new lines.")] = False,
     grep: Annotated[
-        str | None, Query(max_length=1000, description="Only lines containing this text.")
+        str | None,
+        Query(max_length=1000),
+        WithJsonSchema(
+            {"type": "string", "maxLength": 1000, "description": "Only lines containing this."}
+        ),
     ] = None,
 ) -> Response:
     """The strategy's log (`daemon`: the daemon's own), rotated files included: the last
@@ -216,12 +220,14 @@ async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
     return [to_json(key) for key in daemon.hub_keys()]
 
 
-@router.get(
+@public.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text exposition.", **_TEXT}, **errors()},
+    responses={200: {"description": "Prometheus text exposition.", **_TEXT}},
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text: strategies by state, restarts, candles published per key."""
+    """Prometheus text, no token needed (the control plane is loopback only): strategies by
+    state, each strategy's equity, PnL, trades, state and feed freshness, the hub's keys."""
+    await request.app.state.figures.ensure_running()
     body = render(request.app.state.metrics)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
