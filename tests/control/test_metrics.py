@@ -6,6 +6,8 @@ token, so a scrape configuration survives a daemon restart (new token, same --co
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import wait_until
+from tests.helpers import REPO_ROOT, wait_until
 from tests.supervisor.daemons import running_daemon, strategy
 
 BALANCES = {"m-one": "1000", "m-two": "2000.5", "m-three": "30000"}
@@ -59,6 +61,11 @@ def test_one_scrape_has_every_strategy_and_survives_a_restart(tmp_path: Path) ->
         candles = metrics.get("qkt_strategy_last_candle_timestamp_seconds", {})
         assert {dict(k)["name"] for k in candles} <= set(BALANCES)
         first_token = daemon.token()
+        # The shipped Grafana dashboard reads only series this scrape has.
+        dashboard = json.loads((REPO_ROOT / "docs" / "grafana" / "qkt.json").read_text())
+        exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+        used = {name for expr in exprs for name in re.findall(r"qkt_[a-z_]+", expr)}
+        assert used and used <= set(metrics) | {"qkt_strategy_last_candle_timestamp_seconds"}
     # A new daemon on the same state dir and port: new token, the same scrape works.
     with running_daemon(tmp_path / "s", *args) as daemon:
         assert daemon.token() != first_token
