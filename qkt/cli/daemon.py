@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -90,6 +91,24 @@ def daemon(
             show_default=False,
         ),
     ] = None,
+    log_max_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--log-max-mb",
+            metavar="MB",
+            help="Rotate each log at this size (default 50; 0: never).",
+            show_default=False,
+        ),
+    ] = None,
+    log_backups: Annotated[
+        int | None,
+        typer.Option(
+            "--log-backups",
+            metavar="N",
+            help="Rotated copies kept per log (default 5).",
+            show_default=False,
+        ),
+    ] = None,
     worker_module: Annotated[
         str | None, typer.Option("--worker-module", hidden=True)
     ] = None,  # tests run the daemon with a fake worker
@@ -113,8 +132,12 @@ def daemon(
         "workers.module": worker_module,
         "sim.speed": speed,
         "sim.seed": seed,
+        "logs.max_mb": log_max_mb,
+        "logs.backups": log_backups,
     }
     daemon_config = load_config(state, config, flags)
+    # The daemon's log and every worker's (they inherit this environment) rotate alike.
+    daemon_config.logs.export(os.environ)
     code = Daemon(daemon_config, create_app, announce=typer.echo).run()
     raise typer.Exit(code)
 

@@ -13,6 +13,7 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
                ping_timeout_s, ping_failures, module
     [restart]  attempts, window_s, backoff_s, backoff_max_s
+    [logs]     max_mb (size of a log before it rotates; 0: never), backups (rotated copies kept)
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from qkt.log import MB, LogRotation
 from qkt.market.feed import FeedOptions
 from qkt.paths import StateDir
 from qkt.supervisor.errors import ConfigError
@@ -89,6 +91,7 @@ class DaemonConfig:
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     deploy_concurrency: int = 8  # deploys at start (load dir, redeploys) run this many at once
+    logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
     tick_s: float = 0.2
 
 
@@ -98,6 +101,14 @@ def _positive(value: float) -> str | None:
 
 def _port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a port, 0 to 65535"
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be 1 or more"
 
 
 def _spawn(value: str) -> str | None:
@@ -139,6 +150,8 @@ KEYS: Final[dict[str, Key]] = {
     "restart.window_s": Key(float),
     "restart.backoff_s": Key(float),
     "restart.backoff_max_s": Key(float),
+    "logs.max_mb": Key(float, _not_negative),
+    "logs.backups": Key(int, _at_least_one),
 }
 
 
@@ -227,12 +240,17 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
     restart_keys = ("attempts", "window_s", "backoff_s", "backoff_max_s")
     restart = RestartPolicy(**section("restart", {key: key for key in restart_keys}))
     load_dir = s.get("daemon.load_dir")
+    logs = LogRotation(
+        max_bytes=int(s.get("logs.max_mb", LogRotation().max_bytes / MB) * MB),
+        backups=s.get("logs.backups", LogRotation().backups),
+    )
     return DaemonConfig(
         state=state,
         load_dir=Path(load_dir).absolute() if load_dir else None,
         feed=feed,
         workers=workers,
         restart=restart,
+        logs=logs,
         **section(
             "daemon", {"control_port": "control_port", "deploy_concurrency": "deploy_concurrency"}
         ),
