@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
 
 from qkt import __version__
 from qkt.control import routes, verbs
+from qkt.control.apidocs import render_page
 from qkt.control.auth import require_token
 from qkt.control.metrics import FiguresPoller, metrics_registry
 from qkt.errors import QktError
@@ -41,6 +43,11 @@ def create_app(daemon: Daemon) -> FastAPI:
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> dict[str, Any]:
         return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def docs() -> str:
+        """The API as one offline HTML page (no token: it holds no state, only the schema)."""
+        return render_page(app.openapi())
 
     install_error_handlers(app, log=log, log_hint="logs/daemon.log", refine_validation=_input_error)
     return app

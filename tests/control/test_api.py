@@ -336,3 +336,14 @@ def test_odd_since_is_a_400(daemon: RunningDaemon, files: Path, since: str) -> N
         envelope(daemon.get("/logs/odd", params={"since": since}), 400, "bad_request")
     finally:
         daemon.post("/stop/odd")
+
+
+def test_docs_is_one_offline_page_of_every_route(daemon: RunningDaemon) -> None:
+    response = requests.get(daemon.url("/docs"), timeout=10)  # no token: schema only
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    for path in daemon.get("/openapi.json").json()["paths"]:
+        assert f"<code>{path}</code>" in page, path
+    # Nothing to fetch: no script, no stylesheet or image from elsewhere.
+    assert "<script" not in page and "src=" not in page and "href=" not in page
