@@ -65,14 +65,16 @@ async def list_all(daemon: DaemonDep) -> list[dict[str, Any]]:
     return [to_json(row) for row in operations.history(daemon.registry, daemon.state)]
 
 
-@router.post("/restart/{name}", response_model=ListEntry, responses=errors(400, 404, 409, 422))
+@router.post(
+    "/restart/{name}", response_model=ListEntry, responses=errors(400, 404, 409, 422, 502, 503)
+)
 async def restart(name: Name, daemon: DaemonDep, timeout: Timeout = None) -> dict[str, Any]:
     """Stop NAME gracefully and start the same deployment (the same source) again."""
     handle = await daemon.registry.restart(name, timeout)
     return to_json(handle.entry())
 
 
-@router.post("/restart", response_model=list[ListEntry], responses=errors(409, 422))
+@router.post("/restart", response_model=list[ListEntry], responses=errors(409, 422, 502, 503))
 async def restart_all(daemon: DaemonDep, timeout: Timeout = None) -> list[dict[str, Any]]:
     """Restart every deployed strategy."""
     handles = await operations.restart_every(daemon.registry, timeout_ms=timeout)
