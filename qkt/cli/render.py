@@ -17,7 +17,6 @@ from typing import Any, Final
 import orjson
 import typer
 
-from qkt.log import iso_utc
 from qkt.money import plain
 from qkt.records import to_json
 
@@ -170,6 +169,8 @@ def iso_time(epoch_ms: Any) -> str:
     """Epoch milliseconds as `2026-11-24T23:00:36Z` (UTC, to the second); `-` for nothing."""
     if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
         return "-"
+    from qkt.log import iso_utc  # logging's handlers: only when a time is printed
+
     try:
         return iso_utc(epoch_ms, millis=False)
     except (OverflowError, OSError, ValueError):
