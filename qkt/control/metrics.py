@@ -52,6 +52,23 @@ class FiguresPoller:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._daemon.registry.refresh(), self._interval)
 
+    async def fresh(self, max_age_s: float = 1.0) -> None:
+        """Figures no older than `max_age_s` for every running worker: asks them only when
+        some are older (a `qkt list` right after another costs the workers nothing)."""
+        started = self._task is not None and not self._task.done()
+        await self.ensure_running()
+        if not started:
+            return  # ensure_running has just asked every worker
+        registry = self._daemon.registry
+        oldest = time.time() * 1000 - max_age_s * 1000
+        for handle in registry.handles():
+            if handle.state is not WorkerState.RUNNING:
+                continue
+            figures = registry.figures.get(handle.name)
+            if figures is None or figures.at_ms < oldest:
+                await registry.refresh()
+                return
+
     async def _loop(self) -> None:
         while not self._daemon.stopping:
             await asyncio.sleep(self._interval)
