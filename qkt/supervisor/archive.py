@@ -124,10 +124,10 @@ def check_reuse(state: StateDir, deployment: Deployment, *, resume: bool, fresh:
     if resume and fresh:
         raise ConflictError("--resume and --fresh contradict each other: choose one")
     name = deployment.name
-    if not state.journal(name).exists():
-        return
     if fresh:
         archive_books(state, name)
+        return
+    if not state.journal(name).exists():
         return
     books = _books_of(state, name)
     if resume or books is None:
