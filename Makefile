@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The demo: the daemon with the example strategies on a simulated market 120x faster than real
-# time (no network), so that they trade within a minute; Ctrl-C stops everything.
+# time (no network), so that they trade within a minute; Ctrl-C stops everything. Its state
+# (journals, logs, control files) stays in ./state, not in the user's real state dir:
+# `.venv/bin/qkt --state-dir state list` (or `export QKT_STATE_DIR=$PWD/state`) talks to it.
+STATE ?= $(CURDIR)/state
+
 run: $(STAMP)
-	$(BIN)/qkt daemon --load-dir examples/strategies --speed 120
+	$(BIN)/qkt daemon --state-dir $(STATE) --load-dir examples/strategies --speed 120
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,8 +1,11 @@
 """One log format for the daemon and every worker: `2026-05-08T15:02:14.234Z INFO  name: msg`.
 
-Log files are the user's (0600, never opened through a symlink), follow their path when an
-operator moves them away (logrotate, `mv`), and a line repeated in a flood is written a few times,
-then once more with how many copies were left out.
+Log files are the user's (0600, never opened through a symlink), rotate by size (`x.log` ->
+`x.log.1` ... `x.log.N`; default 50 MB x 5, `[logs]` in the daemon's config or `qkt daemon
+--log-max-mb/--log-backups`, handed to workers through the environment), follow their path when
+an operator moves them away (logrotate, `mv`), and a line repeated in a flood is written a few
+times, then once more with how many copies were left out ("... repeated 315 more times within
+10 s"): a rule firing on every candle cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import logging
 import logging.handlers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -24,6 +28,41 @@ LOG_FILE_MODE: Final = 0o600
 REPEAT_WINDOW_S: Final = 10.0
 REPEAT_BURST: Final = 5
 _REPEAT_KEYS_MAX: Final = 1000
+MB: Final = 1024 * 1024
+ENV_MAX_BYTES: Final = "QKT_LOG_MAX_BYTES"
+ENV_BACKUPS: Final = "QKT_LOG_BACKUPS"
+DEFAULT_MAX_BYTES: Final = 50 * MB
+DEFAULT_BACKUPS: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LogRotation:
+    """Size-based rotation of every log file: at most `(backups + 1) * max_bytes` per log
+    (plus one line); `max_bytes` 0 turns rotation off."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    backups: int = DEFAULT_BACKUPS
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 0 or self.backups < 1:
+            raise ValueError("log rotation needs max_bytes >= 0 and backups >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LogRotation:
+        """The rotation the daemon handed down (its workers inherit its environment)."""
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                int(env.get(ENV_MAX_BYTES, DEFAULT_MAX_BYTES)),
+                int(env.get(ENV_BACKUPS, DEFAULT_BACKUPS)),
+            )
+        except ValueError:
+            return cls()
+
+    def export(self, env: MutableMapping[str, str]) -> None:
+        """Hand this rotation to every process started from here (the daemon's workers)."""
+        env[ENV_MAX_BYTES] = str(self.max_bytes)
+        env[ENV_BACKUPS] = str(self.backups)
 
 
 def iso_utc(epoch_ms: int, *, millis: bool = True) -> str:
@@ -58,9 +97,47 @@ def open_private_append(path: Path) -> int:
     )
 
 
-class PrivateLogFileHandler(logging.handlers.WatchedFileHandler):
-    """A log file that is reopened at its path when it was moved or deleted (log rotation),
-    created 0600 and never opened through a symlink."""
+class PrivateLogFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file that rotates by size, is reopened at its path when someone else moved or
+    deleted it (logrotate), is created 0600 and is never opened through a symlink."""
+
+    def __init__(self, filename: Path, rotation: LogRotation | None = None) -> None:
+        rotation = rotation or LogRotation()
+        self.dev, self.ino = -1, -1
+        super().__init__(
+            filename,
+            maxBytes=rotation.max_bytes,
+            backupCount=rotation.backups,
+            encoding="utf-8",
+        )
+        self._statstream()
+
+    def _statstream(self) -> None:
+        if self.stream is not None:
+            info = os.fstat(self.stream.fileno())
+            self.dev, self.ino = info.st_dev, info.st_ino
+
+    def _reopen_if_moved(self) -> None:
+        """WatchedFileHandler's check: a file no longer at our path is reopened there."""
+        try:
+            info: os.stat_result | None = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            info = None
+        if info is not None and (info.st_dev, info.st_ino) == (self.dev, self.ino):
+            return
+        if self.stream is not None:
+            self.stream.flush()
+            self.stream.close()
+        self.stream = self._open()
+        self._statstream()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._reopen_if_moved()
+        super().emit(record)
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        self._statstream()
 
     def _open(self) -> io.TextIOWrapper:
         fd = open_private_append(Path(self.baseFilename))
@@ -93,12 +170,29 @@ class RepeatFilter(logging.Filter):
         self._notes: list[str] = []  # counts waiting for the next record that passes
         self._swept = clock()
 
+    def key(self, record: logging.LogRecord) -> tuple[str, int, str] | None:
+        """What makes two records "the same line" (None: this filter leaves it alone)."""
+        return (record.name, record.levelno, record.getMessage())
+
+    def note(self, key: tuple[str, int, str], passed: int, left_out: int) -> str:
+        """The line that says how many copies of `key` were left out."""
+        message = key[2] if len(key[2]) <= 200 else key[2][:200] + "..."
+        return (
+            f"{key[0]}: {message!r} repeated {left_out} more times "
+            f"within {self._window:g} s (not written)"
+        )
+
     def filter(self, record: logging.LogRecord) -> bool:
         now = self._clock()
         if now - self._swept >= 1.0:
             self._swept = now
             self._notes.extend(self._expire(now))
-        key = (record.name, record.levelno, record.getMessage())
+        key = self.key(record)
+        if key is None:
+            if self._notes:
+                setattr(record, _REPEATS, [*getattr(record, _REPEATS, []), *self._notes])
+                self._notes.clear()
+            return True
         entry = self._seen.get(key)
         if entry is not None and now - entry[0] >= self._window:
             self._notes.extend(self._expire(now))  # this line's window is over: count it now
@@ -120,21 +214,50 @@ class RepeatFilter(logging.Filter):
     def _expire(self, now: float, *, everything: bool = False) -> list[str]:
         """Forget windows that are over; the counts of those that left lines out, as notes."""
         notes = []
-        for key, (start, _, left_out) in list(self._seen.items()):
+        for key, (start, passed, left_out) in list(self._seen.items()):
             if now - start < self._window and not everything:
                 continue
             del self._seen[key]
             if left_out:
-                message = key[2] if len(key[2]) <= 200 else key[2][:200] + "..."
-                notes.append(
-                    f"{key[0]}: {message!r} repeated {int(left_out)} more times "
-                    f"within {self._window:g} s (not written)"
-                )
+                notes.append(self.note(key, int(passed), int(left_out)))
         return notes
 
 
+RULE_FIRED: Final = "rule %d fired (line %d): %s"  # the worker's line for each rule firing
+RULE_WINDOW_S: Final = 60.0
+
+
+class RuleFiringFilter(RepeatFilter):
+    """A rule that fires on every candle is one line a minute, with its count.
+
+    The first firing of a rule in a minute is written as it comes; the others are counted, and
+    the count follows once the minute is over: `rule 2 (line 7) fired 315 times in the last
+    minute (1 written, the rest counted)`. Each firing is still in the journal and `/events`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(window=RULE_WINDOW_S, burst=1, clock=clock)
+
+    def key(self, record: logging.LogRecord) -> tuple[str, int, str] | None:
+        args = record.args
+        if record.msg != RULE_FIRED or not isinstance(args, tuple) or len(args) < 2:
+            return None
+        return (record.name, record.levelno, f"rule {args[0]} (line {args[1]})")
+
+    def note(self, key: tuple[str, int, str], passed: int, left_out: int) -> str:
+        minute = "minute" if self._window == RULE_WINDOW_S else f"{self._window:g} s"
+        return (
+            f"{key[0]}: {key[2]} fired {passed + left_out} times in the last {minute} "
+            f"({passed} written, the rest counted)"
+        )
+
+
 def configure(
-    *, file: Path | None = None, stream: TextIO | None = None, level: int = logging.INFO
+    *,
+    file: Path | None = None,
+    stream: TextIO | None = None,
+    level: int = logging.INFO,
+    rotation: LogRotation | None = None,
 ) -> None:
     """Route the root logger to `file` and/or `stream`, replacing earlier handlers.
 
@@ -149,11 +272,12 @@ def configure(
     handlers: list[logging.Handler] = []
     if file is not None:
         make_private_dir(file.parent)
-        handlers.append(PrivateLogFileHandler(file, encoding="utf-8"))
+        handlers.append(PrivateLogFileHandler(file, rotation or LogRotation.from_env()))
     if stream is not None:
         handlers.append(logging.StreamHandler(stream))
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(RuleFiringFilter())
         handler.addFilter(RepeatFilter())
         root.addHandler(handler)
     root.setLevel(level)

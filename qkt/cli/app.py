@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import typer
 
-from qkt.cli import backtest, check, daemon, deploy, fetch, listing, logs, run, stop
+from qkt.cli import (
+    backtest,
+    check,
+    coerce,
+    daemon,
+    deploy,
+    fetch,
+    lifecycle,
+    listing,
+    logs,
+    run,
+    stop,
+)
 from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
+
+coerce.install()  # typer converts our parameters without pydantic
 
 app = typer.Typer(
     name="qkt",
     help="Docker for trading strategies: host many .qkt strategies on one box, one process each.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    # Plain help (click's): no rich import on `--help`, no `<bool>` beside every flag.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -35,6 +51,8 @@ app.command("list")(listing.list_command)
 app.command("status")(listing.status_command)
 app.command("logs")(logs.logs_command)
 app.command("stop")(stop.stop_command)
+app.command("restart")(lifecycle.restart_command)
+app.command("rm")(lifecycle.rm_command)
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("fetch")(fetch.fetch_command)  # its imports wait inside the command

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from qkt.dsl import CompileError, compile_bytes, read_source, reference
-
 
 def check_command(
     ctx: typer.Context,
@@ -34,6 +32,8 @@ def check_command(
     --list-indicators prints every indicator (TA-Lib's parameters and defaults, outputs) and
     math function; docs/indicators.md is the same list with more words.
     """
+    from qkt.dsl import CompileError, compile_bytes, read_source, reference  # only to check
+
     if list_indicators:
         typer.echo(reference.plain(), nl=False)
         if not files:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -10,11 +10,6 @@ import typer
 
 from qkt.cli.options import JsonOption, StateDirOption, VersionOption
 from qkt.cli.remote import connect, remember_state, resolve_state
-from qkt.cli.render import duration, iso_time, print_json, print_table
-from qkt.errors import QktError
-from qkt.osproc import read_int_file, running
-from qkt.records import to_json
-from qkt.supervisor.config import load_config
 
 STOP_WAIT_S: Final = 120.0  # daemon-side every step is bounded; this bounds the sum
 
@@ -96,6 +91,24 @@ def daemon(
             show_default=False,
         ),
     ] = None,
+    log_max_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--log-max-mb",
+            metavar="MB",
+            help="Rotate each log at this size (default 50; 0: never).",
+            show_default=False,
+        ),
+    ] = None,
+    log_backups: Annotated[
+        int | None,
+        typer.Option(
+            "--log-backups",
+            metavar="N",
+            help="Rotated copies kept per log (default 5).",
+            show_default=False,
+        ),
+    ] = None,
     worker_module: Annotated[
         str | None, typer.Option("--worker-module", hidden=True)
     ] = None,  # tests run the daemon with a fake worker
@@ -106,6 +119,7 @@ def daemon(
     if ctx.invoked_subcommand is not None:
         return
     from qkt.control.app import create_app  # the daemon's imports only when it runs
+    from qkt.supervisor.config import load_config
     from qkt.supervisor.daemon import Daemon
 
     state = resolve_state(ctx, state_dir)
@@ -118,8 +132,12 @@ def daemon(
         "workers.module": worker_module,
         "sim.speed": speed,
         "sim.seed": seed,
+        "logs.max_mb": log_max_mb,
+        "logs.backups": log_backups,
     }
     daemon_config = load_config(state, config, flags)
+    # The daemon's log and every worker's (they inherit this environment) rotate alike.
+    daemon_config.logs.export(os.environ)
     code = Daemon(daemon_config, create_app, announce=typer.echo).run()
     raise typer.Exit(code)
 
@@ -127,6 +145,11 @@ def daemon(
 @app.command("stop")
 def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the running daemon: every worker gracefully, then the daemon itself."""
+    import time
+
+    from qkt.errors import QktError
+    from qkt.osproc import read_int_file, running
+
     state = resolve_state(ctx, state_dir)
     with connect(ctx, state_dir) as client:
         pid = client.health().pid
@@ -143,6 +166,9 @@ def stop(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
 @app.command("status")
 def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOption = False) -> None:
     """pid, version, uptime, control port, state dir, strategy count and hub keys."""
+    from qkt.cli.render import duration, iso_time, print_json, print_table
+    from qkt.records import to_json
+
     with connect(ctx, state_dir) as client:
         health = client.health()
         keys = client.hub()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from qkt.cli.options import JsonOption, StateDirOption
-from qkt.cli.remote import connect
-from qkt.cli.render import print_json, print_table
-from qkt.control.client import ControlError
-from qkt.paths import check_name
+
+if TYPE_CHECKING:
+    from qkt.control.client import ControlError
+
+
+def _flag(name: str, text: str) -> Any:
+    return typer.Option(name, help=text)
 
 
 def deploy_command(
@@ -58,6 +61,18 @@ def deploy_command(
             show_default=False,
         ),
     ] = None,
+    replace: Annotated[
+        bool, _flag("--replace", "Replace the strategy running as NAME (stop it, start FILE).")
+    ] = False,
+    keep_state: Annotated[
+        bool, _flag("--keep-state", "With --replace: keep its journal (trades, balance).")
+    ] = False,
+    resume: Annotated[
+        bool, _flag("--resume", "Carry on with the books NAME has from another file or flags.")
+    ] = False,
+    fresh: Annotated[
+        bool, _flag("--fresh", "Archive the books NAME has from before, and start clean.")
+    ] = False,
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -65,7 +80,15 @@ def deploy_command(
 
     A file that does not compile starts nothing: each mistake prints on stderr as
     FILE:LINE:COL: message, with the line and a caret, then the total N errors (exit 1).
+
+    A NAME whose journal was written by another file or other account flags needs a choice:
+    --resume (carry on with those books) or --fresh (archive them, start clean).
     """
+    from qkt.cli.remote import connect
+    from qkt.cli.render import print_json, print_table
+    from qkt.control.client import ControlError
+    from qkt.paths import check_name
+
     if name is not None:
         check_name(name)
     with connect(ctx, state_dir) as client:
@@ -79,6 +102,10 @@ def deploy_command(
                 sim=sim or None,
                 speed=speed,
                 seed=seed,
+                replace=replace or None,
+                keep_state=keep_state or None,
+                resume=resume or None,
+                fresh=fresh or None,
             )
         except ControlError as error:
             if error.remote_code != "dsl_error":

@@ -1,26 +1,45 @@
-"""`qkt list` and `qkt status [NAME]`: what runs, and how each strategy is doing."""
+"""`qkt list [-a]` and `qkt status [NAME]`: what runs (and ran), and how each strategy is doing.
+
+Only typer and the options load with the command line; what a command needs to print is
+imported when it runs (a `qkt --help` must not pay for it).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from qkt.cli.options import JsonOption, StateDirOption
-from qkt.cli.remote import connect
-from qkt.cli.render import duration, money, print_json, print_table
-from qkt.cli.statusview import status_lines
-from qkt.paths import check_name
-from qkt.records import to_json
-from qkt.supervisor.records import DaemonRecord, StrategyStatus
+
+if TYPE_CHECKING:
+    from qkt.supervisor.figures import HistoryEntry
+    from qkt.supervisor.records import StrategyStatus
 
 
 def list_command(
-    ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOption = False
+    ctx: typer.Context,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="Also stopped and failed strategies, with final equity and PnL."
+        ),
+    ] = False,
+    state_dir: StateDirOption = None,
+    json: JsonOption = False,
 ) -> None:
     """NAME UPTIME PORT TRADES STATE PID RESTARTS of every deployed strategy."""
+    from qkt.cli.remote import connect
+    from qkt.cli.render import duration, print_json, print_table
+
     with connect(ctx, state_dir) as client:
-        entries = client.list()
+        if every:
+            history = client.list_all()
+        else:
+            entries = client.list()
+    if every:
+        _print_history(history, json)
+        return
     if json:
         print_json(entries)
         return
@@ -40,6 +59,34 @@ def list_command(
             typer.echo(f"{entry.name}: {entry.error}", err=True)
 
 
+def _print_history(rows: list[HistoryEntry], json: bool) -> None:
+    from qkt.cli.render import duration, money, print_json, print_table
+
+    if json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no strategies deployed or stopped (qkt deploy FILE)")
+        return
+    print_table(
+        ["NAME", "STATE", "UPTIME", "TRADES", "EQUITY", "PNL", "EXIT", "STOPPED"],
+        [
+            [
+                r.name,
+                r.state,
+                duration(r.uptime_ms),
+                r.trades,
+                money(r.equity),
+                money(r.total_pnl),
+                r.exit_code,
+                r.stopped_at,
+            ]
+            for r in rows
+        ],
+        right={"UPTIME"},
+    )
+
+
 def status_command(
     ctx: typer.Context,
     name: Annotated[
@@ -52,6 +99,11 @@ def status_command(
     json: JsonOption = False,
 ) -> None:
     """One strategy's /status, or a roll-up table of every strategy."""
+    from qkt.cli.remote import connect
+    from qkt.cli.render import print_json, print_table
+    from qkt.paths import check_name
+    from qkt.supervisor.records import DaemonRecord
+
     if name is not None:
         check_name(name)
     with connect(ctx, state_dir) as client:
@@ -60,6 +112,9 @@ def status_command(
             if json:
                 print_json(one)
                 return
+            from qkt.cli.statusview import status_lines
+            from qkt.records import to_json
+
             for line in status_lines(to_json(one)):
                 typer.echo(line)
             return
@@ -81,6 +136,9 @@ def status_command(
 
 def _summary(status: StrategyStatus) -> list[Any]:
     """One row of the `qkt status` table: a worker's figures, or what the daemon knows."""
+    from qkt.cli.render import money
+    from qkt.supervisor.records import DaemonRecord
+
     if isinstance(status, DaemonRecord):
         return [status.name, status.state, status.trades, None, None, None, None]
     return [

@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import typer
-
-from qkt.cli.app import app
 from qkt.errors import QktError
 
 
@@ -16,9 +13,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Usage mistakes (bad flags) are click's: usage text and exit 2.
     """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if args == ["--version"]:
+        # A health check or a script asking the version needs no command line parser at all.
+        from qkt import __version__
+
+        print(f"qkt {__version__}")
+        return
+    import typer
+
+    from qkt.cli.app import app
+
     command = typer.main.get_command(app)
     try:
-        command.main(args=list(argv) if argv is not None else None, prog_name="qkt")
+        command.main(args=args, prog_name="qkt")
     except QktError as error:
         print(f"qkt: error: {error.message}", file=sys.stderr)
         sys.exit(error.exit_code)

@@ -14,6 +14,7 @@ StateDirOption = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
+        metavar="PATH",
         envvar=ENV_STATE_DIR,
         help="State folder of the daemon (default: the platform's user state dir).",
         show_default=False,

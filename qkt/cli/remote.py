@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from qkt.cli.options import state_dir
-from qkt.control.client import ControlClient
 from qkt.paths import StateDir
+
+if TYPE_CHECKING:
+    from qkt.control.client import ControlClient
 
 STATE_KEY = "state_dir"
 
@@ -35,6 +38,8 @@ def remember_state(ctx: typer.Context, value: Path | None) -> None:
 
 def connect(ctx: typer.Context, value: Path | None) -> ControlClient:
     """A client for the daemon of the state dir meant; NoDaemonError if none answers."""
+    from qkt.control.client import ControlClient  # only for commands that talk to a daemon
+
     return ControlClient.connect(resolve_state(ctx, value))
 
 

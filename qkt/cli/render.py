@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import os
 import sys
 from collections.abc import Collection, Sequence
 from decimal import Decimal
@@ -16,7 +17,6 @@ from typing import Any, Final
 import orjson
 import typer
 
-from qkt.log import iso_utc
 from qkt.money import plain
 from qkt.records import to_json
 
@@ -41,13 +41,51 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# ANSI SGR codes: states by how worrying they are; money by its sign.
+STATE_COLOURS: Final = {
+    "running": "32",
+    "starting": "36",
+    "restarting": "33",
+    "backoff": "33",
+    "stopping": "36",
+    "stopped": "2",
+    "crashed": "31",
+    "failed": "1;31",
+}
+MONEY_COLUMNS: Final = frozenset({"PNL", "REALIZED", "UNREALIZED"})
+
+
+def colour_wanted(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(header: str, text: str) -> str:
+    """`text` (already padded) in its colour: a state by its kind, a PnL by its sign."""
+    code = None
+    value = text.strip()
+    if header == "STATE":
+        code = STATE_COLOURS.get(value)
+    elif header in MONEY_COLUMNS and value not in ("", "-"):
+        code = "31" if value.startswith("-") else ("32" if value.strip("0.") else None)
+    return f"\x1b[{code}m{text}\x1b[0m" if code else text
+
+
 def table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Collection[str] = ()
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    right: Collection[str] = (),
+    colour: bool = False,
 ) -> str:
     """Columns padded to their widest cell, two spaces apart; None prints as `-`.
 
     A column of numbers (ints, Decimals) is aligned right, and so is every column named in
-    `right`; the others are aligned left.
+    `right`; the others are aligned left. With `colour`, states and PnL are coloured (after
+    padding, so the escapes never shift a column).
     """
     cells = [[cell(value) for value in row] for row in rows]
     widths = [len(h) for h in headers]
@@ -56,13 +94,17 @@ def table(
     to_right = [
         header in right or _numeric([row[i] for row in rows]) for i, header in enumerate(headers)
     ]
-    lines = [headers, *cells]
-    return "\n".join(
-        "  ".join(
+    out = []
+    for n, line in enumerate([list(headers), *cells]):
+        padded = [
             c.rjust(w) if r else c.ljust(w) for c, w, r in zip(line, widths, to_right, strict=True)
-        ).rstrip()
-        for line in lines
-    )
+        ]
+        if colour and n > 0:
+            # The last cell is not padded on the right (lines have no trailing blanks).
+            padded[-1] = padded[-1].rstrip()
+            padded = [paint(h, c) for h, c in zip(headers, padded, strict=True)]
+        out.append("  ".join(padded).rstrip())
+    return "\n".join(out)
 
 
 def _numeric(values: Sequence[Any]) -> bool:
@@ -75,7 +117,8 @@ def _numeric(values: Sequence[Any]) -> bool:
 def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Collection[str] = ()
 ) -> None:
-    typer.echo(table(headers, rows, right))
+    """The table on stdout, coloured when stdout is a terminal (and NO_COLOR is unset)."""
+    typer.echo(table(headers, rows, right, colour=colour_wanted()))
 
 
 def cell(value: Any) -> str:
@@ -126,6 +169,8 @@ def iso_time(epoch_ms: Any) -> str:
     """Epoch milliseconds as `2026-11-24T23:00:36Z` (UTC, to the second); `-` for nothing."""
     if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
         return "-"
+    from qkt.log import iso_utc  # logging's handlers: only when a time is printed
+
     try:
         return iso_utc(epoch_ms, millis=False)
     except (OverflowError, OSError, ValueError):

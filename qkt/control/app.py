@@ -7,12 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
 
 from qkt import __version__
-from qkt.control import routes
+from qkt.control import routes, verbs
+from qkt.control.apidocs import render_page
 from qkt.control.auth import require_token
 from qkt.control.guard import RequestGuard
-from qkt.control.metrics import metrics_registry
+from qkt.control.metrics import FiguresPoller, metrics_registry
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
 from qkt.inputs import parse_balance, parse_bps, parse_timeout_ms
@@ -37,12 +39,19 @@ def create_app(daemon: Daemon) -> FastAPI:
     )
     app.state.daemon = daemon
     app.state.metrics = metrics_registry(daemon)
+    app.state.figures = FiguresPoller(daemon)
     app.include_router(routes.public)
     app.include_router(routes.router)
+    app.include_router(verbs.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> dict[str, Any]:
         return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def docs() -> str:
+        """The API as one offline HTML page (no token: it holds no state, only the schema)."""
+        return render_page(app.openapi())
 
     install_error_handlers(app, log=log, log_hint="logs/daemon.log", refine_validation=_input_error)
     # The token and the body's size, before any body is read or parsed (401 before 422).

@@ -1,4 +1,8 @@
-"""ControlClient: the CLI's way to the daemon (requests), found through `control.port`."""
+"""ControlClient: the CLI's way to the daemon, found through `control.sock` or `control.port`.
+
+It imports only the standard library's HTTP client and the typed records (no FastAPI, pydantic
+or requests): every read-only command starts in tens of milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,19 @@ from collections.abc import Iterator
 from typing import Any, Final
 from urllib.parse import quote
 
-import requests
+import orjson
 
+from qkt.control.transport import (
+    Answer,
+    Endpoint,
+    Transport,
+    TransportError,
+    TransportTimeout,
+)
 from qkt.errors import NoDaemonError, QktError
 from qkt.paths import StateDir
 from qkt.records import RecordError, decode, decode_list
+from qkt.supervisor.figures import HistoryEntry, RemoveResult
 from qkt.supervisor.records import (
     DaemonHealth,
     HubKey,
@@ -23,8 +35,9 @@ from qkt.supervisor.records import (
 
 _PROBE_TIMEOUT_S: Final = 3.0
 _TIMEOUT_S: Final = 30.0
+_LONG_TIMEOUT_S: Final = 600.0  # many staged stops and deploys, each bounded daemon-side
 _DEPLOY_TIMEOUT_S: Final = 180.0  # compile + spawn + the worker's readiness (bounded daemon-side)
-_HOST: Final = "127.0.0.1"
+SOCKET_NAME: Final = "control.sock"
 
 
 class ControlError(QktError):
@@ -39,17 +52,24 @@ class ControlError(QktError):
 class ControlClient:
     """Talks to the daemon of one state dir; every failure is a QktError with a clear message."""
 
-    def __init__(self, state: StateDir, port: int, token: str) -> None:
+    def __init__(self, state: StateDir, endpoint: Endpoint, token: str) -> None:
         self.state = state
-        self.port = port
-        self._base = f"http://{_HOST}:{port}"
-        self._session = requests.Session()
-        self._session.trust_env = False  # loopback only: no proxies from the environment
-        self._session.headers["Authorization"] = f"Bearer {token}"
+        self.endpoint = endpoint
+        self.port = endpoint.port
+        self._transport = Transport(endpoint, token)
 
     @classmethod
     def connect(cls, state: StateDir) -> ControlClient:
-        """Read control.port and control.token and check that a daemon answers there."""
+        """Find the daemon (its Unix socket, else control.port) and check that it answers."""
+        try:
+            token = state.control_token.read_text().strip()
+        except OSError:
+            token = ""
+        socket_path = state.root / SOCKET_NAME
+        if socket_path.exists():
+            client = cls(state, Endpoint(unix_path=str(socket_path)), token)
+            if client._healthy():
+                return client
         port_file = state.control_port
         try:
             port = int(port_file.read_text().strip())
@@ -59,26 +79,24 @@ class ControlClient:
             ) from None
         except (OSError, ValueError) as error:
             raise NoDaemonError(f"no daemon running ({port_file} is unreadable: {error})") from None
-        try:
-            token = state.control_token.read_text().strip()
-        except OSError:
-            token = ""
-        client = cls(state, port, token)
-        try:
-            health = client._session.get(f"{client._base}/health", timeout=_PROBE_TIMEOUT_S)
-            ok = health.status_code == 200 and health.json().get("status") == "ok"
-        except (requests.RequestException, ValueError, AttributeError):
-            ok = False
-        if not ok:
-            client.close()
+        client = cls(state, Endpoint(port=port), token)
+        if not client._healthy():
             raise NoDaemonError(
                 f"no daemon running (nothing answers on port {port} named in {port_file}: "
                 "a stale file from a daemon that died?); start one with `qkt daemon`"
             )
         return client
 
+    def _healthy(self) -> bool:
+        try:
+            answer = self._transport.request("GET", "/health", timeout=_PROBE_TIMEOUT_S)
+            found = orjson.loads(answer.body) if answer.status == 200 else None
+        except (TransportError, TransportTimeout, orjson.JSONDecodeError):
+            return False
+        return isinstance(found, dict) and found.get("status") == "ok"
+
     def close(self) -> None:
-        self._session.close()
+        """Nothing to release: each request has its own connection."""
 
     def __enter__(self) -> ControlClient:
         return self
@@ -92,10 +110,11 @@ class ControlClient:
         return decode(DaemonHealth, self._json("GET", "/health"))
 
     def deploy(self, file: str, name: str | None = None, **options: Any) -> ListEntry:
-        """`POST /deploy`; options: balance, fee_bps, slippage_bps, sim, speed, seed."""
+        """`POST /deploy`; options: balance, fee_bps, slippage_bps, sim, speed, seed, and the
+        name-reuse choices replace, keep_state, resume, fresh."""
         body = {"file": file, "name": name, **{k: v for k, v in options.items() if v is not None}}
         return decode(
-            ListEntry, self._json("POST", "/deploy", json=body, timeout=_DEPLOY_TIMEOUT_S)
+            ListEntry, self._json("POST", "/deploy", body=body, timeout=_DEPLOY_TIMEOUT_S)
         )
 
     def list(self) -> builtins.list[ListEntry]:
@@ -103,7 +122,7 @@ class ControlClient:
 
     def status(self, name: str) -> StrategyStatus:
         """One strategy's status: its worker's, or the daemon's record of it."""
-        return parse_status(self._json("GET", f"/status/{_segment(name)}"))
+        return parse_status(self._json("GET", f"/status/{segment(name)}"))
 
     def status_all(self) -> builtins.list[StrategyStatus]:
         found = self._json("GET", "/status")
@@ -114,18 +133,26 @@ class ControlClient:
     def hub(self) -> builtins.list[HubKey]:
         return decode_list(HubKey, self._json("GET", "/hub"))
 
-    def logs(self, name: str, lines: int = 200, since: str | None = None) -> str:
-        response = self._send("GET", f"/logs/{_segment(name)}", params=_log_params(lines, since))
-        return response.text
+    def logs(
+        self, name: str, lines: int = 200, since: str | None = None, grep: str | None = None
+    ) -> str:
+        params = log_params(lines, since, grep)
+        return self._send("GET", f"/logs/{segment(name)}", params=params).text()
 
-    def follow_logs(self, name: str, lines: int = 200, since: str | None = None) -> Iterator[bytes]:
+    def follow_logs(
+        self, name: str, lines: int = 200, since: str | None = None, grep: str | None = None
+    ) -> Iterator[bytes]:
         """The log's last lines, then every chunk appended, until the daemon ends the stream."""
-        params = {**_log_params(lines, since), "follow": "true"}
-        response = self._send(
-            "GET", f"/logs/{_segment(name)}", params=params, stream=True, timeout=None
-        )
-        with response:
-            yield from response.iter_content(chunk_size=None)
+        params = {**log_params(lines, since, grep), "follow": "true"}
+        path = f"/logs/{segment(name)}"
+        try:
+            status, chunks = self._transport.stream("GET", path, params=params)
+        except TransportError:
+            raise self._gone() from None
+        if status >= 400:
+            body = b"".join(chunks)
+            raise error_of(Answer(status, "application/json", body))
+        return chunks
 
     def stop(
         self, name: str, *, flatten: bool = False, timeout_ms: int | None = None
@@ -134,56 +161,107 @@ class ControlClient:
         if timeout_ms is not None:
             params["timeout"] = timeout_ms
         wait = _TIMEOUT_S + (timeout_ms or 5000) / 1000
-        answer = self._json("POST", f"/stop/{_segment(name)}", params=params, timeout=wait)
+        answer = self._json("POST", f"/stop/{segment(name)}", params=params, timeout=wait)
         return decode(StopResult, answer)
+
+    def stop_all(
+        self, *, flatten: bool = False, timeout_ms: int | None = None
+    ) -> builtins.list[StopResult]:
+        """`POST /stop`: every deployed strategy."""
+        params: dict[str, Any] = {"flatten": "true" if flatten else "false"}
+        if timeout_ms is not None:
+            params["timeout"] = timeout_ms
+        answer = self._json("POST", "/stop", params=params, timeout=_LONG_TIMEOUT_S)
+        return decode_list(StopResult, answer)
+
+    def restart(
+        self, name: str | None, *, timeout_ms: int | None = None
+    ) -> builtins.list[ListEntry]:
+        """`POST /restart/{name}`, or `POST /restart` (every strategy) when `name` is None."""
+        params = {} if timeout_ms is None else {"timeout": timeout_ms}
+        if name is None:
+            answer = self._json("POST", "/restart", params=params, timeout=_LONG_TIMEOUT_S)
+            return decode_list(ListEntry, answer)
+        path = f"/restart/{segment(name)}"
+        return [decode(ListEntry, self._json("POST", path, params=params, timeout=_LONG_TIMEOUT_S))]
+
+    def remove(self, name: str, *, purge: bool = False) -> RemoveResult:
+        """`POST /rm/{name}`: forget a stopped strategy, archiving (or deleting) its books."""
+        params = {"purge": "true" if purge else "false"}
+        return decode(RemoveResult, self._json("POST", f"/rm/{segment(name)}", params=params))
+
+    def list_all(self) -> builtins.list[HistoryEntry]:
+        """`GET /list/all`: deployed strategies and stopped ones not removed."""
+        return decode_list(HistoryEntry, self._json("GET", "/list/all"))
 
     def shutdown(self) -> None:
         """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""
         self._send("POST", "/shutdown")
 
     def metrics(self) -> str:
-        return self._send("GET", "/metrics").text
+        return self._send("GET", "/metrics").text()
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", _TIMEOUT_S)
+        """Send a request (`body` is JSON-encoded) and parse the JSON answer."""
+        answer = self._send(method, path, **kwargs)
         try:
-            response = self._session.request(method, self._base + path, **kwargs)
-        except requests.ConnectionError:
-            raise NoDaemonError(
-                f"no daemon running (the daemon on port {self.port} went away)"
-            ) from None
-        except requests.Timeout:
+            return orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            raise RecordError(f"{method} {path}: the daemon's answer is not JSON") from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = _TIMEOUT_S,
+    ) -> Answer:
+        data = None if body is None else orjson.dumps(body)
+        try:
+            answer = self._transport.request(
+                method, path, params=params, body=data, timeout=timeout
+            )
+        except TransportError:
+            raise self._gone() from None
+        except TransportTimeout:
             raise QktError(f"the daemon did not answer {method} {path} in time") from None
-        if response.status_code >= 400:
-            raise _error_of(response)
-        return response
+        if answer.status >= 400:
+            raise error_of(answer)
+        return answer
 
-
-def _error_of(response: requests.Response) -> ControlError:
-    try:
-        error = response.json()["error"]
-        code, message = str(error.pop("code")), str(error.pop("message"))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return ControlError(
-            response.status_code,
-            "http_error",
-            f"the daemon answered {response.status_code}: {response.text[:200]}",
+    def _gone(self) -> NoDaemonError:
+        return NoDaemonError(
+            f"no daemon running (the daemon on {self.endpoint.describe()} went away)"
         )
-    return ControlError(response.status_code, code, message, **error)
 
 
-def _log_params(lines: int, since: str | None) -> dict[str, Any]:
+def error_of(answer: Answer) -> ControlError:
+    """The daemon's error envelope as a ControlError (any other body as an `http_error`)."""
+    try:
+        error = orjson.loads(answer.body)["error"]
+        code, message = str(error.pop("code")), str(error.pop("message"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return ControlError(
+            answer.status,
+            "http_error",
+            f"the daemon answered {answer.status}: {answer.text()[:200]}",
+        )
+    return ControlError(answer.status, code, message, **error)
+
+
+def log_params(lines: int, since: str | None, grep: str | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {"lines": lines}
     if since is not None:
         params["since"] = since
+    if grep is not None:
+        params["grep"] = grep
     return params
 
 
-def _segment(name: str) -> str:
+def segment(name: str) -> str:
     """`name` as one path segment (a name with `/` must reach the daemon to be refused)."""
     return quote(name, safe="")

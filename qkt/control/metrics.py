@@ -1,10 +1,24 @@
-"""`GET /metrics`: the daemon's Prometheus metrics, read from live state at each scrape."""
+"""`GET /metrics`: the daemon's Prometheus metrics, one scrape for every strategy.
+
+Daemon figures (strategies by state, restarts, hub keys) are read from live state; each
+strategy's money and health (equity, PnL, trades, state, halt, warm-up, candle times) come from
+its worker's last `/status` answer, which the registry keeps. A `FiguresPoller` refreshes those
+answers every few seconds in the background, so a scrape never asks the workers itself (a
+Prometheus at 1 s against a thousand workers must not become a thousand requests a second).
+
+Money is exported as floats: a Prometheus sample is a float. The exact figures stay in
+`/status` and `qkt list -a --json`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,9 +31,55 @@ if TYPE_CHECKING:
 
     from qkt.supervisor.daemon import Daemon
 
+log = logging.getLogger(__name__)
+
+REFRESH_S: Final = 5.0
+
+
+class FiguresPoller:
+    """Keeps every running worker's last `/status` at most REFRESH_S old, in the background."""
+
+    def __init__(self, daemon: Daemon, interval_s: float = REFRESH_S) -> None:
+        self._daemon = daemon
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def ensure_running(self) -> None:
+        """On the first scrape: one refresh now (so it has figures), then the background loop."""
+        if self._task is not None and not self._task.done():
+            return
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="metrics-figures")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._daemon.registry.refresh(), self._interval)
+
+    async def fresh(self, max_age_s: float = 1.0) -> None:
+        """Figures no older than `max_age_s` for every running worker: asks them only when
+        some are older (a `qkt list` right after another costs the workers nothing)."""
+        started = self._task is not None and not self._task.done()
+        await self.ensure_running()
+        if not started:
+            return  # ensure_running has just asked every worker
+        registry = self._daemon.registry
+        oldest = time.time() * 1000 - max_age_s * 1000
+        for handle in registry.handles():
+            if handle.state is not WorkerState.RUNNING:
+                continue
+            figures = registry.figures.get(handle.name)
+            if figures is None or figures.at_ms < oldest:
+                await registry.refresh()
+                return
+
+    async def _loop(self) -> None:
+        while not self._daemon.stopping:
+            await asyncio.sleep(self._interval)
+            try:
+                await asyncio.wait_for(self._daemon.registry.refresh(), self._interval * 2)
+            except Exception as error:  # a slow worker must not end the loop
+                log.debug("refreshing the workers' figures: %r", error)
+
 
 class DaemonCollector(Collector):
-    """Strategies by state, restarts per strategy, hub keys' candles and subscribers."""
+    """Strategies by state, per-strategy figures, restarts, and the hub keys."""
 
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
@@ -39,6 +99,7 @@ class DaemonCollector(Collector):
         for handle in handles:
             restarts.add_metric([handle.name], handle.restarts)
         yield restarts
+        yield from self._strategies()
         published = CounterMetricFamily(
             "qkt_hub_candles_published", "Closed candles published, per hub key.", labels=["key"]
         )
@@ -55,6 +116,50 @@ class DaemonCollector(Collector):
             "Seconds since the daemon started.",
             value=self._daemon.uptime_ms() / 1000,
         )
+
+    def _strategies(self) -> Iterator[Metric]:
+        """One series per strategy and figure, from the workers' last answers."""
+
+        def gauge(
+            metric: str, about: str, labels: tuple[str, ...] = ("name",)
+        ) -> GaugeMetricFamily:
+            return GaugeMetricFamily(metric, about, labels=list(labels))
+
+        state = gauge(
+            "qkt_strategy_state", "1 for the strategy's current state.", ("name", "state")
+        )
+        equity = gauge("qkt_strategy_equity", "Equity: balance plus unrealized PnL.")
+        realized = gauge("qkt_strategy_realized_pnl", "Realized PnL since the books started.")
+        unrealized = gauge("qkt_strategy_unrealized_pnl", "Unrealized PnL of open positions.")
+        total = gauge("qkt_strategy_pnl", "Realized plus unrealized PnL.")
+        trades = gauge("qkt_strategy_trades", "Fills in the strategy's journal.")
+        halted = gauge("qkt_strategy_halted", "1 if new entries are halted.")
+        warm = gauge("qkt_strategy_warm", "1 once every indicator has warmed up.")
+        age = gauge("qkt_strategy_figures_age_seconds", "Age of the figures above.")
+        candle = gauge(
+            "qkt_strategy_last_candle_timestamp_seconds",
+            "Open time of the last candle per stream (feed freshness: time() minus this).",
+            ("name", "key"),
+        )
+        figures_of = self._daemon.registry.figures
+        now_ms = time.time() * 1000
+        for handle in self._daemon.registry.handles():
+            name = handle.name
+            state.add_metric([name, handle.state.value], 1)
+            figures = figures_of.get(name)
+            if figures is None:
+                continue
+            equity.add_metric([name], float(figures.equity))
+            realized.add_metric([name], float(figures.realized))
+            unrealized.add_metric([name], float(figures.unrealized))
+            total.add_metric([name], float(figures.total_pnl))
+            trades.add_metric([name], figures.trades)
+            halted.add_metric([name], int(figures.halted))
+            warm.add_metric([name], int(figures.warm))
+            age.add_metric([name], max(0.0, (now_ms - figures.at_ms) / 1000))
+            for key, open_ms in sorted(figures.last_candle_ts.items()):
+                candle.add_metric([name, key], open_ms / 1000)
+        yield from (state, equity, realized, unrealized, total, trades, halted, warm, age, candle)
 
 
 def metrics_registry(daemon: Daemon) -> CollectorRegistry:

@@ -26,9 +26,10 @@ from qkt.httperrors import error_responses
 from qkt.inputs import check_strategy_file
 from qkt.money import plain
 from qkt.records import to_json
+from qkt.supervisor import operations
 from qkt.supervisor.daemon import Daemon
 from qkt.supervisor.deployments import Deployment, resolve_file
-from qkt.supervisor.logs import follow, parse_since, read_tail
+from qkt.supervisor.logs import follow, keep_matching, parse_since, read_tail_across
 
 _DESCRIBED: Final[dict[int, str]] = {
     400: "Invalid name (`invalid_name`), or a request the daemon cannot act on.",
@@ -103,7 +104,15 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
         slippage_bps=plain(body.slippage_bps),
         sim=body.sim,
     )
-    handle = await daemon.registry.deploy(deployment)
+    handle = await operations.deploy(
+        daemon.registry,
+        daemon.state,
+        deployment,
+        replace=body.replace,
+        keep_state=body.keep_state,
+        resume=body.resume,
+        fresh=body.fresh,
+    )
     return to_json(handle.entry())
 
 
@@ -142,14 +151,22 @@ async def logs(
         WithJsonSchema(_SINCE_SCHEMA),
     ] = None,
     follow_: Annotated[bool, Query(alias="follow", description="Stream new lines.")] = False,
+    grep: Annotated[
+        str | None,
+        Query(max_length=1000),
+        WithJsonSchema(
+            {"type": "string", "maxLength": 1000, "description": "Only lines containing this."}
+        ),
+    ] = None,
 ) -> Response:
-    """The strategy's log: the last lines, then with follow=true whatever is appended."""
-    path = daemon.registry.log_file(name)
+    """The strategy's log (`daemon`: the daemon's own), rotated files included: the last
+    lines, then with follow=true whatever is appended."""
+    if name == "daemon":
+        path = daemon.state.daemon_log
+    else:
+        path = daemon.registry.log_file(name)
     since_ts = parse_since(since) if since is not None else None
-    try:
-        text, offset = read_tail(path, lines, since_ts)
-    except FileNotFoundError:
-        text, offset = [], 0
+    text, offset = read_tail_across(path, lines, since_ts, grep)
     head = "".join(line + "\n" for line in text)
     if not follow_:
         return PlainTextResponse(head)
@@ -157,7 +174,9 @@ async def logs(
     async def stream() -> AsyncIterator[bytes]:
         yield head.encode()
         async for chunk in follow(path, offset, lambda: daemon.stopping):
-            yield chunk
+            kept = keep_matching(chunk, grep)
+            if kept:
+                yield kept
 
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
@@ -200,12 +219,14 @@ async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
     return [to_json(key) for key in daemon.hub_keys()]
 
 
-@router.get(
+@public.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text exposition.", **_TEXT}, **errors()},
+    responses={200: {"description": "Prometheus text exposition.", **_TEXT}},
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text: strategies by state, restarts, candles published per key."""
+    """Prometheus text, no token needed (the control plane is loopback only): strategies by
+    state, each strategy's equity, PnL, trades, state and feed freshness, the hub's keys."""
+    await request.app.state.figures.ensure_running()
     body = render(request.app.state.metrics)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

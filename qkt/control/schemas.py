@@ -127,6 +127,10 @@ class DeployRequest(BaseModel):
         default=None, gt=0, description="Must match the daemon's --speed (else 409)."
     )
     seed: int | None = Field(default=None, description="Must match the daemon's --seed (else 409).")
+    replace: bool = Field(default=False, description="Replace the strategy of that name.")
+    keep_state: bool = Field(default=False, description="With replace: keep its journal.")
+    resume: bool = Field(default=False, description="Carry on with another deployment's books.")
+    fresh: bool = Field(default=False, description="Archive another deployment's books.")
 
 
 class DeployArgs(BaseModel):

@@ -14,6 +14,7 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, hang_timeout_s, module
     [restart]  attempts, window_s, backoff_s, backoff_max_s, brake_crashes, brake_window_s,
                brake_pause_s
+    [logs]     max_mb (size of a log before it rotates; 0: never), backups (rotated copies kept)
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from qkt.log import MB, LogRotation
 from qkt.market.feed import FeedOptions
 from qkt.paths import StateDir
 from qkt.supervisor.brake import BrakeSettings
@@ -96,6 +98,7 @@ class DaemonConfig:
     brake: BrakeSettings = field(default_factory=BrakeSettings)
     control_connections: int = 64  # control-plane connections at once (TCP and Unix socket)
     control_header_timeout_s: float = 10.0  # to send a whole request, or be disconnected
+    logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
     tick_s: float = 0.2
 
 
@@ -105,6 +108,14 @@ def _positive(value: float) -> str | None:
 
 def _port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a port, 0 to 65535"
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be 1 or more"
 
 
 def _spawn(value: str) -> str | None:
@@ -157,6 +168,8 @@ KEYS: Final[dict[str, Key]] = {
     "restart.brake_crashes": Key(int, _positive),
     "restart.brake_window_s": Key(float, _positive),
     "restart.brake_pause_s": Key(float, _positive),
+    "logs.max_mb": Key(float, _not_negative),
+    "logs.backups": Key(int, _at_least_one),
 }
 
 
@@ -254,6 +267,10 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
     brake_keys = {f"brake_{key}": key for key in ("crashes", "window_s", "pause_s")}
     brake = BrakeSettings(**section("restart", brake_keys))
     load_dir = s.get("daemon.load_dir")
+    logs = LogRotation(
+        max_bytes=int(s.get("logs.max_mb", LogRotation().max_bytes / MB) * MB),
+        backups=s.get("logs.backups", LogRotation().backups),
+    )
     return DaemonConfig(
         state=state,
         load_dir=Path(load_dir).absolute() if load_dir else None,
@@ -261,6 +278,7 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
         workers=workers,
         restart=restart,
         brake=brake,
+        logs=logs,
         **section(
             "daemon",
             {

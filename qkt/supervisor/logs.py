@@ -171,3 +171,60 @@ def whole_lines(data: bytes, cutting: bool) -> tuple[bytes, int, bool]:
 
 def _cut(line: bytes) -> bytes:
     return line if len(line) <= MAX_LINE else line[:MAX_LINE] + CUT_MARKER
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """`path` and its rotated copies, newest first: `x.log`, `x.log.1`, `x.log.2`, ..."""
+    found = [path]
+    number = 1
+    while (older := path.with_name(f"{path.name}.{number}")).exists():
+        found.append(older)
+        number += 1
+    return found
+
+
+def read_tail_across(
+    path: Path, lines: int, since: float | None = None, grep: str | None = None
+) -> tuple[list[str], int]:
+    """`read_tail` over the log and its rotated copies (the newest lines, whichever file holds
+    them), keeping only lines that contain `grep`; the current file's size, for `follow`."""
+    needle = grep.encode("utf-8") if grep else None
+    picked: list[bytes] = []
+    size = 0
+    for number, file in enumerate(rotated_files(path)):
+        try:
+            f = open(file, "rb")
+        except FileNotFoundError:
+            continue
+        with f:
+            end = f.seek(0, os.SEEK_END)
+            spans = _line_spans_back(f, end)
+            complete = next(spans)[0]  # a line still being written is left to follow()
+            if number == 0:
+                size = complete
+            back: Iterator[bytes] = (_read_span(f, start, stop) for start, stop in spans)
+            if needle is not None:
+                back = (line for line in back if needle in line)
+            got = _pick(back, lines - len(picked), since)
+            picked.extend(got)
+            if since is not None and got and len(got) < lines and _older_than(f, since):
+                break  # this file already reaches back past `since`: older ones are older
+        if len(picked) >= lines:
+            break
+    chosen = list(reversed(picked))[-lines:] if lines > 0 else []
+    return [line.decode("utf-8", errors="replace") for line in chosen], size
+
+
+def _older_than(f: BinaryIO, since: float) -> bool:
+    f.seek(0)
+    stamp = line_time(f.readline(MAX_LINE))
+    return stamp is not None and stamp < since
+
+
+def keep_matching(chunk: bytes, grep: str | None) -> bytes:
+    """The lines of `chunk` (whole lines) that contain `grep` (all of them without one)."""
+    if not grep:
+        return chunk
+    needle = grep.encode("utf-8")
+    kept = [line for line in chunk.split(b"\n")[:-1] if needle in line]
+    return b"".join(line + b"\n" for line in kept)

@@ -20,9 +20,11 @@ from qkt.errors import ConflictError, InvalidNameError, NotFoundError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
 from qkt.records import decode
+from qkt.supervisor import archive
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import BusyError, resource_error
+from qkt.supervisor.figures import LastFigures, figures_of
 from qkt.supervisor.fleet import Fleet
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.probe import WorkerProbe
@@ -51,6 +53,8 @@ class Registry(Fleet):
     ) -> None:
         super().__init__(config, hub, spawner, reaper, probe, stopped)
         self._statuses = StatusCache(self.status_of, self.handles)
+        # Each worker's last /status figures: `/metrics` and `qkt list -a` read these.
+        self.figures: dict[str, LastFigures] = {}
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -68,6 +72,11 @@ class Registry(Fleet):
     def __contains__(self, name: object) -> bool:
         return name in self._handles
 
+    async def refresh(self) -> None:
+        """Bring the workers' figures (`self.figures`, for `/metrics` and `list -a`) up to date
+        through the status cache: at a bounded rate, never one request per worker at once."""
+        await self._statuses.all()
+
     async def status_all(self) -> list[StrategyStatus]:
         """Every strategy's status, from the cache (`StatusCache`): never N requests a call."""
         return await self._statuses.all()
@@ -79,6 +88,9 @@ class Registry(Fleet):
         trades = status.get("trades")
         if isinstance(trades, int) and not isinstance(trades, bool):
             handle.trades = trades
+        figures = figures_of(status)
+        if figures is not None:
+            self.figures[handle.name] = figures
         return status
 
     async def status_of(self, name: str) -> StrategyStatus:
@@ -154,6 +166,8 @@ class Registry(Fleet):
         self._liveness.watch(handle)
         self._stopped.discard(name)
         self.save()
+        archive.remember_books(self._config.state, deployment)
+        archive.unretire(self._config.state, name)
         log.info(
             "deployed %s (pid %s, port %s, keys %s)",
             name,
@@ -192,6 +206,9 @@ class Registry(Fleet):
         # Recorded before it is done: a stop that cannot be written (a full disk) stops nothing,
         # rather than a stopped strategy coming back at the next start.
         self._record_stop(name)
+        if handle.state is WorkerState.RUNNING and handle.port is not None:
+            with contextlib.suppress(Exception):  # its final figures, for `qkt list -a`
+                await self._fetch_status(handle)
         code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
         if self._handles.get(name) is handle:
             del self._handles[name]
@@ -200,6 +217,7 @@ class Registry(Fleet):
             self.save()
         except OSError:
             log.exception("stopped %s, but deployments.json could not be written again", name)
+        archive.retire(self._config.state, handle.deployment, code, self.figures.pop(name, None))
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return StopResult(name, "stopped", code)
 
@@ -216,6 +234,20 @@ class Registry(Fleet):
         self._liveness.unwatch(handle)
         handle.stopped(code)
         return code
+
+    async def restart(self, name: str, timeout_ms: int | None = None) -> WorkerHandle:
+        """Stop `name` gracefully and start the same deployment (the same source) again."""
+        deployment = self.get(name).deployment
+        await self.stop(name, timeout_ms=timeout_ms)
+        return await self.deploy(deployment)
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped strategy from what the daemon remembers (`qkt rm`)."""
+        if name in self._handles:
+            raise ConflictError(f"{name!r} is deployed: stop it first with `qkt stop {name}`")
+        self._stopped.discard(name)
+        self.save()
+        archive.unretire(self._config.state, name)
 
     async def stop_all(self, timeout_ms: int) -> None:
         """Stop every worker at once (daemon shutdown); deployments.json keeps them all."""

@@ -33,7 +33,17 @@ def run_recipe() -> list[str]:
     printed = result.stdout.strip().splitlines()
     command = shlex.split(printed[-1])
     assert command[0].endswith("qkt") and command[1] == "daemon"
+    # The demo's state stays under the checkout, never in the user's real state dir.
+    where = Path(command[command.index("--state-dir") + 1])
+    assert where == REPO_ROOT / "state"
     return command
+
+
+def with_state(command: list[str], root: Path) -> list[str]:
+    """The recipe with its `--state-dir` pointed at `root` (a test's own folder)."""
+    changed = list(command)
+    changed[changed.index("--state-dir") + 1] = str(root)
+    return changed
 
 
 def test_the_examples_are_three_or_four_sim_strategies_two_sharing_a_key() -> None:
@@ -48,7 +58,7 @@ def test_the_examples_are_three_or_four_sim_strategies_two_sharing_a_key() -> No
 
 def test_make_run_trades_within_two_minutes_and_ctrl_c_is_clean(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "s")
-    command = run_recipe()
+    command = with_state(run_recipe(), state.root)
     # A terminal's Ctrl-C goes to the whole foreground group: give the daemon its own, signal it.
     with subprocess.Popen(
         command,

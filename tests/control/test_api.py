@@ -62,12 +62,16 @@ def test_health_needs_no_token(daemon: RunningDaemon) -> None:
         ("GET", "/list"),
         ("GET", "/status"),
         ("GET", "/hub"),
-        ("GET", "/metrics"),
         ("POST", "/shutdown"),
         ("POST", "/stop/x"),
         ("GET", "/logs/x"),
         ("GET", "/openapi.json"),
         ("POST", "/deploy"),
+        ("GET", "/list/all"),
+        ("POST", "/restart/x"),
+        ("POST", "/restart"),
+        ("POST", "/stop"),
+        ("POST", "/rm/x"),
     ],
 )
 @pytest.mark.parametrize("token", [None, "wrong"])
@@ -243,6 +247,11 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/shutdown",
         "/hub",
         "/metrics",
+        "/list/all",
+        "/restart",
+        "/restart/{name}",
+        "/stop",
+        "/rm/{name}",
     }
     deploy = paths["/deploy"]["post"]["responses"]
     assert set(deploy) == {"201", "400", "401", "404", "409", "422", "502", "503"}
@@ -269,7 +278,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
 def test_metrics_is_prometheus_text(daemon: RunningDaemon, files: Path) -> None:
     daemon.post("/deploy", json={"file": str(files / "alpha.qkt"), "name": "m1"})
     try:
-        text = daemon.get("/metrics").text
+        text = requests.get(daemon.url("/metrics"), timeout=10).text  # no token: loopback only
         assert 'qkt_strategies{state="running"} 1.0' in text
         assert 'qkt_strategy_restarts_total{name="m1"} 0.0' in text
         assert 'qkt_hub_subscribers{key="SIM:BTCUSDT:1s"} 1.0' in text
@@ -327,3 +336,14 @@ def test_odd_since_is_a_400(daemon: RunningDaemon, files: Path, since: str) -> N
         envelope(daemon.get("/logs/odd", params={"since": since}), 400, "bad_request")
     finally:
         daemon.post("/stop/odd")
+
+
+def test_docs_is_one_offline_page_of_every_route(daemon: RunningDaemon) -> None:
+    response = requests.get(daemon.url("/docs"), timeout=10)  # no token: schema only
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    for path in daemon.get("/openapi.json").json()["paths"]:
+        assert f"<code>{path}</code>" in page, path
+    # Nothing to fetch: no script, no stylesheet or image from elsewhere.
+    assert "<script" not in page and "src=" not in page and "href=" not in page

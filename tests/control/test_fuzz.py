@@ -4,7 +4,8 @@ One real daemon runs the example strategies on the simulated market (real worker
 CLI then runs against its control plane and against one worker's status port, with the checks
 that matter: no server error, only documented status codes and content types, answers that match
 their schema, no schema-valid request refused (ST202) and no schema-invalid one accepted.
-`POST /shutdown` and `POST /stop/{name}` are left out: they would end the run. (A worker's
+`POST /shutdown`, `POST /stop[/{name}]` and `POST /restart` (all) are left out: they would end
+the run or restart every strategy at each example. (A worker's
 `POST /stop` stays in: without the daemon's token it can only be refused.)
 
 The seed is fixed so that a failure reproduces; `QKT_FUZZ_SEED=<n>` tries another one and
@@ -107,8 +108,13 @@ def test_the_control_plane_does_what_its_schema_says(daemon: RunningDaemon, tmp_
         "/shutdown",
         "--exclude-path",
         "/stop/{name}",
+        "--exclude-path",
+        "/stop",
+        "--exclude-path",
+        "/restart",
     )
-    assert report["operations"]["tested"] == 8  # every route but the two that end things
+    # Every route but those that end things (shutdown, stop one or all) or restart them all.
+    assert report["operations"]["tested"] == 11
     assert report["test_cases"]["generated"] > 100
     # The schema's examples made it deploy for real: the 201 answer was checked too.
     assert len(daemon.entries()) > len(NAMES)

@@ -43,7 +43,8 @@ def test_a_crash_restart_runs_the_deployed_rules_not_the_edited_file(
 ) -> None:
     file = tmp_path / "edited.qkt"
     file.write_text(DEPLOYED)
-    entry = daemon.post("/deploy", json={"file": str(file)}).json()
+    # Each case deploys `edited` from a file of its own: start on fresh books (issue 16).
+    entry = daemon.post("/deploy", json={"file": str(file), "fresh": True}).json()
     pid = entry["pid"]
     daemon.seen_pids.add(pid)
     before = daemon.get("/status/edited").json()

@@ -1,0 +1,89 @@
+"""What the daemon remembers of each strategy's money, and of strategies no longer running.
+
+Wire records (light: the CLI decodes them without pydantic) for `GET /list/all` (`qkt list -a`)
+and the figures `/metrics` reads: every figure comes from a worker's last `/status` answer, kept
+by the registry each time it asks, so a scrape or a listing never fans out to every worker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from qkt.supervisor.records import DeployArgs
+
+
+@dataclass(frozen=True, slots=True)
+class LastFigures:
+    """A worker's account and health as its last `/status` answer gave them."""
+
+    equity: str
+    realized: str
+    unrealized: str
+    total_pnl: str
+    trades: int
+    warm: bool
+    halted: bool
+    last_candle_ts: dict[str, int]  # per key: open time (epoch ms) of its last candle
+    at_ms: int  # when the daemon got this answer (epoch ms)
+
+
+def figures_of(status: dict[str, Any], now_ms: int | None = None) -> LastFigures | None:
+    """The figures of one `/status` answer; None if it lacks them (an older or broken worker)."""
+    try:
+        candles = status.get("last_candle_ts") or {}
+        return LastFigures(
+            equity=str(status["equity"]),
+            realized=str(status["realized"]),
+            unrealized=str(status["unrealized"]),
+            total_pnl=str(status.get("total_pnl", "0")),
+            trades=int(status["trades"]),
+            warm=bool(status.get("warm", False)),
+            halted=bool(status.get("halted", False)),
+            last_candle_ts={str(k): int(v) for k, v in dict(candles).items()},
+            at_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredStrategy:
+    """A strategy stopped with `qkt stop`: what it ran and how it ended (kept until `qkt rm`)."""
+
+    name: str
+    file: str
+    args: DeployArgs
+    stopped_at: str  # ISO 8601 UTC
+    exit_code: int | None
+    figures: LastFigures | None  # its last figures before the stop; None if it never answered
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One row of `GET /list/all`: a deployed strategy, or one stopped and not yet removed."""
+
+    name: str
+    state: str  # a list entry's state; `stopped` for a strategy stopped with `qkt stop`
+    file: str
+    pid: int | None
+    port: int | None
+    uptime_ms: int
+    restarts: int
+    trades: int | None
+    equity: str | None
+    realized: str | None
+    unrealized: str | None
+    total_pnl: str | None
+    exit_code: int | None
+    stopped_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveResult:
+    """`POST /rm/{name}`: the strategy is forgotten; where its books went (None: deleted)."""
+
+    name: str
+    archived: str | None
