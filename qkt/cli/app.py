@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from qkt.cli import backtest, check, daemon, deploy, fetch, listing, logs, run, stop
+from qkt.cli import backtest, check, daemon, deploy, fetch, halt, listing, logs, run, stop
 from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
 
@@ -35,6 +35,7 @@ app.command("list")(listing.list_command)
 app.command("status")(listing.status_command)
 app.command("logs")(logs.logs_command)
 app.command("stop")(stop.stop_command)
+halt.register(app)  # halt, resume, kill
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("fetch")(fetch.fetch_command)  # its imports wait inside the command

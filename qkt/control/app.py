@@ -9,9 +9,10 @@ from typing import Any, Final
 from fastapi import Depends, FastAPI
 
 from qkt import __version__
-from qkt.control import routes
+from qkt.control import riskroutes, routes
 from qkt.control.auth import require_token
 from qkt.control.metrics import metrics_registry
+from qkt.control.riskroutes import RISK_INPUTS
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
 from qkt.inputs import parse_balance, parse_bps, parse_timeout_ms
@@ -35,6 +36,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.state.metrics = metrics_registry(daemon)
     app.include_router(routes.public)
     app.include_router(routes.router)
+    app.include_router(riskroutes.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> dict[str, Any]:
@@ -73,4 +75,5 @@ _PARSERS: Final[dict[tuple[Any, ...], Callable[[object], object]]] = {
     ("body", "fee_bps"): lambda value: parse_bps(value, "fee_bps"),
     ("body", "slippage_bps"): lambda value: parse_bps(value, "slippage_bps"),
     ("query", "timeout"): parse_timeout_ms,
+    **RISK_INPUTS,
 }

@@ -14,6 +14,7 @@ from qkt.paths import StateDir
 from qkt.records import RecordError, decode, decode_list
 from qkt.supervisor.records import (
     DaemonHealth,
+    HaltResult,
     HubKey,
     ListEntry,
     StopResult,
@@ -136,6 +137,19 @@ class ControlClient:
         wait = _TIMEOUT_S + (timeout_ms or 5000) / 1000
         answer = self._json("POST", f"/stop/{_segment(name)}", params=params, timeout=wait)
         return decode(StopResult, answer)
+
+    def risk_verb(
+        self, verb: str, name: str | None = None, **params: str | bool | None
+    ) -> HaltResult:
+        """`POST /halt|/resume|/kill[/{name}]` (name None: every strategy); params as query
+        parameters (`reason`, `flatten`), None left out."""
+        path = f"/{verb}" if name is None else f"/{verb}/{_segment(name)}"
+        query = {
+            key: ("true" if value else "false") if isinstance(value, bool) else value
+            for key, value in params.items()
+            if value is not None
+        }
+        return decode(HaltResult, self._json("POST", path, params=query, timeout=_DEPLOY_TIMEOUT_S))
 
     def shutdown(self) -> None:
         """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""
