@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from qkt.cli import risk
 from qkt.cli.options import JsonOption, StateDirOption
 from qkt.cli.remote import connect
 from qkt.cli.render import print_json, print_table
@@ -58,6 +59,13 @@ def deploy_command(
             show_default=False,
         ),
     ] = None,
+    max_daily_loss: risk.DailyLoss = None,
+    max_drawdown_pct: risk.DrawdownPct = None,
+    max_position_notional: risk.PositionNotional = None,
+    max_orders_per_minute: risk.OrdersPerMinute = None,
+    max_loss_streak: risk.LossStreak = None,
+    leverage: risk.Leverage = None,
+    margin: risk.Margin = None,
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -68,6 +76,14 @@ def deploy_command(
     """
     if name is not None:
         check_name(name)
+    limits = risk.limit_values(
+        max_daily_loss,
+        max_drawdown_pct,
+        max_position_notional,
+        max_orders_per_minute,
+        max_loss_streak,
+    )
+    margin_on = risk.margin_value(leverage, margin)
     with connect(ctx, state_dir) as client:
         try:
             entry = client.deploy(
@@ -79,6 +95,9 @@ def deploy_command(
                 sim=sim or None,
                 speed=speed,
                 seed=seed,
+                leverage=leverage,
+                margin=margin_on,
+                **limits,
             )
         except ControlError as error:
             if error.remote_code != "dsl_error":
