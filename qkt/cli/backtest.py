@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from qkt.cli import risk
 from qkt.cli.options import JsonOption
 from qkt.cli.run import (
     BalanceOption,
@@ -36,7 +38,7 @@ from qkt.cli.run import (
     compile_or_exit,
 )
 from qkt.dsl import Program, read_source
-from qkt.engine import EngineConfig
+from qkt.engine import EngineConfig, limits_from_flags, margin_from_flags
 from qkt.errors import UserError
 from qkt.market import csvdata
 from qkt.money import to_str
@@ -112,9 +114,32 @@ def backtest_command(
     rank_by: Annotated[
         str, typer.Option("--rank", help=f"Sweep ranking: {', '.join(RANKABLE)}.")
     ] = "sharpe",
+    max_daily_loss: risk.DailyLoss = None,
+    max_drawdown_pct: risk.DrawdownPct = None,
+    max_position_notional: risk.PositionNotional = None,
+    max_orders_per_minute: risk.OrdersPerMinute = None,
+    max_loss_streak: risk.LossStreak = None,
+    leverage: risk.Leverage = None,
+    margin: risk.Margin = None,
 ) -> None:
-    """Replay history through the strategy and print a summary and the trade list."""
-    config = account_flags(balance, fee_bps, slippage_bps)
+    """Replay history through the strategy and print a summary and the trade list.
+
+    The risk limits and buying power of a deploy apply (the same flags); the summary lists the
+    halts and the rejected orders.
+    """
+    config = replace(
+        account_flags(balance, fee_bps, slippage_bps),
+        limits=limits_from_flags(
+            risk.limit_values(
+                max_daily_loss,
+                max_drawdown_pct,
+                max_position_notional,
+                max_orders_per_minute,
+                max_loss_streak,
+            )
+        ),
+        margin=margin_from_flags(leverage, margin),
+    )
     start_ms = None if start is None else _moment("--from", start)
     end_ms = None if end is None else _moment("--to", end)
     if end is not None and end_ms is not None and _DATE_ONLY.fullmatch(end.strip()):
