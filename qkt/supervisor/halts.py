@@ -28,7 +28,6 @@ from qkt.engine import HaltKind, NotHaltedError
 from qkt.errors import QktError
 from qkt.notify import Event
 from qkt.records import RecordError, decode
-from qkt.supervisor.errors import BusyError
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.records import HaltResult
@@ -71,6 +70,7 @@ class Halts:
         self.changes = 0  # bumped by every verb: a status read across one is stale
         self.resumes = 0  # bumped by every resume: the daemon-wide limits measure afresh
         self._in_flight = 0
+        self.pending: dict[str, HaltRecord] = {}  # recorded while the worker was not running
 
     def start(self, registry: Registry, probe: WorkerProbe, settings: RiskSettings) -> None:
         """Work on `registry`'s strategies, and watch the daemon-wide limits (riskwatch.py)."""
@@ -181,15 +181,20 @@ class Halts:
         strict: bool,
     ) -> HaltOutcome | None:
         name = handle.name
-        if handle.state is WorkerState.STARTING and strict:
-            raise BusyError(f"{name} is still starting; try again once it is running")
         if not _running(handle):
             if record is None and handle.deployment.halt is None:
                 if strict:
                     raise NotHaltedError(f"{name} is not halted: nothing to resume")
                 return None
             self.remember(handle, record)
+            # A worker being started now was handed its spec already: it gets the halt once
+            # it answers (riskwatch.py); one started later gets it in its spec.
+            if record is None:
+                self.pending.pop(name, None)
+            else:
+                self.pending[name] = record
             return HaltOutcome(name, record is not None, record, [])
+        self.pending.pop(name, None)
         assert self._probe is not None and handle.port is not None
         try:
             status, body = await self._probe.command(handle.port, path, params)
@@ -211,6 +216,15 @@ class Halts:
         self.remember(handle, outcome.halt)
         log.info("%s %s by %s: %s", name, path[1:], params.get("by"), outcome.halt)
         return outcome
+
+    async def reapply(self, handle: WorkerHandle, record: HaltRecord) -> None:
+        """Hand a running worker the halt recorded while it was starting."""
+        if record.killed:
+            params = {"reason": record.reason, "by": record.by, "flatten": "false"}
+            await self._each([handle], "/kill", params, record)
+        else:
+            params = {"reason": record.reason, "by": record.by, "kind": record.kind}
+            await self._each([handle], "/halt", params, record)
 
     def remember(self, handle: WorkerHandle, halt: HaltRecord | None) -> None:
         """Record `halt` in the strategy's deployment (saved by the caller)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from qkt.engine import Breach, HaltKind, StrategyEquity, evaluate_portfolio_limits
 from qkt.money import CONTEXT, ZERO, to_str
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from qkt.supervisor.halts import Halts
 
 log = logging.getLogger(__name__)
+IDLE_INTERVAL_S: Final = 5.0
 
 
 class RiskWatch:
@@ -46,8 +47,13 @@ class RiskWatch:
 
     async def run(self) -> None:
         """Check every interval until cancelled; a failed check is logged, never fatal."""
+        limits = self._settings.portfolio
+        interval = self._settings.check_interval_s
+        if limits.max_daily_loss is None and limits.max_drawdown_pct is None:
+            # Only the records to keep in step: no need to read hundreds of workers every second.
+            interval = max(interval, IDLE_INTERVAL_S)
         while True:
-            await asyncio.sleep(self._settings.check_interval_s)
+            await asyncio.sleep(interval)
             try:
                 await self.check()
             except asyncio.CancelledError:
@@ -73,6 +79,10 @@ class RiskWatch:
             if not isinstance(status, RunningStatus) or status.risk is None:
                 continue
             risk = status.risk
+            pending = None if stale else halts.pending.pop(handle.name, None)
+            if pending is not None and risk.halt is None:
+                await halts.reapply(handle, pending)
+                continue
             equities.append(
                 StrategyEquity(handle.name, Decimal(risk.equity), Decimal(risk.day_start_equity))
             )

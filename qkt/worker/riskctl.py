@@ -23,6 +23,7 @@ from qkt.engine import (
     RiskEvent,
     StrategyEngine,
 )
+from qkt.money import to_str
 from qkt.records import decode
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.record import HaltOutcome, HaltRecord, LimitsRecord, PositionRecord, RiskRecord
@@ -126,7 +127,7 @@ class WorkerRisk:
             loss_streak=figures["loss_streak"],
             orders_last_minute=figures["orders_last_minute"],
             available=figures["available"],
-            leverage=str(margin.leverage),
+            leverage=to_str(margin.leverage),
             margin=margin.enabled,
             halts=dict(self.halts),
             rejected=self.rejected,

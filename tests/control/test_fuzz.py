@@ -108,7 +108,7 @@ def test_the_control_plane_does_what_its_schema_says(daemon: RunningDaemon, tmp_
         "--exclude-path",
         "/stop/{name}",
     )
-    assert report["operations"]["tested"] == 8  # every route but the two that end things
+    assert report["operations"]["tested"] == 14  # every route but the two that end things
     assert report["test_cases"]["generated"] > 100
     # The schema's examples made it deploy for real: the 201 answer was checked too.
     assert len(daemon.entries()) > len(NAMES)
@@ -122,7 +122,7 @@ def test_a_worker_does_what_its_schema_says(daemon: RunningDaemon, tmp_path: Pat
         "--exclude-path",
         "/events",  # a live stream that never ends; tests/worker/test_events.py reads it
     )
-    assert report["operations"]["tested"] == 6
+    assert report["operations"]["tested"] == 9
     assert daemon.entries()[NAMES[0]]["port"] == port  # still the same worker: nothing stopped
 
 

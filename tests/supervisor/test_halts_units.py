@@ -178,6 +178,18 @@ def test_a_strategy_without_a_process_is_halted_in_its_record_for_its_next_worke
         asyncio.run(s.halts.resume("b", "operator"))
 
 
+def test_a_worker_starting_during_a_kill_gets_it_once_it_answers() -> None:
+    s = Setup()
+    s.handles[1].state = WorkerState.RESTARTING  # spawned with the spec of before the kill
+    asyncio.run(s.halts.kill(None, False, "operator"))
+    assert s.workers["b"].calls == [] and s.handles[1].deployment.halt is not None
+    s.handles[1].state = WorkerState.RUNNING
+    asyncio.run(watch(s).check())
+    assert [c[0] for c in s.workers["b"].calls] == ["/kill"]
+    assert s.workers["b"].halt is not None and s.workers["b"].halt["killed"]
+    assert s.handles[1].deployment.halt is not None and s.handles[1].deployment.halt.killed
+
+
 def watch(s: Setup, **limits: Any) -> RiskWatch:
     settings = RiskSettings(portfolio=PortfolioLimits(**limits), flatten=False)
     return RiskWatch(s.halts, settings)
