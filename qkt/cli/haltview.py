@@ -22,7 +22,7 @@ _LIMIT_LABELS = (
 )
 
 
-class FieldsView(Protocol):
+class _FieldsView(Protocol):
     def get(self, key: str) -> Any: ...
 
 
@@ -34,7 +34,7 @@ def halt_text(halt: Mapping[str, Any]) -> str:
     return f"{kind} by {by} since {since}{killed}: {halt.get('reason')}"
 
 
-def risk_part(fields: FieldsView) -> Iterator[Line]:
+def risk_part(fields: _FieldsView) -> Iterator[Line]:
     """`halted` (who, what, when, why) and `risk` (limits and figures) lines."""
     risk = fields.get("risk")
     halt = risk.get("halt") if isinstance(risk, Mapping) else fields.get("halt")

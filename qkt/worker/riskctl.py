@@ -23,7 +23,7 @@ from qkt.engine import (
     RiskEvent,
     StrategyEngine,
 )
-from qkt.money import to_str
+from qkt.money import CONTEXT, to_str
 from qkt.records import decode
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.record import HaltOutcome, HaltRecord, LimitsRecord, PositionRecord, RiskRecord
@@ -44,8 +44,10 @@ class WorkerRisk:
         journal: SqliteJournal,
         config: EngineConfig,
         report: Report,
+        clock: Callable[[], int],
     ) -> None:
         self._name = name
+        self._clock = clock
         self._engine = engine
         self._journal = journal
         self._config = config
@@ -113,20 +115,21 @@ class WorkerRisk:
         )
 
     def record(self) -> RiskRecord:
-        """The `risk` part of `/status`."""
-        figures = self._engine.risk_status()
-        margin = self._config.margin
+        """The `risk` part of `/status`, from the engine's typed figures (as `risk_status()`)."""
+        engine, margin = self._engine, self._config.margin
+        monitor, equity = engine.risk, engine.account.equity
+        halt = engine.halt_info
         return RiskRecord(
-            halted=figures["halted"],
-            halt=halt_record(self._engine.halt_info),
-            limits=decode(LimitsRecord, figures["limits"]),
-            equity=figures["equity"],
-            day_start_equity=figures["day_start_equity"],
-            daily_pnl=figures["daily_pnl"],
-            peak_equity=figures["peak_equity"],
-            loss_streak=figures["loss_streak"],
-            orders_last_minute=figures["orders_last_minute"],
-            available=figures["available"],
+            halted=halt is not None,
+            halt=halt_record(halt),
+            limits=decode(LimitsRecord, self._config.limits.to_json()),
+            equity=to_str(equity),
+            day_start_equity=to_str(monitor.day_start_equity),
+            daily_pnl=to_str(CONTEXT.subtract(equity, monitor.day_start_equity)),
+            peak_equity=to_str(monitor.peak_equity),
+            loss_streak=monitor.loss_streak,
+            orders_last_minute=monitor.orders_in_last_minute(self._clock()),
+            available=to_str(engine.available),
             leverage=to_str(margin.leverage),
             margin=margin.enabled,
             halts=dict(self.halts),

@@ -152,7 +152,9 @@ class WorkerRunner:
                 self.program, self.config, journal, journal.load_state(), clock=self._now_ms
             )
             self._market_ms = max((ms for ms in engine.last_candle_ms.values()), default=0)
-            risk = self._risk = WorkerRisk(spec.name, engine, journal, self.config, self._report)
+            risk = self._risk = WorkerRisk(
+                spec.name, engine, journal, self.config, self._report, self._now_ms
+            )
             self._note_start(engine)
             risk.apply_saved(spec.halt)
             if spec.observe:

@@ -243,6 +243,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/shutdown",
         "/hub",
         "/metrics",
+        *(f"/{verb}{one}" for verb in ("halt", "resume", "kill") for one in ("", "/{name}")),
     }
     deploy = paths["/deploy"]["post"]["responses"]
     assert set(deploy) == {"201", "400", "401", "404", "409", "422", "502", "503"}
