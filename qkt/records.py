@@ -30,6 +30,11 @@ REST: Final = {"rest": True}
 peer adds passes through); `to_json` puts them back at the top level."""
 
 
+OMIT_NONE: Final = {"omit_none": True}
+"""Field metadata: left out of the JSON while None (a field a newer peer added: an older
+reader's view of the object stays exactly what it was)."""
+
+
 def to_json(record: object) -> dict[str, Any]:
     """The record as a JSON-able dict (nested records too), in field order."""
     assert dataclasses.is_dataclass(record) and not isinstance(record, type)
@@ -37,6 +42,8 @@ def to_json(record: object) -> dict[str, Any]:
     for field in dataclasses.fields(record):
         if field.metadata.get("rest"):
             data.update(data.pop(field.name))
+        elif field.metadata.get("omit_none") and data[field.name] is None:
+            del data[field.name]
     return data
 
 

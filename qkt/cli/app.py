@@ -11,6 +11,7 @@ from qkt.cli import (
     daemon,
     deploy,
     fetch,
+    halt,
     lifecycle,
     listing,
     logs,
@@ -53,6 +54,7 @@ app.command("logs")(logs.logs_command)
 app.command("stop")(stop.stop_command)
 app.command("restart")(lifecycle.restart_command)
 app.command("rm")(lifecycle.rm_command)
+halt.register(app)  # halt, resume, kill
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("fetch")(fetch.fetch_command)  # its imports wait inside the command

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from qkt.cli import risk
 from qkt.cli.options import JsonOption
 from qkt.cli.run import BalanceOption, FeeOption, SlippageOption
 
@@ -82,8 +83,19 @@ def backtest_command(
         str,
         typer.Option("--rank", help="Sweep ranking: a figure of the summary (docs/backtest.md)."),
     ] = "sharpe",
+    max_daily_loss: risk.DailyLoss = None,
+    max_drawdown_pct: risk.DrawdownPct = None,
+    max_position_notional: risk.PositionNotional = None,
+    max_orders_per_minute: risk.OrdersPerMinute = None,
+    max_loss_streak: risk.LossStreak = None,
+    leverage: risk.Leverage = None,
+    margin: risk.Margin = None,
 ) -> None:
-    """Replay history through the strategy and print a summary and the trade list."""
+    """Replay history through the strategy and print a summary and the trade list.
+
+    The risk limits and buying power of a deploy apply (the same flags); the summary lists the
+    halts and the rejected orders.
+    """
     from qkt.cli.replay import run_backtest_command
 
     run_backtest_command(
@@ -100,4 +112,13 @@ def backtest_command(
         gap=gap,
         params=params,
         rank_by=rank_by,
+        limits=risk.limit_values(
+            max_daily_loss,
+            max_drawdown_pct,
+            max_position_notional,
+            max_orders_per_minute,
+            max_loss_streak,
+        ),
+        leverage=leverage,
+        margin=margin,
     )

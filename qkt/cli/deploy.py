@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from qkt.cli import risk
 from qkt.cli.options import JsonOption, StateDirOption
 
 if TYPE_CHECKING:
@@ -73,6 +74,13 @@ def deploy_command(
     fresh: Annotated[
         bool, _flag("--fresh", "Archive the books NAME has from before, and start clean.")
     ] = False,
+    max_daily_loss: risk.DailyLoss = None,
+    max_drawdown_pct: risk.DrawdownPct = None,
+    max_position_notional: risk.PositionNotional = None,
+    max_orders_per_minute: risk.OrdersPerMinute = None,
+    max_loss_streak: risk.LossStreak = None,
+    leverage: risk.Leverage = None,
+    margin: risk.Margin = None,
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -91,6 +99,14 @@ def deploy_command(
 
     if name is not None:
         check_name(name)
+    limits = risk.limit_values(
+        max_daily_loss,
+        max_drawdown_pct,
+        max_position_notional,
+        max_orders_per_minute,
+        max_loss_streak,
+    )
+    margin_on = risk.margin_value(leverage, margin)
     with connect(ctx, state_dir) as client:
         try:
             entry = client.deploy(
@@ -106,6 +122,9 @@ def deploy_command(
                 keep_state=keep_state or None,
                 resume=resume or None,
                 fresh=fresh or None,
+                leverage=leverage,
+                margin=margin_on,
+                **limits,
             )
         except ControlError as error:
             if error.remote_code != "dsl_error":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from qkt.cli.haltview import list_state
 from qkt.cli.options import JsonOption, StateDirOption
 
 if TYPE_CHECKING:
@@ -46,10 +47,13 @@ def list_command(
     if not entries:
         typer.echo("no strategies deployed (qkt deploy FILE)")
         return
+    halted = any(e.halt is not None for e in entries)  # a REASON column only then
     print_table(
-        ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"],
+        ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"]
+        + (["REASON"] if halted else []),
         [
-            [e.name, duration(e.uptime_ms), e.port, e.trades, e.state, e.pid, e.restarts]
+            [e.name, duration(e.uptime_ms), e.port, e.trades, list_state(e), e.pid, e.restarts]
+            + ([None if e.halt is None else e.halt.reason] if halted else [])
             for e in entries
         ],
         right={"UPTIME"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from rich.table import Table
 
 from qkt.cli.foreground import account_flags, compile_or_exit
 from qkt.dsl import Program, read_source
-from qkt.engine import EngineConfig
+from qkt.engine import EngineConfig, limits_from_flags, margin_from_flags
 from qkt.errors import UserError
 from qkt.market import csvdata
 from qkt.money import to_str
@@ -64,10 +65,17 @@ def run_backtest_command(
     gap: int | None,
     params: list[str] | None,
     rank_by: str,
+    limits: dict[str, str],
+    leverage: str | None,
+    margin: str | None,
 ) -> None:
     """Replay FILE over DATA and print the summary and trades (or the JSON object)."""
     gap = GAP_CANDLES if gap is None else gap
-    config = account_flags(balance, fee_bps, slippage_bps)
+    config = replace(
+        account_flags(balance, fee_bps, slippage_bps),
+        limits=limits_from_flags(limits),
+        margin=margin_from_flags(leverage, margin),
+    )
     start_ms = None if start is None else _moment("--from", start)
     end_ms = None if end is None else _moment("--to", end)
     if end is not None and end_ms is not None and _DATE_ONLY.fullmatch(end.strip()):

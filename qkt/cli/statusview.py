@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from qkt.cli.haltview import risk_part
 from qkt.cli.render import cell, duration, iso_time, money, price
 
 Line = tuple[str, list[str]]  # a label and its value lines (the first beside the label)
@@ -196,7 +197,17 @@ def _health(fields: _Fields) -> Iterator[Line]:
         )
 
 
-_PARTS: Final = (_identity, _source, _failure, _account, _trading, _streams, _paper, _health)
+_PARTS: Final = (
+    _identity,
+    risk_part,
+    _source,
+    _failure,
+    _account,
+    _trading,
+    _streams,
+    _paper,
+    _health,
+)
 
 
 def _trade(trade: Mapping[str, Any]) -> str:

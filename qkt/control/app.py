@@ -10,11 +10,12 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 
 from qkt import __version__
-from qkt.control import routes, verbs
+from qkt.control import riskroutes, routes, verbs
 from qkt.control.apidocs import render_page
 from qkt.control.auth import require_token
 from qkt.control.guard import RequestGuard
 from qkt.control.metrics import FiguresPoller, metrics_registry
+from qkt.control.riskroutes import RISK_INPUTS
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
 from qkt.inputs import parse_balance, parse_bps, parse_timeout_ms
@@ -43,6 +44,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.include_router(routes.public)
     app.include_router(routes.router)
     app.include_router(verbs.router)
+    app.include_router(riskroutes.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     async def openapi() -> dict[str, Any]:
@@ -88,4 +90,5 @@ _PARSERS: Final[dict[tuple[Any, ...], Callable[[object], object]]] = {
     ("body", "fee_bps"): lambda value: parse_bps(value, "fee_bps"),
     ("body", "slippage_bps"): lambda value: parse_bps(value, "slippage_bps"),
     ("query", "timeout"): parse_timeout_ms,
+    **RISK_INPUTS,
 }

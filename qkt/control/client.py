@@ -26,6 +26,7 @@ from qkt.records import RecordError, decode, decode_list
 from qkt.supervisor.figures import HistoryEntry, RemoveResult
 from qkt.supervisor.records import (
     DaemonHealth,
+    HaltResult,
     HubKey,
     ListEntry,
     StopResult,
@@ -193,6 +194,19 @@ class ControlClient:
     def list_all(self) -> builtins.list[HistoryEntry]:
         """`GET /list/all`: deployed strategies and stopped ones not removed."""
         return decode_list(HistoryEntry, self._json("GET", "/list/all"))
+
+    def risk_verb(
+        self, verb: str, name: str | None = None, **params: str | bool | None
+    ) -> HaltResult:
+        """`POST /halt|/resume|/kill[/{name}]` (name None: every strategy); params as query
+        parameters (`reason`, `flatten`), None left out."""
+        path = f"/{verb}" if name is None else f"/{verb}/{segment(name)}"
+        query = {
+            key: ("true" if value else "false") if isinstance(value, bool) else value
+            for key, value in params.items()
+            if value is not None
+        }
+        return decode(HaltResult, self._json("POST", path, params=query, timeout=_DEPLOY_TIMEOUT_S))
 
     def shutdown(self) -> None:
         """`POST /shutdown`: accepted (202); the daemon stops its workers, then exits."""

@@ -103,6 +103,9 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
         fee_bps=plain(body.fee_bps),
         slippage_bps=plain(body.slippage_bps),
         sim=body.sim,
+        limits=body.limit_flags(),
+        leverage=body.leverage,
+        margin=body.margin,
     )
     handle = await operations.deploy(
         daemon.registry,

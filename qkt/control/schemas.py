@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 
@@ -21,7 +21,7 @@ from qkt.inputs import MAX_BALANCE, MAX_BPS
 from qkt.paths import NAME_PATTERN
 from qkt.supervisor.records import StateName
 from qkt.supervisor.registry import RESERVED_NAMES
-from qkt.worker.schemas import StatusOut
+from qkt.worker.schemas import HaltOut, HaltOutcomeOut, StatusOut
 
 SCHEMA_VERSION: Final = 1
 # Anchored for JSON Schema (`pattern` is a search): what `qkt.paths.check_name` accepts.
@@ -34,6 +34,22 @@ BALANCE_REGEX: Final = (
     r"^\+?0*([1-9][0-9]{0,14}(\.[0-9]*)?|1000000000000000(\.0*)?|\.[0-9]*[1-9][0-9]*)$"
 )
 BPS_REGEX: Final = r"^\+?0*([0-9]{1,4}(\.[0-9]*)?|10000(\.0*)?|\.[0-9]+)$"
+# Risk limits (docs/risk.md) as the engine's flag parsers accept them, or `off`.
+_MONEY: Final = r"\+?0*([1-9][0-9]{0,14}(\.[0-9]*)?|1000000000000000(\.0*)?|\.[0-9]*[1-9][0-9]*)"
+RISK_PATTERNS: Final = {
+    "max_daily_loss": f"^(off|{_MONEY})$",
+    "max_drawdown_pct": r"^(off|\+?0*([1-9][0-9]?(\.[0-9]*)?|100(\.0*)?|\.[0-9]*[1-9][0-9]*)%?)$",
+    "max_position_notional": f"^(off|{_MONEY})$",
+    "max_orders_per_minute": r"^(off|[1-9][0-9]{0,4}|100000)$",
+    "max_loss_streak": r"^(off|[1-9][0-9]{0,3}|10000)$",
+    "leverage": r"^\+?0*([1-9][0-9]?(\.[0-9]*)?|100(\.0*)?)x?$",
+}
+
+
+def _risk(name: str, description: str) -> Any:
+    """An optional risk option: a string its flag's parser accepts (null: the daemon's
+    `[risk.default]`)."""
+    return Field(default=None, pattern=RISK_PATTERNS[name], description=description)
 
 
 def _plain_decimal(regex: str, what: str) -> BeforeValidator:
@@ -131,6 +147,25 @@ class DeployRequest(BaseModel):
     keep_state: bool = Field(default=False, description="With replace: keep its journal.")
     resume: bool = Field(default=False, description="Carry on with another deployment's books.")
     fresh: bool = Field(default=False, description="Archive another deployment's books.")
+    max_daily_loss: str | None = _risk("max_daily_loss", "Money lost since 00:00 UTC, or off.")
+    max_drawdown_pct: str | None = _risk("max_drawdown_pct", "Percent below peak equity, or off.")
+    max_position_notional: str | None = _risk(
+        "max_position_notional", "Money: |position| x price, per symbol, or off."
+    )
+    max_orders_per_minute: str | None = _risk(
+        "max_orders_per_minute", "Orders in 60 s (default 60), or off."
+    )
+    max_loss_streak: str | None = _risk("max_loss_streak", "Losing trades in a row, or off.")
+    leverage: str | None = _risk("leverage", "Linear perpetuals: 1 to 100 (default 1).")
+    margin: bool | None = Field(default=None, description="false: `--margin off` (unchecked).")
+
+    def limit_flags(self) -> dict[str, str]:
+        """The risk limits given, by name (the rest take the daemon's `[risk.default]`)."""
+        return {
+            name: value
+            for name in RISK_PATTERNS
+            if name != "leverage" and (value := getattr(self, name)) is not None
+        }
 
 
 class DeployArgs(BaseModel):
@@ -159,6 +194,13 @@ class ListEntry(BaseModel):
     error: str | None
     restart_in_ms: int | None
     args: DeployArgs
+    halt: HaltOut | None = Field(default=None, description="Halted: why, by whom, since when.")
+
+
+class HaltResult(BaseModel):
+    """`POST /halt`, `/resume`, `/kill`: each strategy's halt and the positions left."""
+
+    strategies: list[HaltOutcomeOut]
 
 
 class StopResult(BaseModel):

@@ -15,6 +15,11 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [restart]  attempts, window_s, backoff_s, backoff_max_s, brake_crashes, brake_window_s,
                brake_pause_s
     [logs]     max_mb (size of a log before it rotates; 0: never), backups (rotated copies kept)
+    [risk]     max_daily_loss, max_drawdown_pct (daemon-wide: every strategy summed), flatten,
+               check_interval_s
+    [risk.default]  max_daily_loss, max_drawdown_pct, max_position_notional,
+               max_orders_per_minute, max_loss_streak, leverage, margin (per strategy; a
+               deploy's flags override them). Money and percent as numbers or strings, `off`.
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -29,12 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from qkt.engine import parse_leverage, parse_margin, parse_max_daily_loss, parse_max_drawdown_pct
 from qkt.log import MB, LogRotation
 from qkt.market.feed import FeedOptions
 from qkt.paths import StateDir
 from qkt.supervisor.brake import BrakeSettings
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.restart import RestartPolicy
+from qkt.supervisor.riskconfig import (
+    LIMIT_NAMES,
+    SUBSECTIONS,
+    RiskSettings,
+    limit_parser,
+    parsed_by,
+    risk_settings,
+)
 
 SpawnMethod = Literal["fork", "exec"]
 SPAWN_METHODS: Final = ("fork", "exec")
@@ -100,6 +114,7 @@ class DaemonConfig:
     control_header_timeout_s: float = 10.0  # to send a whole request, or be disconnected
     logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
     tick_s: float = 0.2
+    risk: RiskSettings = field(default_factory=RiskSettings)
 
 
 def _positive(value: float) -> str | None:
@@ -135,6 +150,23 @@ class Key:
     kind: type
     check: Callable[[Any], str | None] | None = None
     obsolete: bool = False  # accepted and ignored (an older qkt's setting), not listed
+    number_as_text: bool = False  # a TOML number is taken as its text (money: `250`, `"250"`)
+
+
+def risk_keys() -> dict[str, Key]:
+    """`[risk]` and `[risk.default]`: each value checked by its flag's parser."""
+    money = {"number_as_text": True}
+    keys = {
+        "risk.max_daily_loss": Key(str, parsed_by(parse_max_daily_loss), **money),
+        "risk.max_drawdown_pct": Key(str, parsed_by(parse_max_drawdown_pct), **money),
+        "risk.flatten": Key(bool),
+        "risk.check_interval_s": Key(float, _positive),
+        "risk.default.leverage": Key(str, parsed_by(parse_leverage), **money),
+        "risk.default.margin": Key(str, parsed_by(parse_margin)),
+    }
+    for name in LIMIT_NAMES:
+        keys[f"risk.default.{name}"] = Key(str, parsed_by(limit_parser(name)), **money)
+    return keys
 
 
 KEYS: Final[dict[str, Key]] = {
@@ -170,6 +202,7 @@ KEYS: Final[dict[str, Key]] = {
     "restart.brake_pause_s": Key(float, _positive),
     "logs.max_mb": Key(float, _not_negative),
     "logs.backups": Key(int, _at_least_one),
+    **risk_keys(),
 }
 
 
@@ -196,14 +229,23 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for section, table in raw.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section!r} must be a [section]")
-        for key, value in table.items():
-            name = f"{section}.{key}"
+        for name, value in _flat(section, table):
             settings[name] = _checked(name, value, where=f"{path}: ")
     load_dir = settings.get("daemon.load_dir")
     if isinstance(load_dir, str):
         # Relative to the file, not to wherever the daemon happens to be started.
         settings["daemon.load_dir"] = str((path.parent / load_dir).absolute())
     return settings
+
+
+def _flat(section: str, table: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """`{"section.key": value}` pairs of a table; a sub-table (`[risk.default]`) is a section
+    of its own, `risk.default.key`."""
+    for key, value in table.items():
+        if isinstance(value, dict) and f"{section}.{key}" in SUBSECTIONS:
+            yield from _flat(f"{section}.{key}", value)
+        else:
+            yield f"{section}.{key}", value
 
 
 def _checked(name: str, value: Any, where: str = "") -> Any:
@@ -214,7 +256,9 @@ def _checked(name: str, value: Any, where: str = "") -> Any:
         raise ConfigError(f"{where}unknown setting {name} (known: {known})")
     if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, key.kind) or isinstance(value, bool):
+    if key.number_as_text and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, key.kind) or (isinstance(value, bool) and key.kind is not bool):
         raise ConfigError(f"{where}{name} must be a {key.kind.__name__}, got {value!r}")
     reason = key.check(value) if key.check is not None else None
     if reason is not None:
@@ -272,6 +316,7 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
         backups=s.get("logs.backups", LogRotation().backups),
     )
     return DaemonConfig(
+        risk=risk_settings(s),
         state=state,
         load_dir=Path(load_dir).absolute() if load_dir else None,
         feed=feed,

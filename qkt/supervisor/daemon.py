@@ -31,6 +31,7 @@ from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import ConfigError
+from qkt.supervisor.halts import Halts
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, become_subreaper
 from qkt.supervisor.records import DaemonHealth, HubKey
@@ -76,6 +77,8 @@ class Daemon:
         self._registry: Registry | None = None
         self._hub: CandleHub | None = None
         self._spawner: Spawner | None = None
+        # Halt, resume, kill (docs/risk.md): `daemon.halts.halt(name, reason, by)`, ...
+        self.halts = Halts()
 
     @property
     def state(self) -> StateDir:
@@ -184,6 +187,7 @@ class Daemon:
             self._registry = Registry(
                 self.config, self._hub, self._spawner, reaper, probe, stopped=saved.stopped
             )
+            self.halts.start(self._registry, probe, self.config.risk)
             control = await self._serve_control()
             self._say_hello()
             boot = loop.create_task(
@@ -333,6 +337,7 @@ class Daemon:
         if boot is not None:
             boot.cancel()
             await _step("cancel deploys at start", asyncio.wait_for(boot, _STEP_S))
+        await _step("stop the risk watch", asyncio.wait_for(self.halts.aclose(), _STEP_S))
         # 2. Workers: staged stop, all at once.
         if self._registry is not None:
             count = len(self._registry.handles())

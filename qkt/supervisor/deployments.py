@@ -10,16 +10,19 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from qkt.atomic import read_private, write_json_atomic
+from qkt.engine import limits_from_flags, parse_leverage
 from qkt.errors import InvalidNameError, UserError
 from qkt.inputs import parse_balance, parse_bps
 from qkt.paths import NAME_PATTERN, check_name
+from qkt.records import RecordError, decode
+from qkt.worker.record import HaltRecord
 from qkt.worker.spec import source_hash
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,14 @@ class Deployment:
     # The exact text the daemon compiled at deploy: every restart (of the worker or of the
     # daemon) runs this, never whatever the file holds by then. None until the deploy reads it.
     source: str | None = None
+    # Risk (docs/risk.md): the deploy's limit flags by name ({"max_daily_loss": "250"}, over the
+    # daemon's [risk.default]), leverage, margin on/off, and the halt the daemon put on it (an
+    # operator's or a daemon-wide limit's), re-applied when its worker starts again.
+    # Limits and leverage left out (None) take the daemon's [risk.default] when a worker starts.
+    limits: dict[str, str] = field(default_factory=dict)
+    leverage: str | None = None
+    margin: bool | None = None
+    halt: HaltRecord | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -51,6 +62,9 @@ class Deployment:
         parse_balance(self.balance)
         parse_bps(self.fee_bps, "fee_bps")
         parse_bps(self.slippage_bps, "slippage_bps")
+        limits_from_flags(self.limits)  # RiskLimitError naming the flag
+        if self.leverage is not None:
+            parse_leverage(self.leverage)
 
     @classmethod
     def create(
@@ -62,6 +76,9 @@ class Deployment:
         fee_bps: str = "0",
         slippage_bps: str = "0",
         sim: bool = False,
+        limits: dict[str, str] | None = None,
+        leverage: str | None = None,
+        margin: bool | None = None,
     ) -> Deployment:
         """A deployment of `file` (relative to the daemon's folder) named `name` or its stem."""
         path = Path(resolve_file(file))
@@ -72,7 +89,17 @@ class Deployment:
                     f"cannot name a strategy after {path.name!r}: give a name with --as NAME "
                     "(1 to 64 letters, digits, '_' or '-', not starting with '-')"
                 )
-        return cls(name, str(path), balance, fee_bps, slippage_bps, sim)
+        return cls(
+            name,
+            str(path),
+            balance,
+            fee_bps,
+            slippage_bps,
+            sim,
+            limits=dict(limits or {}),
+            leverage=leverage,
+            margin=margin,
+        )
 
     @property
     def source_hash(self) -> str:
@@ -95,6 +122,10 @@ class Deployment:
         """The same deployment, remembering `port` as its address."""
         return replace(self, port=port)
 
+    def halted(self, halt: HaltRecord | None) -> Deployment:
+        """The same deployment, halted as `halt` says (None: not halted)."""
+        return replace(self, halt=halt)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -104,8 +135,11 @@ class Deployment:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise ValueError(f"not a deployment: {data!r}")
         try:
+            halt = data.get("halt")
+            if halt is not None:
+                data = {**data, "halt": decode(HaltRecord, halt)}
             return cls(**data)
-        except (TypeError, UserError) as error:
+        except (TypeError, UserError, RecordError) as error:
             raise ValueError(f"bad deployment {data.get('name')!r}: {error}") from None
 
 

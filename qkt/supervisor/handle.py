@@ -178,6 +178,7 @@ class WorkerHandle:
                 max(0, int((self.restart_at - now) * 1000)) if self.restart_at is not None else None
             ),
             "args": DeployArgs(d.balance, d.fee_bps, d.slippage_bps, d.sim),
+            "halt": d.halt,
         }
 
     def source_check(self) -> SourceCheck:

@@ -24,6 +24,7 @@ from qkt.supervisor.handle import WorkerHandle
 from qkt.supervisor.logs import read_tail
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
+from qkt.supervisor.riskconfig import risk_spec_fields
 from qkt.supervisor.spawn import Spawner
 from qkt.worker.spec import WorkerSpec
 
@@ -81,6 +82,7 @@ class WorkerProcesses:
             sim=d.sim,
             parent_pid=os.getpid(),
             token_file=str(self._config.state.control_token),
+            **risk_spec_fields(d, self._config.risk),
         )
         spec.port_file.parent.mkdir(parents=True, exist_ok=True)
         spec.port_file.unlink(missing_ok=True)  # a stale one would look like readiness

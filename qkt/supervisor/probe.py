@@ -58,5 +58,11 @@ class WorkerProbe:
             return False
         return response.status_code in (200, 202)
 
+    async def command(self, port: int, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        """`POST path?params` with the daemon's token (halt, resume, kill): the status code and
+        the JSON answer; raises httpx.HTTPError or ValueError if there is none."""
+        response = await self._client.post(self._url(port, path), params=params, headers=self._auth)
+        return response.status_code, response.json()
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qkt.records import REST, decode
-from qkt.worker.record import WorkerStatus
+from qkt.records import OMIT_NONE, REST, decode
+from qkt.worker.record import HaltOutcome, HaltRecord, WorkerStatus
 
 StateName = Literal[
     "starting", "running", "stopping", "stopped", "crashed", "backoff", "restarting", "failed"
@@ -46,6 +46,9 @@ class ListEntry:
     error: str | None
     restart_in_ms: int | None
     args: DeployArgs
+    # Halted (docs/risk.md): no new entries, why, by whom, since when; None: trading. Keyword-
+    # only, so that the records built on this one may add fields without defaults.
+    halt: HaltRecord | None = field(default=None, kw_only=True, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,14 @@ class StopResult:
     name: str
     state: Literal["stopped"]
     exit_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HaltResult:
+    """`POST /halt`, `/resume`, `/kill` (one name or all): each strategy's halt and positions
+    left, sorted by name."""
+
+    strategies: list[HaltOutcome]
 
 
 @dataclass(frozen=True, slots=True)

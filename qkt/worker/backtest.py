@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from qkt.dsl import Program
-from qkt.engine import EngineConfig, Fill, Instrument, Order, SignalEvent, StrategyEngine
+from qkt.engine import (
+    EngineConfig,
+    EngineEvent,
+    Fill,
+    Instrument,
+    Order,
+    OrderRejectedEvent,
+    RiskEvent,
+    SignalEvent,
+    StrategyEngine,
+)
 from qkt.errors import UserError
 from qkt.log import iso_utc
 from qkt.market import csvdata
@@ -30,6 +40,7 @@ __all__ = ["DAY_MS", "BacktestResult", "BacktestSummary", "is_closing", "run_bac
 PCT_STEP: Final = Decimal("0.00000001")
 PROGRESS_EVERY: Final = 1_000  # candles between two progress callbacks
 GAP_CANDLES: Final = 1  # gaps of more missing candles than this are reported
+MAX_REJECTIONS_LISTED: Final = 100  # the JSON lists the first ones; `rejected` counts them all
 
 Progress = Callable[[int, int, int], None]  # (candles so far, fills so far, last close ms)
 
@@ -49,6 +60,10 @@ class BacktestSummary:
     last_ms: int | None  # close of the last candle
     figures: Figures
     gaps: tuple[Gap, ...]
+    # docs/risk.md: halts, resumes and midnight lifts, and the orders refused (halted, a
+    # limit, or no buying power), in the order they happened.
+    risk_events: tuple[RiskEvent, ...] = ()
+    rejections: tuple[OrderRejectedEvent, ...] = ()
 
     @property
     def max_drawdown(self) -> Decimal:
@@ -108,6 +123,12 @@ class BacktestSummary:
                 for g in self.gaps
             ],
             "undefined": dict(sorted(f.undefined.items())),
+            "halts": [event.to_json() for event in self.risk_events],
+            "rejected": len(self.rejections),
+            "rejections": [
+                {"ts": r.ts, "reason": r.reason, "symbol": r.order.instrument.symbol}
+                for r in self.rejections[:MAX_REJECTIONS_LISTED]
+            ],
         }
 
 
@@ -200,11 +221,15 @@ def run_backtest(
     fill_count = 0
     candles = 0
     next_progress = PROGRESS_EVERY
+    risk_events: list[RiskEvent] = []
+    rejections: list[OrderRejectedEvent] = []
     for end, instant in _instants(replay_candles(data, keys, start_ms, end_ms), len(keys)):
         if len(instant) == 1:
-            engine.on_candle(instant[0])  # one candle: the barrier has nothing to order
+            events = engine.on_candle(instant[0])  # one candle: the barrier has nothing to order
         else:
-            engine.on_instant(instant)
+            events = engine.on_instant(instant)
+        if events:
+            _keep_risk(events, risk_events, rejections)
         watch.observe(instant)
         candles += len(instant)
         # Equity moves only with a fill or, while something is held, with the marks: after a
@@ -245,8 +270,20 @@ def run_backtest(
         last_ms=curve.times[-1],
         figures=compute(curve, fills),
         gaps=tuple(watch.gaps),
+        risk_events=tuple(risk_events),
+        rejections=tuple(rejections),
     )
     return BacktestResult(program.name, program.version, candles, tuple(fills), summary, curve)
+
+
+def _keep_risk(
+    events: list[EngineEvent], halts: list[RiskEvent], rejections: list[OrderRejectedEvent]
+) -> None:
+    for event in events:
+        if isinstance(event, RiskEvent):
+            halts.append(event)
+        elif isinstance(event, OrderRejectedEvent):
+            rejections.append(event)
 
 
 def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, list[Candle]]]:

@@ -29,6 +29,8 @@ class EventKind(Enum):
     ORDER = "order"
     LOG = "log"
     CANDLE = "candle"
+    RISK = "risk"  # a halt, resume, kill, or a daily-loss halt lifting (docs/risk.md)
+    REJECTED = "order_rejected"  # an order refused: halted, a limit, or no buying power
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from qkt.worker.record import WorkerStatus
+from qkt.worker.record import RiskRecord, WorkerStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -68,6 +68,9 @@ class WorkerCollector(Collector):
         )
         dropped.add_metric(values, status.events.dropped)
         yield dropped
+        risk = status.risk
+        if risk is not None:
+            yield from _risk_metrics(risk, names, values)
         subscriber = status.subscriber
         if subscriber is not None:
             missed = CounterMetricFamily(
@@ -75,6 +78,28 @@ class WorkerCollector(Collector):
             )
             missed.add_metric(values, subscriber.missed)
             yield missed
+
+
+def _risk_metrics(risk: RiskRecord, names: list[str], values: list[str]) -> Iterator[Metric]:
+    """Halts by reason (the kind: `operator` or the limit breached), rejections, halted now."""
+    halts = CounterMetricFamily(
+        "qkt_halts", "Halts (and kills) since the worker started.", labels=[*names, "reason"]
+    )
+    for reason, count in sorted(risk.halts.items()):
+        halts.add_metric([*values, reason], count)
+    yield halts
+    rejected = CounterMetricFamily(
+        "qkt_worker_orders_rejected",
+        "Orders rejected (halted, a limit, buying power).",
+        labels=names,
+    )
+    rejected.add_metric(values, risk.rejected)
+    yield rejected
+    halted = GaugeMetricFamily(
+        "qkt_worker_halted", "1 while no new entries are made.", labels=names
+    )
+    halted.add_metric(values, 1.0 if risk.halted else 0.0)
+    yield halted
 
 
 def make_registry(status: Callable[[], WorkerStatus]) -> CollectorRegistry:

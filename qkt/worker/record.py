@@ -7,8 +7,10 @@ models of `qkt.worker.schemas` declare the same fields for OpenAPI; a test holds
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from qkt.records import OMIT_NONE
 
 RunStateName = Literal["starting", "running", "stopping"]
 
@@ -92,6 +94,60 @@ class EventsRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HaltRecord:
+    """Why a strategy is halted (docs/risk.md): what (`kind`: "operator" or the limit breached),
+    why, who asked (`by`), since when (epoch ms), and whether it was a kill."""
+
+    kind: str
+    reason: str
+    by: str
+    since_ms: int
+    killed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsRecord:
+    """One strategy's risk limits; null = off (money and percent as exact strings)."""
+
+    max_daily_loss: str | None
+    max_drawdown_pct: str | None
+    max_position_notional: str | None
+    max_orders_per_minute: int | None
+    max_loss_streak: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRecord:
+    """The halt, the limits, the figures they are measured from, and buying power, now."""
+
+    halted: bool
+    halt: HaltRecord | None
+    limits: LimitsRecord
+    equity: str
+    day_start_equity: str  # equity at 00:00 UTC (or at the last resume)
+    daily_pnl: str
+    peak_equity: str
+    loss_streak: int
+    orders_last_minute: int
+    available: str  # balance not held as margin
+    leverage: str
+    margin: bool  # False: `--margin off` (unchecked fills)
+    halts: dict[str, int]  # halts since the worker started, by kind (`qkt_halts_total`)
+    rejected: int  # orders rejected since the worker started
+
+
+@dataclass(frozen=True, slots=True)
+class HaltOutcome:
+    """What `POST /halt`, `/resume` or `/kill` left: the halt (None: trading) and the open
+    positions (none after `kill --flatten`, unless a symbol has no price yet)."""
+
+    name: str
+    halted: bool
+    halt: HaltRecord | None
+    positions: list[PositionRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerStatus:
     """`GET /status` of a worker: the strategy's account, positions and health, now."""
 
@@ -126,3 +182,6 @@ class WorkerStatus:
     sim: bool
     subscriber: SubscriberRecord | None
     events: EventsRecord
+    # Halt, limits and buying power (docs/risk.md); keyword-only, so that the records built on
+    # this one may add fields without defaults; None from a worker older than halts.
+    risk: RiskRecord | None = field(default=None, kw_only=True, metadata=OMIT_NONE)

@@ -78,6 +78,7 @@ def summary_rows(summary: BacktestSummary) -> list[tuple[str, str]]:
         ("average loss", "n/a" if f.avg_loss is None else money(f.avg_loss)),
         ("exposure (time in market)", _pct(f.exposure)),
     ]
+    rows += risk_rows(summary)
     if summary.gaps:
         longest = max(summary.gaps, key=lambda gap: gap.missing)
         rows.append(
@@ -87,4 +88,19 @@ def summary_rows(summary: BacktestSummary) -> list[tuple[str, str]]:
                 f"{iso_utc(longest.after_ms, millis=False)})",
             )
         )
+    return rows
+
+
+def risk_rows(summary: BacktestSummary) -> list[tuple[str, str]]:
+    """Halts (each with its reason) and rejected orders (docs/risk.md), when there were any."""
+    rows = []
+    halts = [e for e in summary.risk_events if e.action in ("halt", "kill")]
+    if halts:
+        rows.append(("halts", f"{len(halts):,}"))
+        for event in summary.risk_events:
+            when = iso_utc(event.ts, millis=False)
+            rows.append((f"  {event.action} {when}", event.reason))
+    if summary.rejections:
+        first = summary.rejections[0]
+        rows.append(("rejected orders", f"{len(summary.rejections):,} (first: {first.reason})"))
     return rows

@@ -36,9 +36,13 @@ from qkt.engine import (
     LogEvent,
     LogLevel,
     OrderEvent,
+    OrderRejectedEvent,
+    RiskEvent,
     SignalEvent,
     StrategyEngine,
     TradeEvent,
+    limits_from_flags,
+    margin_from_flags,
 )
 from qkt.engine.state import candle_to_json
 from qkt.errors import UserError
@@ -53,6 +57,7 @@ from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.lock import InstanceLock
 from qkt.worker.record import (
     EventsRecord,
+    HaltOutcome,
     OrderRecord,
     PositionRecord,
     SubscriberRecord,
@@ -60,6 +65,7 @@ from qkt.worker.record import (
     WorkerStatus,
 )
 from qkt.worker.report import fill_line
+from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.spec import WorkerSpec
 from qkt.worker.status import create_status_app
 
@@ -112,6 +118,8 @@ class WorkerRunner:
             fee_bps=spec.money("fee_bps"),
             slippage_bps=spec.money("slippage_bps"),
             fill_at=FillAt(spec.fill_at),
+            limits=limits_from_flags(spec.limits),
+            margin=margin_from_flags(spec.leverage, "on" if spec.margin else "off"),
         )
         self.ring = EventRing(spec.events_capacity)
         self.state = RunState.STARTING
@@ -121,6 +129,8 @@ class WorkerRunner:
         self._engine: StrategyEngine | None = None
         self._journal: SqliteJournal | None = None
         self._subscriber: HubSubscriber | None = None
+        self._risk: WorkerRisk | None = None
+        self._market_ms = 0  # close time of the latest candle seen: the engine's clock
         self._started_wall = time.time()
         self._started = time.monotonic()
 
@@ -139,9 +149,14 @@ class WorkerRunner:
             journal = self._journal = SqliteJournal(spec.journal_file)
             stack.callback(journal.close)
             engine = self._engine = StrategyEngine(
-                self.program, self.config, journal, journal.load_state()
+                self.program, self.config, journal, journal.load_state(), clock=self._now_ms
+            )
+            self._market_ms = max((ms for ms in engine.last_candle_ms.values()), default=0)
+            risk = self._risk = WorkerRisk(
+                spec.name, engine, journal, self.config, self._report, self._now_ms
             )
             self._note_start(engine)
+            risk.apply_saved(spec.halt)
             if spec.observe:
                 await self._serve(stack)
             await self._trade_until_stopped(stack)
@@ -221,6 +236,7 @@ class WorkerRunner:
         last = engine.last_candle_ms.get(candle.key)
         if last is not None and candle.open_ms <= last:
             return  # already processed before a restart
+        self._market_ms = max(self._market_ms, candle.end_ms)
         if item.snapshot:
             self.warmup_candles += 1
             self._report(engine.warm_up(candle))
@@ -237,6 +253,8 @@ class WorkerRunner:
         self._report(events)
 
     def _report(self, events: list[EngineEvent]) -> None:
+        if self._risk is not None:
+            self._risk.count(events)
         for event in events:
             if isinstance(event, TradeEvent):
                 self.ring.publish(EventKind.TRADE, event.to_json(), ts=event.ts)
@@ -252,6 +270,19 @@ class WorkerRunner:
                 self.ring.publish(EventKind.LOG, event.to_json(), ts=event.ts)
                 level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
                 strategy_log.log(level, "%s", event.message)
+            elif isinstance(event, RiskEvent):
+                self.ring.publish(EventKind.RISK, event.to_json(), ts=event.ts)
+                strategy_log.warning(
+                    "RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason
+                )
+            elif isinstance(event, OrderRejectedEvent):
+                self.ring.publish(EventKind.REJECTED, event.to_json(), ts=event.ts)
+                strategy_log.warning("order rejected: %s", event.reason)
+
+    def _now_ms(self) -> int:
+        """The engine's clock: market time (the latest candle's close; the wall clock before
+        any), so a simulated market's days and minutes are the ones the limits count."""
+        return self._market_ms or int(time.time() * 1000)
 
     def _gap(self, gap: Gap) -> None:
         self._say(
@@ -318,6 +349,7 @@ class WorkerRunner:
             sim=spec.sim,
             subscriber=None if stats is None else SubscriberRecord(**asdict(stats)),
             events=EventsRecord(self.ring.last_id, self.ring.subscribers, self.ring.dropped),
+            risk=self._risk_control().record(),
         )
 
     def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
@@ -333,6 +365,22 @@ class WorkerRunner:
         """Fills in the journal."""
         assert self._journal is not None
         return self._journal.trade_count()
+
+    def halt(self, reason: str, by: str, kind: str) -> HaltOutcome:
+        """`POST /halt`: no new entries."""
+        return self._risk_control().halt(reason, by, kind)
+
+    def resume(self, by: str) -> HaltOutcome:
+        """`POST /resume`."""
+        return self._risk_control().resume(by)
+
+    def kill(self, flatten: bool, reason: str, by: str) -> HaltOutcome:
+        """`POST /kill`: halt, cancel every order, optionally flatten."""
+        return self._risk_control().kill(flatten, reason, by)
+
+    def _risk_control(self) -> WorkerRisk:
+        assert self._risk is not None, "the worker has not started"
+        return self._risk
 
     def request_stop(self, flatten: bool) -> None:
         """`POST /stop`."""

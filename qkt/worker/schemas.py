@@ -101,6 +101,54 @@ class EventsInfoOut(BaseModel):
     dropped: int
 
 
+class HaltOut(BaseModel):
+    """Why a strategy is halted (docs/risk.md)."""
+
+    kind: str = Field(description="`operator`, or the limit breached", examples=["max_daily_loss"])
+    reason: str
+    by: str = Field(description="who asked: `operator`, `risk` (its limits), `daemon`")
+    since_ms: int = Field(description="epoch ms")
+    killed: bool = Field(description="halted by `kill` (every order cancelled too)")
+
+
+class LimitsOut(BaseModel):
+    """The strategy's risk limits; null = off."""
+
+    max_daily_loss: DecimalStr | None
+    max_drawdown_pct: DecimalStr | None = Field(description="percent of the peak equity")
+    max_position_notional: DecimalStr | None
+    max_orders_per_minute: int | None
+    max_loss_streak: int | None
+
+
+class RiskOut(BaseModel):
+    """The halt, the limits, the figures they are measured from, and buying power."""
+
+    halted: bool
+    halt: HaltOut | None
+    limits: LimitsOut
+    equity: DecimalStr
+    day_start_equity: DecimalStr = Field(description="equity at 00:00 UTC or the last resume")
+    daily_pnl: DecimalStr
+    peak_equity: DecimalStr
+    loss_streak: int
+    orders_last_minute: int
+    available: DecimalStr = Field(description="balance not held as margin")
+    leverage: DecimalStr
+    margin: bool = Field(description="false: `--margin off`, fills unchecked")
+    halts: dict[str, int] = Field(description="halts since the worker started, by kind")
+    rejected: int = Field(description="orders rejected since the worker started")
+
+
+class HaltOutcomeOut(BaseModel):
+    """`POST /halt`, `/resume`, `/kill`: the halt now and the positions left open."""
+
+    name: str
+    halted: bool
+    halt: HaltOut | None
+    positions: list[PositionOut]
+
+
 class StatusOut(BaseModel):
     """`GET /status`: the strategy's account, positions and health, now."""
 
@@ -135,6 +183,7 @@ class StatusOut(BaseModel):
     sim: bool
     subscriber: SubscriberOut | None
     events: EventsInfoOut
+    risk: RiskOut | None = Field(default=None, description="halt, limits and buying power")
 
 
 class EventOut(BaseModel):

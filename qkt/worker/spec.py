@@ -8,7 +8,7 @@ an older worker could misread.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -54,6 +54,13 @@ class WorkerSpec:
     sim: bool = False  # put every stream on the SIM broker, whatever the file says
     warmup: int = 500  # closed candles per key asked from the hub's snapshot on start
     events_capacity: int = 1000
+    # Risk (docs/risk.md): limit flag values by name ({"max_daily_loss": "250"}, "off" allowed),
+    # `--leverage`, `--margin on|off`, and a halt the daemon recorded (HaltInfo JSON) that the
+    # worker applies at start if its journal does not hold one (a daemon restart re-applies it).
+    limits: dict[str, str] = field(default_factory=dict)
+    leverage: str = "1"
+    margin: bool = True
+    halt: dict[str, Any] | None = None
     # Under a daemon: the pid to watch (exit when it dies), the bearer token file for POST routes.
     parent_pid: int | None = None
     token_file: str | None = None

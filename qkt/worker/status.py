@@ -26,6 +26,7 @@ from qkt.httperrors import error_responses, install_error_handlers
 from qkt.records import to_json
 from qkt.worker import metrics
 from qkt.worker.events import EventRing, WorkerEvent
+from qkt.worker.haltroutes import install_halt_routes
 from qkt.worker.record import WorkerStatus
 from qkt.worker.schemas import (
     HealthOut,
@@ -187,6 +188,8 @@ def create_status_app(
         stop_view: WorkerView = request.app.state.view
         stop_view.request_stop(flatten)
         return {"status": "stopping", "flatten": flatten}
+
+    install_halt_routes(app, _check_token)
 
     @app.get(
         "/metrics",

@@ -252,6 +252,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/restart/{name}",
         "/stop",
         "/rm/{name}",
+        *(f"/{verb}{one}" for verb in ("halt", "resume", "kill") for one in ("", "/{name}")),
     }
     deploy = paths["/deploy"]["post"]["responses"]
     assert set(deploy) == {"201", "400", "401", "404", "409", "422", "502", "503"}

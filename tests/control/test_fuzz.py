@@ -114,7 +114,7 @@ def test_the_control_plane_does_what_its_schema_says(daemon: RunningDaemon, tmp_
         "/restart",
     )
     # Every route but those that end things (shutdown, stop one or all) or restart them all.
-    assert report["operations"]["tested"] == 11
+    assert report["operations"]["tested"] == 17
     assert report["test_cases"]["generated"] > 100
     # The schema's examples made it deploy for real: the 201 answer was checked too.
     assert len(daemon.entries()) > len(NAMES)
@@ -128,7 +128,7 @@ def test_a_worker_does_what_its_schema_says(daemon: RunningDaemon, tmp_path: Pat
         "--exclude-path",
         "/events",  # a live stream that never ends; tests/worker/test_events.py reads it
     )
-    assert report["operations"]["tested"] == 6
+    assert report["operations"]["tested"] == 9
     assert daemon.entries()[NAMES[0]]["port"] == port  # still the same worker: nothing stopped
 
 
