@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from qkt.cli import backtest, check, daemon, deploy, fetch, listing, logs, run, stop
+from qkt.cli import backtest, check, daemon, deploy, fetch, listing, logs, notify, run, stop
 from qkt.cli.options import StateDirOption, VersionOption
 from qkt.cli.remote import remember_state
 
@@ -38,3 +38,4 @@ app.command("stop")(stop.stop_command)
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("fetch")(fetch.fetch_command)  # its imports wait inside the command
+app.add_typer(notify.app, name="notify")

@@ -58,6 +58,13 @@ def deploy_command(
             show_default=False,
         ),
     ] = None,
+    require_warm: Annotated[
+        bool,
+        typer.Option(
+            "--require-warm",
+            help="Fail, deploying nothing, unless the history every indicator needs is there.",
+        ),
+    ] = False,
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -79,6 +86,7 @@ def deploy_command(
                 sim=sim or None,
                 speed=speed,
                 seed=seed,
+                require_warm=require_warm or None,
             )
         except ControlError as error:
             if error.remote_code != "dsl_error":
@@ -92,6 +100,8 @@ def deploy_command(
         ["NAME", "PORT", "STATE", "STARTED"],
         [[entry.name, entry.port, entry.state, entry.started_at]],
     )
+    if entry.warming:
+        typer.echo(f"{entry.name}: warming: {entry.warming}", err=True)
 
 
 def _print_dsl_errors(error: ControlError) -> None:

@@ -12,7 +12,7 @@ from qkt.cli.render import duration, money, print_json, print_table
 from qkt.cli.statusview import status_lines
 from qkt.paths import check_name
 from qkt.records import to_json
-from qkt.supervisor.records import DaemonRecord, StrategyStatus
+from qkt.supervisor.records import DaemonRecord, ListEntry, StrategyStatus
 
 
 def list_command(
@@ -30,7 +30,7 @@ def list_command(
     print_table(
         ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"],
         [
-            [e.name, duration(e.uptime_ms), e.port, e.trades, e.state, e.pid, e.restarts]
+            [e.name, duration(e.uptime_ms), e.port, e.trades, _state(e), e.pid, e.restarts]
             for e in entries
         ],
         right={"UPTIME"},
@@ -38,6 +38,15 @@ def list_command(
     for entry in entries:
         if entry.error and entry.state != "running":
             typer.echo(f"{entry.name}: {entry.error}", err=True)
+        elif entry.warming and entry.state == "running":
+            typer.echo(f"{entry.name}: warming: {entry.warming}", err=True)
+
+
+def _state(entry: ListEntry | StrategyStatus) -> str:
+    """`running (stale)` while a key it reads is not live; `running (warming)` while history
+    is missing (the reason is printed below the table)."""
+    marks = [m for m, on in (("stale", entry.stale), ("warming", entry.warming)) if on]
+    return f"{entry.state} ({', '.join(marks)})" if marks else entry.state
 
 
 def status_command(
@@ -82,10 +91,10 @@ def status_command(
 def _summary(status: StrategyStatus) -> list[Any]:
     """One row of the `qkt status` table: a worker's figures, or what the daemon knows."""
     if isinstance(status, DaemonRecord):
-        return [status.name, status.state, status.trades, None, None, None, None]
+        return [status.name, _state(status), status.trades, None, None, None, None]
     return [
         status.name,
-        status.state,
+        _state(status),
         status.trades,
         money(status.equity),
         money(status.realized),

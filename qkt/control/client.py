@@ -16,6 +16,7 @@ from qkt.supervisor.records import (
     DaemonHealth,
     HubKey,
     ListEntry,
+    NotifyChannel,
     StopResult,
     StrategyStatus,
     parse_status,
@@ -113,6 +114,9 @@ class ControlClient:
 
     def hub(self) -> builtins.list[HubKey]:
         return decode_list(HubKey, self._json("GET", "/hub"))
+
+    def notify(self) -> builtins.list[NotifyChannel]:
+        return decode_list(NotifyChannel, self._json("GET", "/notify"))
 
     def logs(self, name: str, lines: int = 200, since: str | None = None) -> str:
         response = self._send("GET", f"/logs/{_segment(name)}", params=_log_params(lines, since))

@@ -19,6 +19,7 @@ from qkt.control.schemas import (
     Health,
     HubKey,
     ListEntry,
+    NotifyChannel,
     ShutdownAccepted,
     StopResult,
     WorkerStatus,
@@ -35,7 +36,8 @@ _DESCRIBED: Final[dict[int, str]] = {
     400: "Invalid name (`invalid_name`), or a request the daemon cannot act on.",
     401: "Missing or wrong bearer token.",
     404: "No such strategy, or no such strategy file.",
-    409: "The name is in use, the strategy is busy, or --speed/--seed differ from the daemon's.",
+    409: "The name is in use, the strategy is busy, --speed/--seed differ from the daemon's, "
+    "or --require-warm and the history is not there (`not_warm`).",
     422: "Invalid body or parameters (`invalid_request`), or a DSL error (`dsl_error`).",
     502: "The worker did not start.",
     503: "No free worker port.",
@@ -102,15 +104,15 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
         slippage_bps=plain(body.slippage_bps),
         sim=body.sim,
     )
-    handle = await daemon.registry.deploy(deployment)
-    return to_json(handle.entry())
+    handle = await daemon.registry.deploy(deployment, warm=body.require_warm)
+    return to_json(daemon.registry.entry(handle))
 
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
     """Every deployed strategy, sorted by name."""
     await daemon.registry.refresh()
-    return [to_json(handle.entry()) for handle in daemon.registry.handles()]
+    return [to_json(daemon.registry.entry(handle)) for handle in daemon.registry.handles()]
 
 
 @router.get("/status", response_model=list[WorkerStatus], responses=errors())
@@ -199,6 +201,12 @@ async def shutdown(daemon: DaemonDep) -> dict[str, Any]:
 async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
     """The hub's keys: subscribers, candles published, feed state."""
     return [to_json(key) for key in daemon.hub_keys()]
+
+
+@router.get("/notify", response_model=list[NotifyChannel], responses=errors())
+async def notify(daemon: DaemonDep) -> list[dict[str, Any]]:
+    """Each alert channel's health: sent, failed, dropped, pending, state (no secrets)."""
+    return [to_json(channel) for channel in daemon.notify_channels()]
 
 
 @router.get(

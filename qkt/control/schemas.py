@@ -121,6 +121,10 @@ class DeployRequest(BaseModel):
         default=None, gt=0, description="Must match the daemon's --speed (else 409)."
     )
     seed: int | None = Field(default=None, description="Must match the daemon's --seed (else 409).")
+    require_warm: bool = Field(
+        default=False,
+        description="Fail (409 not_warm, nothing deployed) unless every key's history is there.",
+    )
 
 
 class DeployArgs(BaseModel):
@@ -130,6 +134,36 @@ class DeployArgs(BaseModel):
     fee_bps: str
     slippage_bps: str
     sim: bool
+
+
+class KeyFeed(BaseModel):
+    """One key a strategy reads: its history (warm?) and its feed (live?)."""
+
+    key: str
+    needed: int = Field(description="Closed candles of history the strategy needs.")
+    history: str = Field(description="The hub's backfill: backfilling, warm, partial or cold.")
+    candles: int = Field(description="Closed candles the hub holds for the key now.")
+    missing: int = Field(description="Of `needed`, how many it still lacks (warms on live).")
+    source: str | None = Field(description="Where history came from (sim, bybit-rest).")
+    reason: str | None = Field(description="Why it is not warm.")
+    stale: bool = Field(description="The key's feed is not live.")
+    last_candle_age_ms: int | None
+
+
+class NotifyChannel(BaseModel):
+    """`GET /notify`: one alert channel's health."""
+
+    name: str
+    kind: str
+    state: str = Field(description="ok, retrying or failing.")
+    sent: int
+    failed: int
+    dropped: int
+    coalesced: int
+    pending: int
+    last_error: str | None
+    last_error_ms: int | None
+    last_sent_ms: int | None
 
 
 class ListEntry(BaseModel):
@@ -149,6 +183,8 @@ class ListEntry(BaseModel):
     error: str | None
     restart_in_ms: int | None
     args: DeployArgs
+    stale: bool = Field(default=False, description="A key it reads is not live.")
+    warming: str | None = Field(default=None, description="History it still lacks, and why.")
 
 
 class StopResult(BaseModel):
@@ -193,6 +229,9 @@ class RunningStatus(StatusOut):
     restarts: int
     port: int
     file_changed: bool = Field(description="The file on disk differs from the deployed source.")
+    stale: bool = Field(default=False, description="A key it reads is not live.")
+    warming: str | None = Field(default=None, description="History it still lacks, and why.")
+    feeds: list[KeyFeed] = Field(default_factory=list, description="Per key: history, feed.")
 
 
 class WorkerRecord(ListEntry):
@@ -202,6 +241,7 @@ class WorkerRecord(ListEntry):
     last_log: list[str] = Field(description="The log's last lines when it crashed.")
     source_hash: str = Field(description="sha256 of the source deployed (what restarts run).")
     file_changed: bool = Field(description="The file on disk differs from the deployed source.")
+    feeds: list[KeyFeed] = Field(default_factory=list, description="Per key: history, feed.")
 
 
 WorkerStatus = RunningStatus | WorkerRecord

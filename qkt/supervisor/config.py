@@ -13,6 +13,8 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
                ping_timeout_s, ping_failures, module
     [restart]  attempts, window_s, backoff_s, backoff_max_s
+    [notify]   summary_at, and one [notify.NAME] table per alert channel (docs/alerts.md):
+               read by `qkt.notify.load_notify_config`, with secrets from the environment
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -20,13 +22,15 @@ dataclass, read in `_build`; a new section is a new dataclass and its keys.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from qkt.market.feed import FeedOptions
+from qkt.notify import NotifyConfig, load_notify_config
 from qkt.paths import StateDir
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.restart import RestartPolicy
@@ -34,6 +38,7 @@ from qkt.supervisor.restart import RestartPolicy
 SpawnMethod = Literal["fork", "exec"]
 SPAWN_METHODS: Final = ("fork", "exec")
 WORKER_MODULE: Final = "qkt.worker"
+NOTIFY_SECTION: Final = "notify"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,7 @@ class DaemonConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     deploy_concurrency: int = 8  # deploys at start (load dir, redeploys) run this many at once
     tick_s: float = 0.2
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # alert channels (`[notify.*]`)
 
 
 def _positive(value: float) -> str | None:
@@ -144,12 +150,23 @@ KEYS: Final[dict[str, Key]] = {
 
 
 def load_config(
-    state: StateDir, file: Path | None = None, flags: Mapping[str, Any] | None = None
+    state: StateDir,
+    file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> DaemonConfig:
-    """The config of `file`'s settings with `flags` over them (a None flag is not given)."""
+    """The config of `file`'s settings with `flags` over them (a None flag is not given).
+
+    The file's `[notify]` part (alert channels) is read by qkt.notify, its secrets from `env`
+    (default: the process environment); a mistake there is a NotifyConfigError naming the key.
+    """
     settings = read_config_file(file) if file is not None else {}
     settings.update({k: v for k, v in (flags or {}).items() if v is not None})
-    return build_config(state, settings)
+    config = build_config(state, settings)
+    if file is None:
+        return config
+    notify = load_notify_config(file, os.environ if env is None else env, state.root)
+    return replace(config, notify=notify)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -164,6 +181,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {error}") from None
     settings: dict[str, Any] = {}
     for section, table in raw.items():
+        if section == NOTIFY_SECTION:
+            continue  # alert channels: `load_notify_config` reads and checks them
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section!r} must be a [section]")
         for key, value in table.items():

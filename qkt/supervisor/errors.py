@@ -37,3 +37,10 @@ class BusyError(UserError):
 
     code = "busy"
     http_status = 409
+
+
+class NotWarmError(UserError):
+    """`deploy --require-warm` and the history a strategy needs cannot be had: nothing runs."""
+
+    code = "not_warm"
+    http_status = 409

@@ -60,8 +60,9 @@ class WorkerProcesses:
         """One liveness ping: does the worker answer `/health` in time?"""
         return await self._probe.healthy(port, timeout_s=self._workers.ping_timeout_s)
 
-    async def start(self, handle: WorkerHandle, taken: set[int]) -> int:
-        """Spawn the worker and wait until it answers `/health`; the port it reports."""
+    async def start(self, handle: WorkerHandle, taken: set[int], warmup: int = 500) -> int:
+        """Spawn the worker and wait until it answers `/health`; the port it reports.
+        `warmup`: past candles per key it asks the hub for (the history its program needs)."""
         d = handle.deployment
         assert d.source is not None, "a deployment runs the source it was deployed with"
         port = self._pick_port(taken, d.port)
@@ -81,6 +82,7 @@ class WorkerProcesses:
             sim=d.sim,
             parent_pid=os.getpid(),
             token_file=str(self._config.state.control_token),
+            warmup=warmup,
         )
         spec.port_file.parent.mkdir(parents=True, exist_ok=True)
         spec.port_file.unlink(missing_ok=True)  # a stale one would look like readiness

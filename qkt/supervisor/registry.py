@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,9 @@ from qkt.dsl import Program, compile_bytes
 from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
-from qkt.records import decode
+from qkt.market.models import CandleKey
+from qkt.notify import Event
+from qkt.records import decode, to_json
 from qkt.supervisor import deployments
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
@@ -30,8 +32,24 @@ from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
-from qkt.supervisor.records import RunningStatus, StopResult, StrategyStatus
+from qkt.supervisor.records import (
+    DaemonRecord,
+    ListEntry,
+    RunningStatus,
+    StopResult,
+    StrategyStatus,
+)
 from qkt.supervisor.spawn import Spawner
+from qkt.supervisor.warmth import (
+    HISTORY_WAIT_S,
+    await_history,
+    hub_history,
+    is_stale,
+    key_feeds,
+    require_warm,
+    warming_text,
+    worker_warmup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +68,7 @@ class Registry:
         reaper: Reaper,
         probe: WorkerProbe,
         stopped: Iterable[str] = (),
+        emit: Callable[[Event], None] | None = None,
     ) -> None:
         self._config = config
         self._workers = config.workers
@@ -59,6 +78,9 @@ class Registry:
         self._handles: dict[str, WorkerHandle] = {}
         self._pings: set[asyncio.Task[None]] = set()
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
+        self._emit = emit or (lambda event: None)  # alerts (qkt.supervisor.alerts); never blocks
+        self._needs: dict[str, dict[CandleKey, int]] = {}  # name -> history each key needs
+        self.history_wait_s = HISTORY_WAIT_S
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -75,6 +97,11 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._handles
+
+    def entry(self, handle: WorkerHandle) -> ListEntry:
+        """The `GET /list` entry of `handle`, with its keys' feeds (`stale`, `warming`)."""
+        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        return replace(handle.entry(), stale=is_stale(feeds), warming=warming_text(feeds))
 
     async def refresh(self) -> None:
         """Ask every running worker for its `/status` to update the trade counts (bounded)."""
@@ -96,16 +123,26 @@ class Registry:
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             try:
                 status = await self._fetch_status(handle)
+                feeds = key_feeds(self._hub, self._needs.get(name, {}))
                 ours = {
                     "state": handle.state.value,
                     "restarts": handle.restarts,
                     "port": handle.port,
                     "file_changed": handle.source_check().file_changed,
+                    "stale": is_stale(feeds),
+                    "warming": warming_text(feeds),
+                    "feeds": [to_json(feed) for feed in feeds],
                 }
                 return decode(RunningStatus, {**status, **ours})
             except Exception as error:  # any failure to answer is reported, not raised
-                return replace(handle.record(), error=f"{name} did not answer: {error!r}")
-        return handle.record()
+                return replace(self._record(handle), error=f"{name} did not answer: {error!r}")
+        return self._record(handle)
+
+    def _record(self, handle: WorkerHandle) -> DaemonRecord:
+        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        return replace(
+            handle.record(), stale=is_stale(feeds), warming=warming_text(feeds), feeds=feeds
+        )
 
     def stopped_by_user(self, name: str) -> bool:
         """True if `name` was stopped with `qkt stop` and not deployed since."""
@@ -120,11 +157,14 @@ class Registry:
 
     # -- deploy ------------------------------------------------------------------------------
 
-    async def deploy(self, deployment: Deployment) -> WorkerHandle:
-        """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure.
+    async def deploy(self, deployment: Deployment, *, warm: bool = False) -> WorkerHandle:
+        """Compile, acquire hub keys with the history they need, wait (bounded) for it, spawn,
+        wait until ready; undo everything on failure.
 
         A deployment without its source (a new deploy) reads the file here, once; one with it
-        (from deployments.json) runs that text, whatever the file holds now.
+        (from deployments.json) runs that text, whatever the file holds now. `warm`
+        (`--require-warm`): fail with NotWarmError, deploying nothing, unless every key has
+        the history the program needs.
         """
         name = deployment.name
         if name in RESERVED_NAMES:
@@ -135,21 +175,34 @@ class Registry:
                 f"a strategy named {name!r} is already deployed ({state}): stop it first with "
                 f"`qkt stop {name}`, or deploy under another name with --as"
             )
-        deployment, program = _compile(deployment)
+        try:
+            deployment, program = _compile(deployment)
+        except QktError as error:
+            self._emit(Event.deploy_failed(name, error.message))
+            raise
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
+        needs = self._needs[name] = program.history_needed()
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            port = await self._processes.start(handle, self._ports_taken(name))
-        except BaseException:
+            await await_history(self._hub, handle.keys, self.history_wait_s)
+            if warm:
+                require_warm(name, key_feeds(self._hub, needs))
+            port = await self._processes.start(
+                handle, self._ports_taken(name), warmup=worker_warmup(needs)
+            )
+        except BaseException as error:
             await self._discard(handle)
+            if isinstance(error, QktError):
+                self._emit(Event.deploy_failed(name, error.message))
             raise
         finally:
             handle.task = None
         handle.ready(port)
         self._stopped.discard(name)
         self.save()
+        self._emit(Event.deploy(name, deployment.file))
         log.info(
             "deployed %s (pid %s, port %s, keys %s)",
             name,
@@ -161,9 +214,10 @@ class Registry:
 
     def _acquire(self, handle: WorkerHandle) -> None:
         taken = []
+        needs = self._needs.get(handle.name, {})
         try:
             for key in handle.keys:
-                self._hub.acquire(key)
+                self._hub.acquire(key, history=hub_history(needs.get(key, 0)))
                 taken.append(key)
         except BaseException:
             for key in taken:
@@ -188,6 +242,7 @@ class Registry:
         self._release(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
+            self._needs.pop(handle.name, None)
 
     def _ports_taken(self, name: str) -> set[int]:
         """Ports in use, or remembered, by every strategy but `name` (which may reuse its own)."""
@@ -212,6 +267,8 @@ class Registry:
             raise BusyError(f"{name} is already stopping")
         code = await self._stop_one(handle, flatten, timeout_ms)
         del self._handles[name]
+        self._needs.pop(name, None)
+        self._emit(Event.stop(name, flatten=flatten))
         self._stopped.add(name)
         self.save()
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
@@ -299,6 +356,7 @@ class Registry:
         now = time.monotonic()
         policy = self._config.restart
         handle.crashed(code, self._processes.last_log(handle, self._workers.log_tail), now)
+        self._emit(Event.crash(handle.name, code, handle.last_log))
         handle.crashes = policy.recent(handle.crashes, now)
         delay = policy.delay(handle.crashes, now)
         if delay is None:
@@ -309,6 +367,7 @@ class Registry:
             )
             self._release(handle)
             log.error("%s %s", handle.name, handle.error)
+            self._emit(Event.gave_up(handle.name, len(handle.crashes)))
             return
         handle.back_off(now + delay, reason)
         log.warning("%s %s; restarting in %.1f s", handle.name, reason, delay)
@@ -316,7 +375,10 @@ class Registry:
     async def _restart(self, handle: WorkerHandle) -> None:
         """backoff -> restarting (done by the tick) -> running, or crashed again."""
         try:
-            port = await self._processes.start(handle, self._ports_taken(handle.name))
+            warmup = worker_warmup(self._needs.get(handle.name, {}))
+            port = await self._processes.start(
+                handle, self._ports_taken(handle.name), warmup=warmup
+            )
         except asyncio.CancelledError:
             if handle.pid is not None:
                 await self._processes.kill(handle)
@@ -331,6 +393,7 @@ class Registry:
         handle.ready(port)
         self.save()
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
+        self._emit(Event.restart(handle.name, handle.restarts))
 
     # -- persistence -------------------------------------------------------------------------
 

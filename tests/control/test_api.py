@@ -242,6 +242,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/stop/{name}",
         "/shutdown",
         "/hub",
+        "/notify",
         "/metrics",
     }
     deploy = paths["/deploy"]["post"]["responses"]
