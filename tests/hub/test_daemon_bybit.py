@@ -65,18 +65,15 @@ def hub_line(daemon: RunningDaemon, key: str = KEY) -> dict[str, Any]:
     return next(line for line in lines if line["key"] == key)
 
 
-def push(fake: FakeBybit, row: tuple[int, str, str, str, str, str]) -> None:
-    fake.push_kline("BTCUSDT", *row)
-
-
 def test_five_deploys_share_one_fetch_then_a_dead_websocket_is_stale_and_heals(
     tmp_path: Path,
 ) -> None:
     now = int(time.time() * 1000) // MINUTE * MINUTE
-    rows = walk_rows(now - 600 * MINUTE, 603)  # 600 closed, then the next three minutes
-    history, (first, missed, after) = rows[:600], rows[600:]
+    # 600 closed candles, then ten minutes to come: REST never serves a candle before it closes
+    # (its end is clamped to the wall clock), so history ends at the last closed minute.
+    rows = walk_rows(now - 600 * MINUTE, 610)
     with fake_bybit() as fake, notify_receiver() as rx:
-        fake.add_klines("BTCUSDT", history)
+        fake.add_klines("BTCUSDT", rows)
         args = ("--config", str(config(tmp_path, fake, rx)))
         with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
             files = [source(tmp_path, name) for name in NAMES]
@@ -85,7 +82,9 @@ def test_five_deploys_share_one_fetch_then_a_dead_websocket_is_stale_and_heals(
             assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
             assert len(fake.rest_requests) == 1  # one history fetch for the five of them
             for name in NAMES:
-                body = wait_until(lambda n=name: (s := status(daemon, n))["warm"] and s, timeout=30)
+                body = wait_until(
+                    lambda n=name: (s := status(daemon, n))["warm"] and s, timeout=30, what="warm"
+                )
                 (feed,) = body["feeds"]
                 assert feed["source"] == "bybit-rest" and feed["missing"] == 0
                 assert feed["history"] == "warm" and body["warming"] is None
@@ -98,25 +97,37 @@ def test_five_deploys_share_one_fetch_then_a_dead_websocket_is_stale_and_heals(
             stale = wait_until(lambda: [p.json() for p in rx.posts("/hook/feeds")], timeout=20)
             assert stale[0]["event"] == "stale" and stale[0]["fields"]["key"] == KEY
             assert stale[0]["fields"]["strategies"] == ", ".join(NAMES)
-            seq = hub_line(daemon)["seq"]
+            before = hub_line(daemon)
 
-            fake.add_klines("BTCUSDT", [first, missed])  # REST has what the websocket missed
             fake.start_websocket()
             wait_until(lambda: "kline.1.BTCUSDT" in fake.subscribed(), timeout=60)
-            push(fake, first)
-            push(fake, after)  # `missed` never came over the websocket: the hub fetches it
-            wait_until(lambda: hub_line(daemon)["seq"] == seq + 3, timeout=30)
-            wait_until(lambda: "stale" not in listed(daemon), timeout=30)
+            # The candle of this minute (if minutes passed since the backfill, the hub fetches
+            # the ones between to close the gap: in order, none twice).
+            live = next(r for r in rows if r[0] == int(time.time() * 1000) // MINUTE * MINUTE)
+            fake.push_kline("BTCUSDT", *live)
+            after = wait_until(
+                lambda: (
+                    (line := hub_line(daemon))["last_close_ts"] > before["last_close_ts"] and line
+                ),
+                timeout=30,
+                what="the live candle",
+            )
+            new = after["seq"] - before["seq"]
+            assert new >= 1 and after["last_close_ts"] - before["last_close_ts"] == new * MINUTE
+            wait_until(lambda: "stale" not in listed(daemon), timeout=30, what="live in list")
             events = wait_until(
                 lambda: [p.json()["event"] for p in rx.posts("/hook/feeds")][1:], timeout=20
             )
             assert events[0] == "live"
             for name in NAMES:
                 counted = wait_until(
-                    lambda n=name: status(daemon, n)["candles"].get(KEY) == 3 and status(daemon, n),
+                    lambda n=name: (
+                        status(daemon, n)["candles"].get(KEY) == new and status(daemon, n)
+                    ),
                     timeout=30,
+                    what="every new candle in each worker",
                 )
-                assert counted["last_candle_ts"][KEY] == after[0]  # in order, none lost
+                assert counted["last_candle_ts"][KEY] == live[0]
 
 
 def test_require_warm_refuses_a_key_without_history_and_changes_nothing(tmp_path: Path) -> None:
