@@ -51,7 +51,10 @@ class DayFigures:
         halts = status.extra.get("halts")
         seen = self._seen.get(status.name)
         if seen is None:
-            start = _decimal(status.start_balance) if status.trades == 0 else equity
+            # A worker that started today started the day at its balance; an older one is
+            # first seen now (a daemon restart), so its change counts from here.
+            fresh = status.started_at[:10] == today.isoformat()
+            start = _decimal(status.start_balance) if fresh else equity
             seen = _Seen(today, start, equity, Decimal(0), 0, 0, 0)
             self._seen[status.name] = seen
         elif seen.day != today:  # a new UTC day: its change counts from here

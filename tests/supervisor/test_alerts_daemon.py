@@ -5,8 +5,11 @@ line; `qkt notify test` prints what each channel answered."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import signal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +153,27 @@ def test_notify_test_prints_what_each_channel_answered(tmp_path: Path) -> None:
         assert one.returncode == 0 and "bad" not in one.stdout
         unknown = qkt("notify", "test", "nope", "--config", str(config))
         assert unknown.returncode == 1 and "no notify channel 'nope'" in unknown.stderr
+
+
+def test_the_daily_summary_reaches_its_channel_with_the_running_strategies(
+    tmp_path: Path,
+) -> None:
+    # The daemon's clock is the wall's here (the summary on an injected clock is in
+    # test_alerts.py): the summary is due a little after the deploy.
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    with notify_receiver() as rx:
+        config = tmp_path / "qkt.toml"
+        config.write_text(
+            f'[notify]\nsummary_at = "{due:%H:%M:%S}"\n\n'
+            + channel("daily", rx.url("/hook/daily"), '["summary"]')
+        )
+        with running_daemon(tmp_path / "s", "--config", str(config), worker=REAL_WORKER) as d:
+            assert d.cli("deploy", str(strategy(tmp_path, "alpha"))).returncode == 0
+            (post,) = wait_until(lambda: rx.posts("/hook/daily"), timeout=90, what="summary")
+        body = post.json()
+        assert body["event"] == "summary" and body["fields"]["strategies"] == "1"
+        found = re.match(r"alpha  equity ([\d,.]+)  today ([+-][\d,.]+)", body["lines"][0])
+        assert found is not None, body["lines"]
+        equity, today = (Decimal(x.replace(",", "")) for x in found.groups())
+        assert equity - today == Decimal("10000.00")  # deployed today: the day began at 10,000
+        assert body["lines"][-1].startswith("total")
