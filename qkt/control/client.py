@@ -17,6 +17,7 @@ from qkt.supervisor.records import (
     HubKey,
     ListEntry,
     NotifyChannel,
+    NotifyTestResult,
     StopResult,
     StrategyStatus,
     parse_status,
@@ -117,6 +118,10 @@ class ControlClient:
 
     def notify(self) -> builtins.list[NotifyChannel]:
         return decode_list(NotifyChannel, self._json("GET", "/notify"))
+
+    def notify_test(self, channel: str | None = None) -> builtins.list[NotifyTestResult]:
+        params = {"channel": channel} if channel is not None else {}
+        return decode_list(NotifyTestResult, self._json("POST", "/notify/test", params=params))
 
     def logs(self, name: str, lines: int = 200, since: str | None = None) -> str:
         response = self._send("GET", f"/logs/{_segment(name)}", params=_log_params(lines, since))

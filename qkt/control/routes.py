@@ -20,6 +20,7 @@ from qkt.control.schemas import (
     HubKey,
     ListEntry,
     NotifyChannel,
+    NotifyTestResult,
     ShutdownAccepted,
     StopResult,
     WorkerStatus,
@@ -35,7 +36,7 @@ from qkt.supervisor.logs import follow, parse_since, read_tail
 _DESCRIBED: Final[dict[int, str]] = {
     400: "Invalid name (`invalid_name`), or a request the daemon cannot act on.",
     401: "Missing or wrong bearer token.",
-    404: "No such strategy, or no such strategy file.",
+    404: "No such strategy, strategy file or alert channel.",
     409: "The name is in use, the strategy is busy, --speed/--seed differ from the daemon's, "
     "or --require-warm and the history is not there (`not_warm`).",
     422: "Invalid body or parameters (`invalid_request`), or a DSL error (`dsl_error`).",
@@ -207,6 +208,19 @@ async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
 async def notify(daemon: DaemonDep) -> list[dict[str, Any]]:
     """Each alert channel's health: sent, failed, dropped, pending, state (no secrets)."""
     return [to_json(channel) for channel in daemon.notify_channels()]
+
+
+@router.post("/notify/test", response_model=list[NotifyTestResult], responses=errors(404, 422))
+async def notify_test(
+    daemon: DaemonDep,
+    channel: Annotated[
+        str | None,
+        Query(max_length=200, description="One channel (default: every one)."),
+        WithJsonSchema({"type": "string", "maxLength": 200}),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Send one test message through each alert channel; what each answered."""
+    return [to_json(result) for result in await daemon.notify_test(channel)]
 
 
 @router.get(

@@ -150,6 +150,15 @@ class KeyFeed(BaseModel):
     last_candle_age_ms: int | None
 
 
+class NotifyTestResult(BaseModel):
+    """`POST /notify/test`: what one channel answered to the test message."""
+
+    channel: str
+    kind: str
+    ok: bool
+    answer: str = Field(description="The service's answer: `200`, `429 retry after 3s`, ...")
+
+
 class NotifyChannel(BaseModel):
     """`GET /notify`: one alert channel's health."""
 

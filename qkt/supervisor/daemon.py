@@ -22,10 +22,10 @@ from starlette.types import ASGIApp
 
 from qkt import __version__, proctitle
 from qkt import log as qkt_log
-from qkt.errors import ConflictError, QktError
+from qkt.errors import ConflictError, NotFoundError, QktError
 from qkt.hub import CandleHub, HubConfig
 from qkt.market.registry import open_feed
-from qkt.notify import Event
+from qkt.notify import Event, NotifyConfigError, send_test
 from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir
 from qkt.records import decode
@@ -36,7 +36,7 @@ from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, become_subreaper
-from qkt.supervisor.records import DaemonHealth, HubKey, NotifyChannel
+from qkt.supervisor.records import DaemonHealth, HubKey, NotifyChannel, NotifyTestResult
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
 from qkt.supervisor.statefiles import DaemonFiles
@@ -109,6 +109,15 @@ class Daemon:
     def notify_channels(self) -> list[NotifyChannel]:
         """`GET /notify`: each alert channel's health (`qkt daemon status`)."""
         return [decode(NotifyChannel, health.to_json()) for health in self.alerts.health()]
+
+    async def notify_test(self, channel: str | None) -> list[NotifyTestResult]:
+        """`POST /notify/test`: one test message through `channel` (every one if None);
+        NotFoundError for a channel this daemon does not have."""
+        try:
+            results = await send_test(self.config.notify, channel)
+        except NotifyConfigError as error:
+            raise NotFoundError(error.message) from None
+        return [NotifyTestResult(r.channel, r.kind, r.ok, r.answer) for r in results]
 
     def collector(self) -> Collector:
         """What `/metrics` adds to the daemon's own families: alert channels, per-key feeds."""

@@ -154,6 +154,16 @@ class DaemonHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyTestResult:
+    """`POST /notify/test`: what one channel answered to the test message (no secret)."""
+
+    channel: str
+    kind: str
+    ok: bool
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class NotifyChannel:
     """`GET /notify`: one alert channel's health (`qkt.notify.ChannelHealth`, no secret)."""
 

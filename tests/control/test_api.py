@@ -243,6 +243,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/shutdown",
         "/hub",
         "/notify",
+        "/notify/test",
         "/metrics",
     }
     deploy = paths["/deploy"]["post"]["responses"]

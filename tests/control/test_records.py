@@ -28,6 +28,7 @@ PAIRS: list[tuple[type, type[BaseModel]]] = [
     (records.DaemonHealth, schemas.Health),
     (records.KeyFeed, schemas.KeyFeed),
     (records.NotifyChannel, schemas.NotifyChannel),
+    (records.NotifyTestResult, schemas.NotifyTestResult),
     (worker_record.WorkerStatus, worker_schemas.StatusOut),
     (worker_record.PositionRecord, worker_schemas.PositionOut),
     (worker_record.TradeRecord, worker_schemas.TradeOut),

@@ -70,6 +70,9 @@ def test_a_killed_worker_is_a_crash_alert_on_the_subscribed_channels_only(
             metrics = d.get("/metrics").text
             assert 'qkt_notify_sent_total{channel="crashes",kind="webhook"} 1.0' in metrics
             assert 'qkt_hub_key_stale{key="SIM:BTCUSDT:1s"}' in metrics
+            tested = d.cli("notify", "test", "crashes")  # through the daemon's own channels
+            assert tested.returncode == 0 and "crashes" in tested.stdout, tested.stderr
+            assert kinds(rx, "/hook/crash") == ["crash", "test"]
             assert d.cli("stop", "alpha").returncode == 0
             d.stop()
         assert "crash" not in kinds(rx, "/hook/life")  # not subscribed
