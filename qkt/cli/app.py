@@ -15,6 +15,7 @@ from qkt.cli import (
     lifecycle,
     listing,
     logs,
+    notify,
     run,
     stop,
 )
@@ -58,3 +59,4 @@ halt.register(app)  # halt, resume, kill
 app.command("run")(run.run_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("fetch")(fetch.fetch_command)  # its imports wait inside the command
+app.add_typer(notify.app, name="notify")

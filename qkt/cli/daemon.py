@@ -172,8 +172,10 @@ def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOptio
     with connect(ctx, state_dir) as client:
         health = client.health()
         keys = client.hub()
+        channels = client.notify()
     report: dict[str, Any] = {k: v for k, v in to_json(health).items() if k != "status"}
     report["hub_keys"] = [to_json(key) for key in keys]
+    report["notify"] = [to_json(channel) for channel in channels]
     if json:
         print_json(report)
         return
@@ -188,7 +190,22 @@ def status(ctx: typer.Context, state_dir: StateDirOption = None, json: JsonOptio
         print_table(
             ["KEY", "SUBSCRIBERS", "CANDLES", "LAST CLOSE", "FEED"],
             [
-                [k.key, k.subscribers, k.candles_published, iso_time(k.last_close_ts), k.feed_state]
+                [
+                    k.key,
+                    k.subscribers,
+                    k.candles_published,
+                    iso_time(k.last_close_ts),
+                    k.feed_state + (" (stale)" if k.stale else ""),
+                ]
                 for k in keys
+            ],
+        )
+    if channels:
+        typer.echo("")
+        print_table(
+            ["CHANNEL", "KIND", "STATE", "SENT", "FAILED", "DROPPED", "PENDING", "LAST ERROR"],
+            [
+                [c.name, c.kind, c.state, c.sent, c.failed, c.dropped, c.pending, c.last_error]
+                for c in channels
             ],
         )

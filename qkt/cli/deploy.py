@@ -81,6 +81,13 @@ def deploy_command(
     max_loss_streak: risk.LossStreak = None,
     leverage: risk.Leverage = None,
     margin: risk.Margin = None,
+    require_warm: Annotated[
+        bool,
+        typer.Option(
+            "--require-warm",
+            help="Fail, deploying nothing, unless the history every indicator needs is there.",
+        ),
+    ] = False,
     state_dir: StateDirOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -125,6 +132,7 @@ def deploy_command(
                 leverage=leverage,
                 margin=margin_on,
                 **limits,
+                require_warm=require_warm or None,
             )
         except ControlError as error:
             if error.remote_code != "dsl_error":
@@ -138,6 +146,8 @@ def deploy_command(
         ["NAME", "PORT", "STATE", "STARTED"],
         [[entry.name, entry.port, entry.state, entry.started_at]],
     )
+    if entry.warming:
+        typer.echo(f"{entry.name}: warming: {entry.warming}", err=True)
 
 
 def _print_dsl_errors(error: ControlError) -> None:

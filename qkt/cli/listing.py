@@ -15,7 +15,7 @@ from qkt.cli.options import JsonOption, StateDirOption
 
 if TYPE_CHECKING:
     from qkt.supervisor.figures import HistoryEntry
-    from qkt.supervisor.records import StrategyStatus
+    from qkt.supervisor.records import ListEntry, StrategyStatus
 
 
 def list_command(
@@ -52,7 +52,7 @@ def list_command(
         ["NAME", "UPTIME", "PORT", "TRADES", "STATE", "PID", "RESTARTS"]
         + (["REASON"] if halted else []),
         [
-            [e.name, duration(e.uptime_ms), e.port, e.trades, list_state(e), e.pid, e.restarts]
+            [e.name, duration(e.uptime_ms), e.port, e.trades, _state(e), e.pid, e.restarts]
             + ([None if e.halt is None else e.halt.reason] if halted else [])
             for e in entries
         ],
@@ -61,6 +61,16 @@ def list_command(
     for entry in entries:
         if entry.error and entry.state != "running":
             typer.echo(f"{entry.name}: {entry.error}", err=True)
+        elif entry.warming and entry.state == "running":
+            typer.echo(f"{entry.name}: warming: {entry.warming}", err=True)
+
+
+def _state(entry: ListEntry | StrategyStatus) -> str:
+    """`halted` for a running strategy that makes no new entries; `(stale)` while a key it
+    reads is not live; `(warming)` while history is missing (the reason is printed below)."""
+    state = list_state(entry) if isinstance(entry, ListEntry) else entry.state
+    marks = [m for m, on in (("stale", entry.stale), ("warming", entry.warming)) if on]
+    return f"{state} ({', '.join(marks)})" if marks else state
 
 
 def _print_history(rows: list[HistoryEntry], json: bool) -> None:
@@ -144,10 +154,10 @@ def _summary(status: StrategyStatus) -> list[Any]:
     from qkt.supervisor.records import DaemonRecord
 
     if isinstance(status, DaemonRecord):
-        return [status.name, status.state, status.trades, None, None, None, None]
+        return [status.name, _state(status), status.trades, None, None, None, None]
     return [
         status.name,
-        status.state,
+        _state(status),
         status.trades,
         money(status.equity),
         money(status.realized),

@@ -163,6 +163,28 @@ def _streams(fields: _Fields) -> Iterator[Line]:
         yield "warm", [f"{cell(warm)}" + (f" ({warmup} warm-up candles)" if warmup else "")]
 
 
+def _feeds(fields: _Fields) -> Iterator[Line]:
+    """Per key: live or stale (the last candle's age), and its history (warm, or missing)."""
+    feeds, warming, stale = fields.get("feeds"), fields.get("warming"), fields.get("stale")
+    lines = []
+    for feed in feeds if isinstance(feeds, list) else []:
+        if not isinstance(feed, Mapping):
+            continue
+        age = feed.get("last_candle_age_ms")
+        live = "stale" if feed.get("stale") else "live"
+        if isinstance(age, int):
+            live += f" (last candle {duration(age)} ago)"
+        history = f"history {feed.get('history')} from {feed.get('source') or 'no source'}"
+        have = f"{feed.get('candles')} candles, {feed.get('needed')} needed"
+        lines.append(f"{feed.get('key')}: {live}; {history}, {have}")
+    if lines:
+        yield "feeds", lines
+    if stale:
+        yield "stale", ["a key it reads is not live: signals wait for its candles"]
+    if warming:
+        yield "warming", [str(warming)]
+
+
 def _paper(fields: _Fields) -> Iterator[Line]:
     args = fields.get("args")
     source = args if isinstance(args, Mapping) else None
@@ -205,6 +227,7 @@ _PARTS: Final = (
     _account,
     _trading,
     _streams,
+    _feeds,
     _paper,
     _health,
 )

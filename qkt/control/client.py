@@ -29,6 +29,8 @@ from qkt.supervisor.records import (
     HaltResult,
     HubKey,
     ListEntry,
+    NotifyChannel,
+    NotifyTestResult,
     StopResult,
     StrategyStatus,
     parse_status,
@@ -133,6 +135,15 @@ class ControlClient:
 
     def hub(self) -> builtins.list[HubKey]:
         return decode_list(HubKey, self._json("GET", "/hub"))
+
+    def notify(self) -> builtins.list[NotifyChannel]:
+        """`GET /notify`: each alert channel's health."""
+        return decode_list(NotifyChannel, self._json("GET", "/notify"))
+
+    def notify_test(self, channel: str | None = None) -> builtins.list[NotifyTestResult]:
+        """`POST /notify/test`: a test message through each channel (or one)."""
+        params = {"channel": channel} if channel is not None else {}
+        return decode_list(NotifyTestResult, self._json("POST", "/notify/test", params=params))
 
     def logs(
         self, name: str, lines: int = 200, since: str | None = None, grep: str | None = None

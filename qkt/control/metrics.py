@@ -166,6 +166,7 @@ def metrics_registry(daemon: Daemon) -> CollectorRegistry:
     """A registry of this app only (no process-global default registry)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DaemonCollector(daemon))
+    registry.register(daemon.collector())  # alert channels, per-key feed freshness
     return registry
 
 

@@ -18,6 +18,8 @@ from qkt.control.schemas import (
     Health,
     HubKey,
     ListEntry,
+    NotifyChannel,
+    NotifyTestResult,
     ShutdownAccepted,
     StopResult,
     WorkerStatus,
@@ -34,8 +36,9 @@ from qkt.supervisor.logs import follow, keep_matching, parse_since, read_tail_ac
 _DESCRIBED: Final[dict[int, str]] = {
     400: "Invalid name (`invalid_name`), or a request the daemon cannot act on.",
     401: "Missing or wrong bearer token.",
-    404: "No such strategy, or no such strategy file.",
-    409: "The name is in use, the strategy is busy, or --speed/--seed differ from the daemon's.",
+    404: "No such strategy, strategy file or alert channel.",
+    409: "The name is in use, the strategy is busy, --speed/--seed differ from the daemon's, "
+    "or --require-warm and the history is not there (`not_warm`).",
     411: "A chunked body: send it with a Content-Length.",
     413: "A body larger than 64 KiB (`body_too_large`).",
     422: "Invalid body or parameters (`invalid_request`), or a DSL error (`dsl_error`).",
@@ -115,15 +118,16 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
         keep_state=body.keep_state,
         resume=body.resume,
         fresh=body.fresh,
+        warm=body.require_warm,
     )
-    return to_json(handle.entry())
+    return to_json(daemon.registry.entry(handle))
 
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep) -> list[dict[str, Any]]:
     """Every deployed strategy, sorted by name (the daemon's own state: no worker is asked;
     trade counts come with the workers' heartbeats)."""
-    return [to_json(handle.entry()) for handle in daemon.registry.handles()]
+    return [to_json(daemon.registry.entry(handle)) for handle in daemon.registry.handles()]
 
 
 @router.get("/status", response_model=list[WorkerStatus], responses=errors())
@@ -220,6 +224,25 @@ async def shutdown(daemon: DaemonDep) -> dict[str, Any]:
 async def hub(daemon: DaemonDep) -> list[dict[str, Any]]:
     """The hub's keys: subscribers, candles published, feed state."""
     return [to_json(key) for key in daemon.hub_keys()]
+
+
+@router.get("/notify", response_model=list[NotifyChannel], responses=errors())
+async def notify(daemon: DaemonDep) -> list[dict[str, Any]]:
+    """Each alert channel's health: sent, failed, dropped, pending, state (no secrets)."""
+    return [to_json(channel) for channel in daemon.notify_channels()]
+
+
+@router.post("/notify/test", response_model=list[NotifyTestResult], responses=errors(404, 422))
+async def notify_test(
+    daemon: DaemonDep,
+    channel: Annotated[
+        str | None,
+        Query(max_length=200, description="One channel (default: every one)."),
+        WithJsonSchema({"type": "string", "maxLength": 200}),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Send one test message through each alert channel; what each answered."""
+    return [to_json(result) for result in await daemon.notify_test(channel)]
 
 
 @public.get(

@@ -167,6 +167,11 @@ class DeployRequest(BaseModel):
             if name != "leverage" and (value := getattr(self, name)) is not None
         }
 
+    require_warm: bool = Field(
+        default=False,
+        description="Fail (409 not_warm, nothing deployed) unless every key's history is there.",
+    )
+
 
 class DeployArgs(BaseModel):
     """The account options a strategy was deployed with (money as decimal strings)."""
@@ -175,6 +180,45 @@ class DeployArgs(BaseModel):
     fee_bps: str
     slippage_bps: str
     sim: bool
+
+
+class KeyFeed(BaseModel):
+    """One key a strategy reads: its history (warm?) and its feed (live?)."""
+
+    key: str
+    needed: int = Field(description="Closed candles of history the strategy needs.")
+    history: str = Field(description="The hub's backfill: backfilling, warm, partial or cold.")
+    candles: int = Field(description="Closed candles the hub holds for the key now.")
+    missing: int = Field(description="Of `needed`, how many it still lacks (warms on live).")
+    source: str | None = Field(description="Where history came from (sim, bybit-rest).")
+    reason: str | None = Field(description="Why it is not warm.")
+    stale: bool = Field(description="The key's feed is not live.")
+    last_candle_age_ms: int | None
+
+
+class NotifyTestResult(BaseModel):
+    """`POST /notify/test`: what one channel answered to the test message."""
+
+    channel: str
+    kind: str
+    ok: bool
+    answer: str = Field(description="The service's answer: `200`, `429 retry after 3s`, ...")
+
+
+class NotifyChannel(BaseModel):
+    """`GET /notify`: one alert channel's health."""
+
+    name: str
+    kind: str
+    state: str = Field(description="ok, retrying or failing.")
+    sent: int
+    failed: int
+    dropped: int
+    coalesced: int
+    pending: int
+    last_error: str | None
+    last_error_ms: int | None
+    last_sent_ms: int | None
 
 
 class ListEntry(BaseModel):
@@ -195,6 +239,8 @@ class ListEntry(BaseModel):
     restart_in_ms: int | None
     args: DeployArgs
     halt: HaltOut | None = Field(default=None, description="Halted: why, by whom, since when.")
+    stale: bool = Field(default=False, description="A key it reads is not live.")
+    warming: str | None = Field(default=None, description="History it still lacks, and why.")
 
 
 class HaltResult(BaseModel):
@@ -245,6 +291,9 @@ class RunningStatus(StatusOut):
     restarts: int
     port: int
     file_changed: bool = Field(description="The file on disk differs from the deployed source.")
+    stale: bool = Field(default=False, description="A key it reads is not live.")
+    warming: str | None = Field(default=None, description="History it still lacks, and why.")
+    feeds: list[KeyFeed] = Field(default_factory=list, description="Per key: history, feed.")
 
 
 class WorkerRecord(ListEntry):
@@ -254,6 +303,7 @@ class WorkerRecord(ListEntry):
     last_log: list[str] = Field(description="The log's last lines when it crashed.")
     source_hash: str = Field(description="sha256 of the source deployed (what restarts run).")
     file_changed: bool = Field(description="The file on disk differs from the deployed source.")
+    feeds: list[KeyFeed] = Field(default_factory=list, description="Per key: history, feed.")
 
 
 WorkerStatus = RunningStatus | WorkerRecord

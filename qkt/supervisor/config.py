@@ -20,6 +20,8 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [risk.default]  max_daily_loss, max_drawdown_pct, max_position_notional,
                max_orders_per_minute, max_loss_streak, leverage, margin (per strategy; a
                deploy's flags override them). Money and percent as numbers or strings, `off`.
+    [notify]   summary_at, and one [notify.NAME] table per alert channel (docs/alerts.md):
+               read by `qkt.notify.load_notify_config`, with secrets from the environment
 
 A new setting is one `KEYS` entry (its type and check) and one field of its section's
 dataclass, read in `_build`; a new section is a new dataclass and its keys.
@@ -30,13 +32,14 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from qkt.engine import parse_leverage, parse_margin, parse_max_daily_loss, parse_max_drawdown_pct
 from qkt.log import MB, LogRotation
 from qkt.market.feed import FeedOptions
+from qkt.notify import NotifyConfig, load_notify_config
 from qkt.paths import StateDir
 from qkt.supervisor.brake import BrakeSettings
 from qkt.supervisor.errors import ConfigError
@@ -53,6 +56,7 @@ from qkt.supervisor.riskconfig import (
 SpawnMethod = Literal["fork", "exec"]
 SPAWN_METHODS: Final = ("fork", "exec")
 WORKER_MODULE: Final = "qkt.worker"
+NOTIFY_SECTION: Final = "notify"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class DaemonConfig:
     logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
     tick_s: float = 0.2
     risk: RiskSettings = field(default_factory=RiskSettings)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # alert channels (`[notify.*]`)
 
 
 def _positive(value: float) -> str | None:
@@ -207,12 +212,23 @@ KEYS: Final[dict[str, Key]] = {
 
 
 def load_config(
-    state: StateDir, file: Path | None = None, flags: Mapping[str, Any] | None = None
+    state: StateDir,
+    file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> DaemonConfig:
-    """The config of `file`'s settings with `flags` over them (a None flag is not given)."""
+    """The config of `file`'s settings with `flags` over them (a None flag is not given).
+
+    The file's `[notify]` part (alert channels) is read by qkt.notify, its secrets from `env`
+    (default: the process environment); a mistake there is a NotifyConfigError naming the key.
+    """
     settings = read_config_file(file) if file is not None else {}
     settings.update({k: v for k, v in (flags or {}).items() if v is not None})
-    return build_config(state, settings)
+    config = build_config(state, settings)
+    if file is None:
+        return config
+    notify = load_notify_config(file, os.environ if env is None else env, state.root)
+    return replace(config, notify=notify)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -227,6 +243,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {error}") from None
     settings: dict[str, Any] = {}
     for section, table in raw.items():
+        if section == NOTIFY_SECTION:
+            continue  # alert channels: `load_notify_config` reads and checks them
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section!r} must be a [section]")
         for name, value in _flat(section, table):

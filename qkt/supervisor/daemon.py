@@ -18,26 +18,31 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp
 
 from qkt import __version__, proctitle
 from qkt import log as qkt_log
-from qkt.errors import ConflictError, QktError
+from qkt.errors import ConflictError, NotFoundError, QktError
 from qkt.hub import CandleHub, HubConfig
 from qkt.market.registry import open_feed
+from qkt.notify import Event, NotifyConfigError, send_test
 from qkt.osproc import stderr_warnings
 from qkt.paths import StateDir
+from qkt.records import decode
 from qkt.supervisor import deployments
+from qkt.supervisor.alerts import Alerts, Collectors
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.halts import Halts
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, become_subreaper
-from qkt.supervisor.records import DaemonHealth, HubKey
+from qkt.supervisor.records import DaemonHealth, HubKey, NotifyChannel, NotifyTestResult
 from qkt.supervisor.registry import Registry
 from qkt.supervisor.spawn import ExecSpawner, ForkServer, Spawner
 from qkt.supervisor.statefiles import DaemonFiles, control_socket
+from qkt.supervisor.warmth import FeedCollector
 from qkt.webserver import (
     ConnectionLimits,
     Serving,
@@ -77,8 +82,11 @@ class Daemon:
         self._registry: Registry | None = None
         self._hub: CandleHub | None = None
         self._spawner: Spawner | None = None
-        # Halt, resume, kill (docs/risk.md): `daemon.halts.halt(name, reason, by)`, ...
-        self.halts = Halts()
+        self.alerts = Alerts(config.notify)  # `[notify.*]` channels; none configured: silent
+        # Halt, resume, kill (docs/risk.md): `daemon.halts.halt(name, reason, by)`, ...; their
+        # events (halt, resume, kill, risk breach) go to the alert channels.
+        self.halts = Halts(emit=self.alerts.emit)
+        self._alerts_started = False
 
     @property
     def state(self) -> StateDir:
@@ -105,6 +113,27 @@ class Daemon:
         """`GET /hub`: one record per key the hub holds."""
         stats = self._hub.stats() if self._hub is not None else []
         return [HubKey(**dataclasses.asdict(line)) for line in stats]
+
+    def emit(self, event: Event) -> None:
+        """Tell the alert channels subscribed to `event`'s kind; never blocks, never raises."""
+        self.alerts.emit(event)
+
+    def notify_channels(self) -> list[NotifyChannel]:
+        """`GET /notify`: each alert channel's health (`qkt daemon status`)."""
+        return [decode(NotifyChannel, health.to_json()) for health in self.alerts.health()]
+
+    async def notify_test(self, channel: str | None) -> list[NotifyTestResult]:
+        """`POST /notify/test`: one test message through `channel` (every one if None);
+        NotFoundError for a channel this daemon does not have."""
+        try:
+            results = await send_test(self.config.notify, channel)
+        except NotifyConfigError as error:
+            raise NotFoundError(error.message) from None
+        return [NotifyTestResult(r.channel, r.kind, r.ok, r.answer) for r in results]
+
+    def collector(self) -> Collector:
+        """What `/metrics` adds to the daemon's own families: alert channels, per-key feeds."""
+        return Collectors([self.alerts.collector(), FeedCollector(self.hub_keys)])
 
     def health(self) -> DaemonHealth:
         """`GET /health`."""
@@ -182,14 +211,24 @@ class Daemon:
             feed = self.config.feed
             self._hub = CandleHub(lambda broker: open_feed(broker, feed), self.state, HubConfig())
             await self._hub.start()
+            self._hub.add_listener(self.alerts.on_feed)
             probe = WorkerProbe(self.config.workers.bind, self.token)
             saved = deployments.load(self.state.deployments)
             self._registry = Registry(
-                self.config, self._hub, self._spawner, reaper, probe, stopped=saved.stopped
+                self.config,
+                self._hub,
+                self._spawner,
+                reaper,
+                probe,
+                stopped=saved.stopped,
+                emit=self.alerts.emit,
             )
             self.halts.start(self._registry, probe, self.config.risk)
             control = await self._serve_control()
             self._say_hello()
+            await self.alerts.start(self)
+            self._alerts_started = True
+            self.emit(Event.daemon("start", detail=f"pid {self.pid}, qkt {self.version}"))
             boot = loop.create_task(
                 self._deploy_at_start(saved.deployments), name="deploy-at-start"
             )
@@ -258,6 +297,10 @@ class Daemon:
             f"workers: {self.spawn_method} spawn; simulated market speed {feed.speed:g}, "
             f"seed {feed.seed}"
         )
+        channels = self.config.notify.channels
+        if channels:
+            named = ", ".join(f"{c.name} ({c.kind})" for c in channels)
+            self._say(f"alerts to {named}")
 
     async def _tick_loop(self, reaper: Reaper) -> None:
         next_files = 0.0
@@ -330,6 +373,8 @@ class Daemon:
         self._stop.set()
         reason = self._stop_reason or "an error"
         self._say(f"shutting down ({reason})")
+        if self._alerts_started:
+            self.emit(Event.daemon("stop", detail=reason))
         # 1. No new control requests: the CLI stops finding us, the server stops accepting.
         self._files.remove_port()
         if control is not None:
@@ -354,6 +399,8 @@ class Daemon:
             await _step("close the hub", asyncio.wait_for(self._hub.aclose(), _STEP_S))
         if probe is not None:
             await _step("close the worker client", probe.aclose())
+        # Last: the stop message (and what the workers' stop said) gets its few seconds.
+        await _step("close the alert channels", self.alerts.aclose())
         self._say("daemon stopped")
 
 

@@ -67,3 +67,10 @@ def resource_error(error: OSError) -> OutOfResourcesError | None:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutOfResourcesError(f"no space left on device{where}")
     return None
+
+
+class NotWarmError(UserError):
+    """`deploy --require-warm` and the history a strategy needs cannot be had: nothing runs."""
+
+    code = "not_warm"
+    http_status = 409

@@ -10,11 +10,13 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from qkt.errors import QktError
 from qkt.hub import CandleHub
+from qkt.market.models import CandleKey
+from qkt.notify import Event
 from qkt.supervisor import deployments
 from qkt.supervisor.brake import RestartBrake
 from qkt.supervisor.config import DaemonConfig
@@ -24,6 +26,7 @@ from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.supervisor.spawn import Spawner
+from qkt.supervisor.warmth import HISTORY_WAIT_S, hub_history, worker_warmup
 from qkt.supervisor.watchdog import Liveness, Watchdog
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ class Fleet:
         reaper: Reaper,
         probe: WorkerProbe,
         stopped: Iterable[str] = (),
+        emit: Callable[[Event], None] | None = None,
     ) -> None:
         self._config = config
         self._workers = config.workers
@@ -53,14 +57,18 @@ class Fleet:
         self._brake = RestartBrake(config.brake)
         self._next_look = 0.0
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
+        self._emit = emit or (lambda event: None)  # alerts (qkt.supervisor.alerts); never blocks
+        self._needs: dict[str, dict[CandleKey, int]] = {}  # name -> history each key needs
+        self.history_wait_s = HISTORY_WAIT_S
 
     # -- hub keys ----------------------------------------------------------------------------
 
     def _acquire(self, handle: WorkerHandle) -> None:
         taken = []
+        needs = self._needs.get(handle.name, {})
         try:
             for key in handle.keys:
-                self._hub.acquire(key)
+                self._hub.acquire(key, history=hub_history(needs.get(key, 0)))
                 taken.append(key)
         except BaseException:
             for key in taken:
@@ -142,6 +150,7 @@ class Fleet:
         self._brake.crashed(now)
         policy = self._config.restart
         handle.crashed(code, self._processes.last_log(handle, self._workers.log_tail), now)
+        self._emit(Event.crash(handle.name, code, handle.last_log))
         handle.crashes = policy.recent(handle.crashes, now)
         delay = policy.delay(handle.crashes, now)
         if delay is None:
@@ -152,6 +161,7 @@ class Fleet:
             )
             self._release(handle)
             log.error("%s %s", handle.name, handle.error)
+            self._emit(Event.gave_up(handle.name, len(handle.crashes)))
             return
         handle.back_off(now + delay, reason)
         log.warning("%s %s; restarting in %.1f s", handle.name, reason, delay)
@@ -159,7 +169,10 @@ class Fleet:
     async def _restart(self, handle: WorkerHandle) -> None:
         """backoff -> restarting (done by the tick) -> running, or crashed again."""
         try:
-            port = await self._processes.start(handle, self._ports_taken(handle.name))
+            warmup = worker_warmup(self._needs.get(handle.name, {}))
+            port = await self._processes.start(
+                handle, self._ports_taken(handle.name), warmup=warmup
+            )
         except asyncio.CancelledError:
             if handle.pid is not None:
                 await self._processes.kill(handle)
@@ -179,6 +192,7 @@ class Fleet:
         self._liveness.watch(handle)
         self.save()
         log.info("restarted %s (pid %s, port %s)", handle.name, handle.pid, handle.port)
+        self._emit(Event.restart(handle.name, handle.restarts))
 
     async def _keep_failed(self, handle: WorkerHandle, error: Exception) -> None:
         """A deploy at start that did not start: keep it, as a crash the policy restarts."""

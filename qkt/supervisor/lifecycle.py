@@ -60,9 +60,10 @@ class WorkerProcesses:
         """The exit code of the handle's process if it has ended (and is now reaped)."""
         return None if handle.pid is None else self._reaper.claim(handle.pid, reap=False)
 
-    async def start(self, handle: WorkerHandle, taken: set[int]) -> int:
+    async def start(self, handle: WorkerHandle, taken: set[int], warmup: int = 500) -> int:
         """Spawn the worker and wait until it answers `/health`; the port it reports. At most
-        `spawn_concurrency` starts run at once; the others wait their turn here."""
+        `spawn_concurrency` starts run at once; the others wait their turn here. `warmup`: past
+        candles per key it asks the hub for (the history its program needs)."""
         d = handle.deployment
         assert d.source is not None, "a deployment runs the source it was deployed with"
         port = self._pick_port(taken, d.port)
@@ -83,6 +84,7 @@ class WorkerProcesses:
             parent_pid=os.getpid(),
             token_file=str(self._config.state.control_token),
             **risk_spec_fields(d, self._config.risk),
+            warmup=warmup,
         )
         spec.port_file.parent.mkdir(parents=True, exist_ok=True)
         spec.port_file.unlink(missing_ok=True)  # a stale one would look like readiness

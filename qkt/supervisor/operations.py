@@ -34,9 +34,10 @@ async def deploy(
     keep_state: bool = False,
     resume: bool = False,
     fresh: bool = False,
+    warm: bool = False,
 ) -> WorkerHandle:
     """Deploy, with the user's choices for a name in use (`replace`, `keep_state`) or a name
-    whose books came from another deployment (`resume`, `fresh`)."""
+    whose books came from another deployment (`resume`, `fresh`); `warm`: `--require-warm`."""
     name = deployment.name
     if keep_state and not replace:
         raise ConflictError("--keep-state goes with --replace (to keep the books, use --resume)")
@@ -58,7 +59,7 @@ async def deploy(
             archive.archive_books(state, name)
     else:
         archive.check_reuse(state, deployment, resume=resume, fresh=fresh)
-    return await registry.deploy(deployment)
+    return await registry.deploy(deployment, warm=warm)
 
 
 def _compiled(deployment: Deployment) -> Deployment:

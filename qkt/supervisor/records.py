@@ -29,6 +29,21 @@ class DeployArgs:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyFeed:
+    """One key a strategy reads, as the hub sees it: its history (warm?) and its feed (live?)."""
+
+    key: str
+    needed: int  # closed candles of history the strategy needs to be warm
+    history: str  # backfilling | warm | partial | cold (the hub's backfill)
+    candles: int  # closed candles the hub holds for the key now (history and live)
+    missing: int  # of `needed`, how many it still lacks: the strategy warms on live candles
+    source: str | None  # where history came from: `sim`, `bybit-rest`; None: no source
+    reason: str | None  # why it is not warm
+    stale: bool  # the feed is not live (reconnecting, or no candle for longer than its cadence)
+    last_candle_age_ms: int | None  # wall ms since the key's last candle
+
+
+@dataclass(frozen=True, slots=True)
 class ListEntry:
     """One strategy in `GET /list` (and the answer of `POST /deploy`)."""
 
@@ -49,6 +64,9 @@ class ListEntry:
     # Halted (docs/risk.md): no new entries, why, by whom, since when; None: trading. Keyword-
     # only, so that the records built on this one may add fields without defaults.
     halt: HaltRecord | None = field(default=None, kw_only=True, metadata=OMIT_NONE)
+    # What its keys' feeds are like (keyword-only: records built on this one add fields after).
+    stale: bool = field(default=False, kw_only=True)  # a key it reads is not live
+    warming: str | None = field(default=None, kw_only=True)  # history it still lacks, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +85,7 @@ class DaemonRecord(ListEntry):
     last_log: list[str]  # the log's last lines when it crashed
     source_hash: str
     file_changed: bool
+    feeds: list[KeyFeed] = field(default_factory=list, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +95,9 @@ class RunningStatus(WorkerStatus):
     restarts: int
     port: int
     file_changed: bool  # the file on disk differs from the source the worker runs
+    stale: bool = False  # a key it reads is not live
+    warming: str | None = None  # history it still lacks, and why (None: warm, or no need)
+    feeds: list[KeyFeed] = field(default_factory=list)  # per key: history and freshness
     extra: dict[str, Any] = field(default_factory=dict, metadata=REST)  # a newer worker's fields
 
 
@@ -143,3 +165,30 @@ class DaemonHealth:
     # Why automatic restarts are paused (many crashes at once: the box-wide brake), or null.
     restarts_paused: str | None
     workers_late: int  # running workers without a heartbeat within the deadline, now
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTestResult:
+    """`POST /notify/test`: what one channel answered to the test message (no secret)."""
+
+    channel: str
+    kind: str
+    ok: bool
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyChannel:
+    """`GET /notify`: one alert channel's health (`qkt.notify.ChannelHealth`, no secret)."""
+
+    name: str
+    kind: str
+    state: str  # ok | retrying | failing
+    sent: int
+    failed: int
+    dropped: int
+    coalesced: int
+    pending: int
+    last_error: str | None
+    last_error_ms: int | None
+    last_sent_ms: int | None

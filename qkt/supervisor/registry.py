@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 from qkt.dsl import Program, compile_bytes
-from qkt.errors import ConflictError, InvalidNameError, NotFoundError
+from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
-from qkt.records import decode
+from qkt.notify import Event
+from qkt.records import decode, to_json
 from qkt.supervisor import archive
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
@@ -29,9 +30,23 @@ from qkt.supervisor.fleet import Fleet
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit
-from qkt.supervisor.records import RunningStatus, StopResult, StrategyStatus
+from qkt.supervisor.records import (
+    DaemonRecord,
+    ListEntry,
+    RunningStatus,
+    StopResult,
+    StrategyStatus,
+)
 from qkt.supervisor.spawn import Spawner
 from qkt.supervisor.statuses import StatusCache
+from qkt.supervisor.warmth import (
+    await_history,
+    is_stale,
+    key_feeds,
+    require_warm,
+    warming_text,
+    worker_warmup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +65,9 @@ class Registry(Fleet):
         reaper: Reaper,
         probe: WorkerProbe,
         stopped: Iterable[str] = (),
+        emit: Callable[[Event], None] | None = None,
     ) -> None:
-        super().__init__(config, hub, spawner, reaper, probe, stopped)
+        super().__init__(config, hub, spawner, reaper, probe, stopped, emit)
         self._statuses = StatusCache(self.status_of, self.handles)
         # Each worker's last /status figures: `/metrics` and `qkt list -a` read these.
         self.figures: dict[str, LastFigures] = {}
@@ -71,6 +87,11 @@ class Registry(Fleet):
 
     def __contains__(self, name: object) -> bool:
         return name in self._handles
+
+    def entry(self, handle: WorkerHandle) -> ListEntry:
+        """The `GET /list` entry of `handle`, with its keys' feeds (`stale`, `warming`)."""
+        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        return replace(handle.entry(), stale=is_stale(feeds), warming=warming_text(feeds))
 
     async def refresh(self) -> None:
         """Bring the workers' figures (`self.figures`, for `/metrics` and `list -a`) up to date
@@ -99,16 +120,26 @@ class Registry(Fleet):
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             try:
                 status = await self._fetch_status(handle)
+                feeds = key_feeds(self._hub, self._needs.get(name, {}))
                 ours = {
                     "state": handle.state.value,
                     "restarts": handle.restarts,
                     "port": handle.port,
                     "file_changed": handle.source_check().file_changed,
+                    "stale": is_stale(feeds),
+                    "warming": warming_text(feeds),
+                    "feeds": [to_json(feed) for feed in feeds],
                 }
                 return decode(RunningStatus, {**status, **ours})
             except Exception as error:  # any failure to answer is reported, not raised
-                return replace(handle.record(), error=f"{name} did not answer: {error!r}")
-        return handle.record()
+                return replace(self._record(handle), error=f"{name} did not answer: {error!r}")
+        return self._record(handle)
+
+    def _record(self, handle: WorkerHandle) -> DaemonRecord:
+        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        return replace(
+            handle.record(), stale=is_stale(feeds), warming=warming_text(feeds), feeds=feeds
+        )
 
     def stopped_by_user(self, name: str) -> bool:
         """True if `name` was stopped with `qkt stop` and not deployed since."""
@@ -124,33 +155,48 @@ class Registry(Fleet):
     # -- deploy ------------------------------------------------------------------------------
 
     async def deploy(
-        self, deployment: Deployment, *, keep_on_failure: bool = False
+        self, deployment: Deployment, *, keep_on_failure: bool = False, warm: bool = False
     ) -> WorkerHandle:
-        """Compile, acquire hub keys, spawn, wait until ready; undo everything on failure.
+        """Compile, acquire hub keys with the history they need, wait (bounded) for it, spawn,
+        wait until ready; undo everything on failure.
 
         A deployment without its source (a new deploy) reads the file here, once; one with it
         (from deployments.json) runs that text, whatever the file holds now. Compiling runs in a
         thread: the loop keeps feeding candles and answering meanwhile. With `keep_on_failure`
         (deploys at daemon start), a worker that compiled but did not start stays deployed, as
-        a crash: retried by the restart policy, visible with its reason.
+        a crash: retried by the restart policy, visible with its reason. `warm`
+        (`--require-warm`): fail with NotWarmError, deploying nothing, unless every key has
+        the history the program needs.
         """
         name = deployment.name
         if name in RESERVED_NAMES:
             raise InvalidNameError(f"{name!r} is reserved for the daemon's own log; pick another")
         self._check_free(name)
-        deployment, program = await asyncio.to_thread(_compile, deployment)
+        try:
+            deployment, program = await asyncio.to_thread(_compile, deployment)
+        except QktError as error:
+            self._emit(Event.deploy_failed(name, error.message))
+            raise
         self._check_free(name)  # another deploy of the name may have come while compiling
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
+        needs = self._needs[name] = program.history_needed()
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            port = await self._processes.start(handle, self._ports_taken(name))
+            await await_history(self._hub, handle.keys, self.history_wait_s)
+            if warm:
+                require_warm(name, key_feeds(self._hub, needs))
+            port = await self._processes.start(
+                handle, self._ports_taken(name), warmup=worker_warmup(needs)
+            )
         except BaseException as error:
             if keep_on_failure and isinstance(error, Exception) and handle.keys_held:
                 await self._keep_failed(handle, error)
                 return handle
             await self._discard(handle)
+            if isinstance(error, QktError):
+                self._emit(Event.deploy_failed(name, error.message))
             if isinstance(error, asyncio.CancelledError) and handle.state is WorkerState.STOPPING:
                 _uncancel()  # cancelled by `qkt stop`: this deploy's answer says so
                 raise ConflictError(
@@ -168,6 +214,7 @@ class Registry(Fleet):
         self.save()
         archive.remember_books(self._config.state, deployment)
         archive.unretire(self._config.state, name)
+        self._emit(Event.deploy(name, deployment.file))
         log.info(
             "deployed %s (pid %s, port %s, keys %s)",
             name,
@@ -193,6 +240,7 @@ class Registry(Fleet):
         self._liveness.unwatch(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
+            self._needs.pop(handle.name, None)
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -212,7 +260,9 @@ class Registry(Fleet):
         code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
         if self._handles.get(name) is handle:
             del self._handles[name]
+            self._needs.pop(name, None)
         self._stopped.add(name)
+        self._emit(Event.stop(name, flatten=flatten))
         try:
             self.save()
         except OSError:

@@ -246,6 +246,8 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/stop/{name}",
         "/shutdown",
         "/hub",
+        "/notify",
+        "/notify/test",
         "/metrics",
         "/list/all",
         "/restart",

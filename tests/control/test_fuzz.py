@@ -114,7 +114,7 @@ def test_the_control_plane_does_what_its_schema_says(daemon: RunningDaemon, tmp_
         "/restart",
     )
     # Every route but those that end things (shutdown, stop one or all) or restart them all.
-    assert report["operations"]["tested"] == 17
+    assert report["operations"]["tested"] == 19
     assert report["test_cases"]["generated"] > 100
     # The schema's examples made it deploy for real: the 201 answer was checked too.
     assert len(daemon.entries()) > len(NAMES)

@@ -26,6 +26,9 @@ PAIRS: list[tuple[type, type[BaseModel]]] = [
     (records.StopResult, schemas.StopResult),
     (records.HubKey, schemas.HubKey),
     (records.DaemonHealth, schemas.Health),
+    (records.KeyFeed, schemas.KeyFeed),
+    (records.NotifyChannel, schemas.NotifyChannel),
+    (records.NotifyTestResult, schemas.NotifyTestResult),
     (worker_record.WorkerStatus, worker_schemas.StatusOut),
     (worker_record.PositionRecord, worker_schemas.PositionOut),
     (worker_record.TradeRecord, worker_schemas.TradeOut),
@@ -70,6 +73,8 @@ ENTRY = {
     "error": "killed by SIGKILL",
     "restart_in_ms": 250,
     "args": {"balance": "10000", "fee_bps": "0", "slippage_bps": "0", "sim": False},
+    "stale": False,
+    "warming": None,
 }
 
 
@@ -139,6 +144,9 @@ def test_a_running_status_keeps_what_a_newer_worker_adds() -> None:
         "restarts": 0,
         "port": 4000,
         "file_changed": False,
+        "stale": False,
+        "warming": None,
+        "feeds": [],
         "newer": {"x": 1},
     }
     parsed = records.parse_status(status)
