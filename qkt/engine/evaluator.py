@@ -45,6 +45,7 @@ from qkt.dsl.program import (
 )
 from qkt.engine import functions
 from qkt.engine.events import EventBuffer
+from qkt.engine.ordering import float_reader, settled
 from qkt.engine.plan import Plan
 from qkt.engine.portfolio import Portfolio
 from qkt.engine.slots import SlotTable
@@ -106,6 +107,10 @@ class Evaluator:
             code = self._compile(expr)
         return code()
 
+    def compiled(self, expr: CompiledExpr) -> Callable[[], Value]:
+        """`expr` compiled: calling it is `value(expr)`, without the lookup (the rules' own)."""
+        return self._child(expr)
+
     # -- compiling: an expression becomes a tree of closures once, instead of being matched
     # node by node on every evaluation. `_BUILDERS` maps a node type to the method that builds
     # its closure; a node type without one runs `_interpret` (the same meaning, only slower),
@@ -151,7 +156,18 @@ class Evaluator:
                 return (a == b) if equal else (a != b)
             return UNDEFINED
 
-        return comparison
+        float_a, float_b = self._float(expr.left), self._float(expr.right)
+        if float_a is None or float_b is None or not _reads_indicator(expr):
+            return comparison
+        # Two plain numbers, one an indicator at least: the floats decide when they can
+        # (ordering.py); the exact comparison otherwise. Neither side has a side effect to skip.
+        when_apart = {sign: compare(Decimal(sign), Decimal(0)) for sign in (1, -1)}
+
+        def float_first() -> Value:
+            sign = settled(float_a(), float_b())
+            return when_apart[sign] if sign else comparison()
+
+        return float_first
 
     def _build_logic(self, expr: Logic) -> Callable[[], Value]:
         left, right = self._child(expr.left), self._child(expr.right)
@@ -177,7 +193,19 @@ class Evaluator:
     def _build_crosses(self, expr: CompiledCrosses) -> Callable[[], Value]:
         left, right = self._child(expr.left), self._child(expr.right)
         state, direction = self._slots.crosses[expr.slot], expr.direction
-        return lambda: state.step(left(), right(), direction)
+        float_a, float_b = self._float(expr.left), self._float(expr.right)
+        if float_a is None or float_b is None or not _reads_indicator(expr):
+            return lambda: state.step(left(), right(), direction)
+        turn, step = state.turn, state.step
+
+        def float_first() -> Value:  # as in `_build_compare`
+            sign = settled(float_a(), float_b())
+            return turn(sign > 0, direction) if sign else step(left(), right(), direction)
+
+        return float_first
+
+    def _float(self, expr: CompiledExpr) -> Callable[[], float | None] | None:
+        return float_reader(expr, self._slots, self._candles)
 
     def _build_arith(self, expr: Arith) -> Callable[[], Value]:
         left, right, op = self._child(expr.left), self._child(expr.right), expr.op
@@ -332,6 +360,13 @@ class Evaluator:
 
 
 _MAX_COMPILED: Final = 100_000
+
+
+def _reads_indicator(expr: Compare | CompiledCrosses) -> bool:
+    """Worth reading floats: a side is an indicator (a field or a constant is a Decimal already)."""
+    return isinstance(expr.left, IndicatorCall) or isinstance(expr.right, IndicatorCall)
+
+
 # Node type -> the Evaluator method that compiles it (see `Evaluator._compile`).
 _BUILDERS: Final[dict[type, Callable[[Evaluator, Any], Callable[[], Value]]]] = {
     Const: Evaluator._build_const,

@@ -1,8 +1,15 @@
-"""Feeding indicator call sites: the float instance behind each slot, and what it is fed on a
-close of its root stream (a field, a whole candle, an inner indicator's value, or a pair)."""
+"""Feeding indicator slots: the float instance behind each slot, and what it is fed on a close of
+its root stream (a field, a whole candle, an inner indicator's value, or a pair).
+
+An indicator computes in floats; its value as a language number (a 16-digit Decimal,
+`values.from_float`) is made only when something reads it, once per update: most closes feed an
+indicator whose Decimal nobody asks for (a CROSSES of two indicators compares the floats when
+that gives the same answer, evaluator.py), and the conversion is the dearest part of a feed.
+"""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -15,39 +22,53 @@ from qkt.market.models import Candle
 if TYPE_CHECKING:
     from qkt.engine.slots import SlotTable
 
+Feeder = Callable[[], None]
+
 
 class IndicatorSlot:
-    """One indicator call site: the float instance and its latest value as a Decimal."""
+    """One indicator slot: the float instance, its latest output as a float (`number`), and
+    that output as a language value (`value`, converted on first read after each update)."""
+
+    __slots__ = ("_value", "indicator", "node", "number")
 
     def __init__(self, node: IndicatorCall) -> None:
         self.node = node
         self.indicator: Indicator = make_indicator(node.name, node.args())
-        self.value: Decimal | Undefined = UNDEFINED
+        self.number: float | None = None  # the float behind `value` (what an outer one is fed)
+        self._value: Decimal | Undefined | None = UNDEFINED  # None: not converted yet
 
     @property
-    def number(self) -> float | None:
-        """The float behind `value` (what an outer indicator is fed)."""
-        return self.indicator.output(self.node.output)
+    def value(self) -> Decimal | Undefined:
+        """The latest output as a 16-digit Decimal; undefined until warm (or not finite)."""
+        value = self._value
+        if value is None:
+            value = self._value = from_float(self.number)
+        return value
+
+    def refresh(self) -> None:
+        """Read the output again after the instance moved (an update, a restore)."""
+        self.number = self.indicator.output(self.node.output)
+        self._value = None
 
     def feed(self, x: float) -> None:
         """Feed one value (series indicators)."""
         self.indicator.update(x)
-        self.value = from_float(self.number)
+        self.refresh()
 
     def feed_pair(self, x: float, y: float) -> None:
         """Feed one pair of values (CORREL, BETA)."""
         self.indicator.update_pair(x, y)
-        self.value = from_float(self.number)
+        self.refresh()
 
     def feed_candle(self, candle: Candle | Bar) -> None:
         """Feed one candle (candle indicators)."""
         self.indicator.update_candle(candle if isinstance(candle, Bar) else bar_of(candle))
-        self.value = from_float(self.number)
+        self.refresh()
 
     def feed_bar(self, high: float, low: float, close: float) -> None:
         """Feed one candle's high, low and close (ATR as hand-built programs use it)."""
         self.indicator.update_candle(Bar(close, high, low, close, 0.0))
-        self.value = from_float(self.number)
+        self.refresh()
 
     @property
     def warm(self) -> bool:
@@ -94,3 +115,32 @@ def feed_indicator(
     other = evaluate(node.other)
     if isinstance(other, Decimal):
         slot.feed_pair(x, float(other))
+
+
+def feeder(
+    slot: IndicatorSlot,
+    slots: SlotTable,
+    candles: dict[str, Candle],
+    evaluate: Callable[[CompiledExpr], Value],
+) -> Feeder:
+    """`feed_indicator` for `slot`, specialised once: a single-output series indicator fed a
+    candle field (the usual `EMA(btc.close, 12)`) skips every test and lookup on each close;
+    any other call runs `feed_indicator` itself."""
+    node = slot.node
+    source = node.source
+    if (
+        not isinstance(source, FieldRef)
+        or node.other is not None
+        or node.output not in (None, "value")
+        or slot.indicator.kind != "series"
+    ):
+        return lambda: feed_indicator(slot, slots, candles, evaluate)
+    indicator, stream = slot.indicator, source.stream
+    update, read = indicator.update, operator.attrgetter(source.field)
+
+    def feed_field() -> None:
+        update(float(read(candles[stream])))
+        slot.number = indicator.value
+        slot._value = None
+
+    return feed_field

@@ -104,6 +104,7 @@ class Portfolio:
         self._avg: dict[Instrument, Decimal] = {}
         self._marks: dict[Instrument, Decimal] = {}
         self._epochs: dict[Instrument, int] = {}
+        self.transitions = 0  # opens, closes and flips of every position: the epochs' sum
 
     def position(self, instrument: Instrument) -> Decimal:
         """Signed quantity held (0 when flat)."""
@@ -170,6 +171,7 @@ class Portfolio:
             self._avg[instrument] = after.avg_price
         if transition:
             self._epochs[instrument] = self.epoch(instrument) + 1
+            self.transitions += 1
         return Applied(after.realized, new_qty, transition)
 
     def positions(self) -> tuple[Position, ...]:
@@ -236,4 +238,5 @@ class Portfolio:
             portfolio._avg[inst] = Decimal(row["avg_price"])
         portfolio._marks = {Instrument.parse(i): Decimal(p) for i, p in data["marks"].items()}
         portfolio._epochs = {Instrument.parse(i): e for i, e in data["epochs"].items()}
+        portfolio.transitions = sum(portfolio._epochs.values())
         return portfolio
