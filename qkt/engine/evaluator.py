@@ -45,7 +45,7 @@ from qkt.dsl.program import (
 )
 from qkt.engine import functions
 from qkt.engine.events import EventBuffer
-from qkt.engine.ordering import float_reader, settled
+from qkt.engine.ordering import GAP, float_reader, settled
 from qkt.engine.plan import Plan
 from qkt.engine.portfolio import Portfolio
 from qkt.engine.slots import SlotTable
@@ -147,6 +147,11 @@ class Evaluator:
         left, right, op = self._child(expr.left), self._child(expr.right), expr.op
         compare = _COMPARE[op]
         equal = op == "=="
+        number = expr.right.value if isinstance(expr.right, Const) else None
+        if isinstance(expr.left, PositionRef) and isinstance(number, Decimal):
+            # `POSITION.btc == 0`: both sides are always Decimals.
+            position = self._portfolio.position_reader(self._plan.instruments[expr.left.stream])
+            return lambda: compare(position(), number)
 
         def comparison() -> Value:
             a, b = left(), right()
@@ -197,6 +202,23 @@ class Evaluator:
         if float_a is None or float_b is None or not _reads_indicator(expr):
             return lambda: state.step(left(), right(), direction)
         turn, step = state.turn, state.step
+        if isinstance(expr.left, IndicatorCall) and isinstance(expr.right, IndicatorCall):
+            slot_a, slot_b = (
+                self._slots.indicators[expr.left.slot],
+                self._slots.indicators[expr.right.slot],
+            )
+
+            def indicators_cross() -> Value:  # `fast CROSSES ABOVE slow`: `settled`, inlined
+                a, b = slot_a.number, slot_b.number
+                if a is not None and b is not None:
+                    difference, margin = a - b, GAP * (abs(a) + abs(b))
+                    if difference > margin:
+                        return turn(True, direction)
+                    if -difference > margin:
+                        return turn(False, direction)
+                return step(slot_a.value, slot_b.value, direction)
+
+            return indicators_cross
 
         def float_first() -> Value:  # as in `_build_compare`
             sign = settled(float_a(), float_b())
@@ -227,8 +249,7 @@ class Evaluator:
         return arithmetic
 
     def _build_position(self, expr: PositionRef) -> Callable[[], Value]:
-        position, instrument = self._portfolio.position, self._plan.instruments[expr.stream]
-        return lambda: position(instrument)
+        return self._portfolio.position_reader(self._plan.instruments[expr.stream])
 
     def _child(self, expr: CompiledExpr) -> Callable[[], Value]:
         code = self._code.get(id(expr))

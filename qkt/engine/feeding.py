@@ -9,8 +9,9 @@ that gives the same answer, evaluator.py), and the conversion is the dearest par
 
 from __future__ import annotations
 
+import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -117,30 +118,54 @@ def feed_indicator(
         slot.feed_pair(x, float(other))
 
 
-def feeder(
-    slot: IndicatorSlot,
+def feeders(
+    numbers: Sequence[int],
     slots: SlotTable,
     candles: dict[str, Candle],
-    evaluate: Callable[[CompiledExpr], Value],
-) -> Feeder:
-    """`feed_indicator` for `slot`, specialised once: a single-output series indicator fed a
-    candle field (the usual `EMA(btc.close, 12)`) skips every test and lookup on each close;
-    any other call runs `feed_indicator` itself."""
+    evaluator_for: Callable[[int], Callable[[CompiledExpr], Value]],
+) -> tuple[Feeder, ...]:
+    """What feeds the indicator slots `numbers` (in update order, an inner one before the one
+    it feeds) on a close, as `feed_indicator` would, specialised once: the single-output series
+    indicators fed one candle field (the usual `EMA(btc.close, 12)`) are fed together, the field
+    converted to a float once, without per-call tests; every other slot runs `feed_indicator`.
+    A field-fed slot depends on no other, so feeding it with the first of its field is safe."""
+    built: list[Feeder] = []
+    groups: dict[tuple[str, str], list[IndicatorSlot]] = {}
+    for number in numbers:
+        slot = slots.indicators[number]
+        source = slot.node.source
+        if not _plain_field(slot) or not isinstance(source, FieldRef):
+            evaluate = evaluator_for(number)
+            built.append(functools.partial(feed_indicator, slot, slots, candles, evaluate))
+        elif (source.stream, source.field) in groups:
+            groups[source.stream, source.field].append(slot)
+        else:
+            members = groups[source.stream, source.field] = [slot]
+            built.append(_field_feeder(candles, source, members))
+    return tuple(built)
+
+
+def _plain_field(slot: IndicatorSlot) -> bool:
     node = slot.node
-    source = node.source
-    if (
-        not isinstance(source, FieldRef)
-        or node.other is not None
-        or node.output not in (None, "value")
-        or slot.indicator.kind != "series"
-    ):
-        return lambda: feed_indicator(slot, slots, candles, evaluate)
-    indicator, stream = slot.indicator, source.stream
-    update, read = indicator.update, operator.attrgetter(source.field)
+    return (
+        isinstance(node.source, FieldRef)
+        and node.other is None
+        and node.output in (None, "value")
+        and slot.indicator.kind == "series"
+    )
+
+
+def _field_feeder(
+    candles: dict[str, Candle], source: FieldRef, members: list[IndicatorSlot]
+) -> Feeder:
+    stream, read = source.stream, operator.attrgetter(source.field)
 
     def feed_field() -> None:
-        update(float(read(candles[stream])))
-        slot.number = indicator.value
-        slot._value = None
+        x = float(read(candles[stream]))
+        for slot in members:
+            indicator = slot.indicator
+            indicator.update(x)
+            slot.number = indicator.value
+            slot._value = None
 
     return feed_field

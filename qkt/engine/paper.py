@@ -205,7 +205,8 @@ class PaperBroker:
         if instrument is None:
             instrument = Instrument.of(candle.key)
         if not self._orders:  # nothing to match: only a liquidation can happen, and only once
-            if self._portfolio.position(instrument) != 0:
+            held = self._portfolio.position(instrument)
+            if held != 0 and self._config.margin.liquidates(instrument, held > 0):
                 self._liquidate(candle, before_orders=True)
             return
         held_at_open = self._portfolio.position(instrument)

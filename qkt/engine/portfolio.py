@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from qkt.engine.orders import Instrument, Side
 from qkt.money import CONTEXT, ZERO, to_str
@@ -109,6 +111,11 @@ class Portfolio:
     def position(self, instrument: Instrument) -> Decimal:
         """Signed quantity held (0 when flat)."""
         return self._qty.get(instrument, ZERO)
+
+    def position_reader(self, instrument: Instrument) -> Callable[[], Decimal]:
+        """`position(instrument)` as a call without arguments (no Python frame: rules read
+        positions on every candle)."""
+        return cast(Callable[[], Decimal], functools.partial(self._qty.get, instrument, ZERO))
 
     def avg_price(self, instrument: Instrument) -> Decimal:
         """Average entry price (0 when flat)."""

@@ -41,7 +41,7 @@ class Route:
         self,
         plan: Plan,
         key: CandleKey,
-        feeder: Callable[[int], Feeder],
+        feeders: Callable[[list[int]], tuple[Feeder, ...]],
         condition: Callable[[CompiledRule], Callable[[], Value]],
     ) -> None:
         aliases = plan.aliases[key]
@@ -52,8 +52,8 @@ class Route:
         self.finest = plan.finest[self.instrument] == key
         # Every alias of the symbol closes with this key: the candle is the symbol's latest.
         self.sole = set(plan.streams[self.instrument]) <= set(aliases)
-        self.feeders: tuple[Feeder, ...] = tuple(
-            feeder(node.slot) for alias in aliases for node in plan.indicators.get(alias, ())
+        self.feeders = feeders(
+            [node.slot for alias in aliases for node in plan.indicators.get(alias, ())]
         )
         self.lags: tuple[Snapshot, ...] = tuple(
             lag for alias in aliases for lag in plan.lags.get(alias, ())

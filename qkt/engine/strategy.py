@@ -43,7 +43,7 @@ from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
-from qkt.engine.feeding import Feeder, feeder
+from qkt.engine.feeding import Feeder, feeders
 from qkt.engine.guard import Guard
 from qkt.engine.halt import HaltInfo, HaltKind, KillResult
 from qkt.engine.margin import available
@@ -106,10 +106,11 @@ class StrategyEngine:
         """Each key's route (after a restore: it holds the evaluator's compiled conditions)."""
         slots, candles = self._slots, self._candles
 
-        def feed(slot: int) -> Feeder:
-            return feeder(
-                slots.indicators[slot], slots, candles, lambda e: self._value_in_slot(slot, e)
-            )
+        def evaluator_for(slot: int) -> Callable[[CompiledExpr], Value]:
+            return lambda expr: self._value_in_slot(slot, expr)
+
+        def feed(numbers: list[int]) -> tuple[Feeder, ...]:
+            return feeders(numbers, slots, candles, evaluator_for)
 
         compiled = self._evaluator.compiled
         return Routes(
@@ -130,10 +131,14 @@ class StrategyEngine:
         self._guard.tick()  # after the marks: a day starts from the equity at its first close
         if route.finest:
             self._broker.on_candle(candle, route.instrument)
-            self._observe_positions()
+            if self._portfolio.transitions != self._seen_transitions:
+                self._observe_positions()
         self._guard.check_equity()
+        evaluator = self._evaluator
         for rule, condition in route.rules:
-            self._run(rule, candle, condition)
+            evaluator.rule, evaluator.scope = rule.index, "rule"
+            if condition() is True:
+                self._fire(rule, candle)
         return self._events.drain()
 
     def on_instant(self, candles: Sequence[Candle]) -> list[EngineEvent]:
@@ -221,8 +226,11 @@ class StrategyEngine:
     def _run(self, rule: CompiledRule, candle: Candle, condition: Callable[[], Value]) -> None:
         evaluator = self._evaluator
         evaluator.rule, evaluator.scope = rule.index, "rule"
-        if condition() is not True:
-            return
+        if condition() is True:
+            self._fire(rule, candle)
+
+    def _fire(self, rule: CompiledRule, candle: Candle) -> None:
+        """A rule's condition is TRUE: its signal, then its action."""
         signal = SignalEvent(
             ts=candle.end_ms,
             candle_ms=candle.open_ms,

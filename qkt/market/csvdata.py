@@ -133,6 +133,7 @@ def read_candles(path: Path) -> Iterator[CandleRow]:
         t_at, o_at, h_at, l_at, c_at, v_at = at
         width = max(at) + 1
         previous = -1
+        number = Decimal  # a local: this loop runs once per row of possibly millions
         for line, text in enumerate(handle, start=2):
             fields = text.split(",") if '"' not in text else next(csv.reader([text]))
             if len(fields) < width:
@@ -141,13 +142,18 @@ def read_candles(path: Path) -> Iterator[CandleRow]:
                 _diagnose(path, line, text, fields, at)
             try:
                 stamp = fields[t_at]
-                ts = epoch_ms(int(stamp)) if stamp.isdigit() else parse_timestamp(stamp)
+                if stamp.isdigit():
+                    ts = int(stamp)
+                    if not _SECONDS_BELOW <= ts < _MICROS_FROM:  # not ms already
+                        ts = epoch_ms(ts)
+                else:
+                    ts = parse_timestamp(stamp)
                 o, h, lo, c, v = (
-                    Decimal(fields[o_at]),
-                    Decimal(fields[h_at]),
-                    Decimal(fields[l_at]),
-                    Decimal(fields[c_at]),
-                    Decimal(fields[v_at]),
+                    number(fields[o_at]),
+                    number(fields[h_at]),
+                    number(fields[l_at]),
+                    number(fields[c_at]),
+                    number(fields[v_at]),
                 )
                 sound = (
                     lo > 0 and h.is_finite() and v.is_finite() and v >= 0

@@ -200,12 +200,14 @@ def run_backtest(
     fill_count = 0
     candles = 0
     next_progress = PROGRESS_EVERY
+    on_candle, observe = engine.on_candle, watch.observe
+    times, equities, exposed, hold = curve.times, curve.equity, curve.exposed, curve.hold
     for end, instant in _instants(replay_candles(data, keys, start_ms, end_ms), len(keys)):
         if len(instant) == 1:
-            engine.on_candle(instant[0])  # one candle: the barrier has nothing to order
+            on_candle(instant[0])  # one candle: the barrier has nothing to order
         else:
             engine.on_instant(instant)
-        watch.observe(instant)
+        observe(instant)
         candles += len(instant)
         # Equity moves only with a fill or, while something is held, with the marks: after a
         # fill the book is read from the engine; in between, positions are marked here at each
@@ -221,10 +223,10 @@ def run_backtest(
                 change = CONTEXT.multiply(qty, CONTEXT.subtract(watch.close[symbol], avg))
                 unrealized = CONTEXT.add(unrealized, change)
             equity = CONTEXT.add(balance, unrealized)
-        curve.times.append(end)
-        curve.equity.append(equity)
-        curve.exposed.append(bool(held))
-        curve.hold.append(watch.hold())
+        times.append(end)
+        equities.append(equity)
+        exposed.append(bool(held))
+        hold.append(watch.hold)
         if progress is not None and candles >= next_progress:
             next_progress += PROGRESS_EVERY
             progress(candles, len(fills), end)
@@ -252,8 +254,11 @@ def run_backtest(
 def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, list[Candle]]]:
     """The candles grouped by close instant (they come in close order)."""
     if streams == 1:  # each candle is an instant of its own
+        step = -1
         for candle in candles:
-            yield candle.end_ms, [candle]
+            if step < 0:
+                step = candle.key.timeframe.ms
+            yield candle.open_ms + step, [candle]
         return
     pending: list[Candle] = []
     at = -1
@@ -289,6 +294,7 @@ class _Watch:
         self.gaps: list[Gap] = []
         self.curve = EquityCurve(Decimal(0))
         self._ratio: dict[str, float] = {}  # symbol -> last close / first close
+        self.hold = 1.0  # buy-and-hold equity per unit: the mean of those ratios
         self.close: dict[str, Decimal] = {}  # symbol -> last close (its mark)
         # By the key object's id: a CandleKey's hash is computed field by field on every call,
         # and the replay hands out the same key object for every candle of a stream.
@@ -318,12 +324,11 @@ class _Watch:
             stream.last_open = open_ms
             self.close[stream.symbol] = close
             self._ratio[stream.symbol] = float(close) / stream.first_close
-
-    def hold(self) -> float:
         ratio = self._ratio
         if len(ratio) == 1:
-            return next(iter(ratio.values()))
-        return sum(ratio.values()) / len(ratio) if ratio else 1.0
+            self.hold = next(iter(ratio.values()))
+        elif ratio:
+            self.hold = sum(ratio.values()) / len(ratio)
 
 
 def _finest(keys: Sequence[CandleKey]) -> set[CandleKey]:

@@ -140,21 +140,22 @@ def drawdowns(curve: EquityCurve) -> tuple[Decimal, Decimal, int]:
     time spent below a peak in ms). The starting balance is the first peak."""
     peak = curve.start_balance
     peak_ms = curve.start_ms
-    worst = fraction = ZERO
+    worst = fraction = deepest = ZERO  # deepest: the largest fall below the current peak
     longest = 0
     under = False
     for ms, equity in zip(curve.times, curve.equity, strict=True):
         if equity < peak:
             fall = CONTEXT.subtract(peak, equity)
             worst = max(worst, fall)
-            if peak > 0:
+            if peak > 0 and fall > deepest:  # under one peak the fraction grows with the fall
                 fraction = max(fraction, min(Decimal(1), CONTEXT.divide(fall, peak)))
+            deepest = max(deepest, fall)
             longest = max(longest, ms - peak_ms)  # still under water: it lasts at least this
             under = True
         else:
             if under:  # recovered now: the drawdown lasted until this moment
                 longest = max(longest, ms - peak_ms)
-            peak, peak_ms, under = equity, ms, False
+            peak, peak_ms, under, deepest = equity, ms, False, ZERO
     return worst, fraction, longest
 
 
