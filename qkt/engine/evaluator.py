@@ -178,13 +178,25 @@ class Evaluator:
         left, right = self._child(expr.left), self._child(expr.right)
         both = expr.op == "AND"
 
-        def logic() -> Value:  # both sides always run: a CROSSES must see every evaluation
-            a, b = left(), right()
-            if not isinstance(a, bool) or not isinstance(b, bool):
-                return UNDEFINED
-            return (a and b) if both else (a or b)
+        # Both sides always run: a CROSSES must see every evaluation. The only bools are the
+        # objects True and False, so `is` tests say "a bool" without calling isinstance.
+        if both:
 
-        return logic
+            def conjunction() -> Value:
+                a, b = left(), right()
+                if (a is True or a is False) and (b is True or b is False):
+                    return a and b
+                return UNDEFINED
+
+            return conjunction
+
+        def disjunction() -> Value:
+            a, b = left(), right()
+            if (a is True or a is False) and (b is True or b is False):
+                return a or b
+            return UNDEFINED
+
+        return disjunction
 
     def _build_not(self, expr: Not) -> Callable[[], Value]:
         operand = self._child(expr.operand)

@@ -72,19 +72,24 @@ class Routes:
         self.by_key = routes
         self._by_id: dict[int, Route] = {}
         self._pinned: list[CandleKey] = []  # an id names its key only while the key is alive
+        self._last: tuple[CandleKey | None, Route | None] = (None, None)
 
     def get(self, key: CandleKey) -> Route | None:
         """The route of `key`, None if the strategy has no such stream."""
-        route = self._by_id.get(id(key))
-        if route is not None:
+        last_key, route = self._last
+        if key is last_key:  # one stream: the same key object, candle after candle
             return route
-        route = self.by_key.get(key)
-        if route is not None:
+        route = self._by_id.get(id(key))
+        if route is None:
+            route = self.by_key.get(key)
+            if route is None:
+                return None
             if len(self._pinned) >= _MAX_PINNED:  # a host making a key object per candle
                 self._by_id.clear()
                 self._pinned.clear()
             self._by_id[id(key)] = route
             self._pinned.append(key)
+        self._last = (key, route)
         return route
 
     def last_ms(self) -> dict[CandleKey, int]:

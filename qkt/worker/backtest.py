@@ -20,7 +20,7 @@ from qkt.engine import EngineConfig, Fill, Instrument, Order, SignalEvent, Strat
 from qkt.errors import UserError
 from qkt.log import iso_utc
 from qkt.market import csvdata
-from qkt.market.models import Candle, CandleKey
+from qkt.market.models import Candle, CandleKey, Timeframe
 from qkt.market.replay import replay_candles
 from qkt.money import CONTEXT, ZERO, to_str
 from qkt.worker.figures import DAY_MS, EquityCurve, Figures, Gap, compute, is_closing
@@ -302,12 +302,13 @@ class _Watch:
         self._seen: list[CandleKey] = []
 
     def observe(self, instant: list[Candle]) -> None:
+        streams = self._streams
+        ratio = 0.0
         for candle in instant:
             key = candle.key
-            if id(key) in self._streams:
-                stream = self._streams[id(key)]
-            else:
-                stream = self._streams[id(key)] = _Stream(key) if key in self.finest else None
+            stream = streams.get(id(key), _UNSEEN)
+            if stream is _UNSEEN:
+                stream = streams[id(key)] = _Stream(key) if key in self.finest else None
                 self._seen.append(key)  # an id names this key only while the key is alive
             if stream is None:
                 continue
@@ -323,12 +324,16 @@ class _Watch:
                     self.gaps.append(Gap(stream.symbol, previous, missing))
             stream.last_open = open_ms
             self.close[stream.symbol] = close
-            self._ratio[stream.symbol] = float(close) / stream.first_close
-        ratio = self._ratio
-        if len(ratio) == 1:
-            self.hold = next(iter(ratio.values()))
-        elif ratio:
-            self.hold = sum(ratio.values()) / len(ratio)
+            ratio = self._ratio[stream.symbol] = float(close) / stream.first_close
+        ratios = self._ratio
+        if len(ratios) == 1:
+            if ratio:  # the one symbol's, just computed
+                self.hold = ratio
+        elif ratios:
+            self.hold = sum(ratios.values()) / len(ratios)
+
+
+_UNSEEN: Final = _Stream(CandleKey("", "", Timeframe(1, "1ms")))  # not a stream of the run
 
 
 def _finest(keys: Sequence[CandleKey]) -> set[CandleKey]:
