@@ -220,15 +220,25 @@ class Evaluator:
                 self._slots.indicators[expr.right.slot],
             )
 
-            def indicators_cross() -> Value:  # `fast CROSSES ABOVE slow`: `settled`, inlined
+            rising = direction == "ABOVE"
+
+            def indicators_cross() -> Value:
+                # `fast CROSSES ABOVE slow` on every close: `settled` and `state.turn`, inlined.
                 a, b = slot_a.number, slot_b.number
-                if a is not None and b is not None:
-                    difference, margin = a - b, GAP * (abs(a) + abs(b))
-                    if difference > margin:
-                        return turn(True, direction)
-                    if -difference > margin:
-                        return turn(False, direction)
-                return step(slot_a.value, slot_b.value, direction)
+                if a is None or b is None:
+                    return step(slot_a.value, slot_b.value, direction)
+                difference, margin = a - b, GAP * (abs(a) + abs(b))
+                if difference > margin:
+                    above = True
+                elif -difference > margin:
+                    above = False
+                else:
+                    return step(slot_a.value, slot_b.value, direction)
+                before = state.above
+                state.above = above
+                if before is None:
+                    return UNDEFINED
+                return (above and not before) if rising else (before and not above)
 
             return indicators_cross
 
