@@ -37,6 +37,7 @@ CANDLES: Final = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit()
 RUNS: Final = 3
 START_MS: Final = 1_767_225_600_000
 FEE: Final = Decimal("0.0006")
+CASH: Final = 10_000_000  # every engine's starting balance: 1 BTC at ~65,000 is always affordable
 CROSS: Final = """\
 STRATEGY ema_cross VERSION 1
 SYMBOLS btc = BACKTEST:BTCUSDT EVERY 1m
@@ -70,7 +71,7 @@ def write_candles(path: Path, count: int = CANDLES, seed: int = 1) -> None:
 
 def run_qkt(path: Path, source: str = CROSS) -> list[Fill]:
     program = compile_source(source, "ema_cross.qkt")
-    result = run_backtest(program, path, EngineConfig(fee_bps=FEE * 10_000))
+    result = run_backtest(program, path, EngineConfig(balance=Decimal(CASH), fee_bps=FEE * 10_000))
     return [(f.ts - 60_000, f.side.value, float(f.price)) for f in result.fills]
 
 
@@ -98,7 +99,7 @@ def run_backtesting_py(path: Path) -> list[Fill]:
     test = Backtest(
         frame,
         EmaCross,
-        cash=10_000_000,
+        cash=CASH,
         commission=float(FEE),
         trade_on_close=True,
         finalize_trades=True,  # a position open at the end is listed, closed on the last bars;
@@ -147,7 +148,7 @@ def run_backtrader(path: Path) -> list[Fill]:
         )
     )
     cerebro.addstrategy(EmaCross)
-    cerebro.broker.setcash(10_000_000)
+    cerebro.broker.setcash(CASH)
     cerebro.broker.setcommission(commission=float(FEE))
     cerebro.broker.set_coc(True)
     cerebro.run()

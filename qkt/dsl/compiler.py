@@ -40,6 +40,7 @@ class _Compiler(CallLowering):
         self.defaults = {clause.name: clause.value for clause in reversed(tree.defaults)}
         self.slots = 0
         self.nodes = 0
+        self.calls = {}
 
     def program(self) -> ir.Program:
         streams = tuple(

@@ -32,6 +32,10 @@ class CallLowering(ABC):
     """The compiler's call half; the compiler provides LETs, slots and expression lowering."""
 
     lets: dict[str, nodes.Expr]
+    # One slot per distinct call: a LET used twice, or the same `EMA(btc.close, 12)` written in
+    # two rules, is one instance fed once. The key is the call without its slot; a call whose
+    # inputs hold a stateful node of their own (a slot) never matches another.
+    calls: dict[tuple[object, ...], ir.IndicatorCall]
 
     @abstractmethod
     def expr(self, expr: nodes.Expr, scope: Scope, depth: int) -> ir.CompiledExpr: ...
@@ -61,18 +65,26 @@ class CallLowering(ABC):
         params = tuple(given) + tuple(p.default for p in spec.params[len(given) :])
         keywords = {keyword.name: keyword.value for keyword in call.keywords}
         period_alone = len(spec.params) == 1 and spec.params[0].whole  # `period` says it all
-        return ir.IndicatorCall(
+        period = int(params[0]) if params and spec.params[0].whole else 0
+        matype, anchor = keywords.get("MATYPE", spec.matype), keywords.get("ANCHOR", "1d")
+        params = () if period_alone else params
+        identity = (call.name, source, period, root, params, call.field, matype, anchor, other)
+        known = self.calls.get(identity)
+        if known is not None:
+            return known
+        lowered = self.calls[identity] = ir.IndicatorCall(
             slot=self.slot(),
             name=call.name,
             source=source,
-            period=int(params[0]) if params and spec.params[0].whole else 0,
+            period=period,
             root=root,
-            params=() if period_alone else params,
+            params=params,
             output=call.field,
-            matype=keywords.get("MATYPE", spec.matype),
-            anchor=keywords.get("ANCHOR", "1d"),
+            matype=matype,
+            anchor=anchor,
             other=other,
         )
+        return lowered
 
     def source(
         self, node: nodes.Expr, name: str, scope: Scope, depth: int

@@ -5,8 +5,9 @@ The compiler resolves everything the engine should not have to think about:
 - LETs are expanded in place (they are macros), `SYMBOL` in DEFAULTS becomes the action's stream;
 - FOR EACH is expanded in place, in list order, one `CompiledRule` per alias;
 - DEFAULTS are merged into every action (an action's own options win);
-- every stateful call site (indicator, CROSSES, aggregate, snapshot) gets its own `slot`, a
-  small int unique in the program, so the engine keeps one state object per slot.
+- every distinct indicator call (the same call written twice, or a LET used twice, is one) and
+  every other stateful site (CROSSES, aggregate, snapshot) gets its own `slot`, a small int
+  unique in the program, so the engine keeps one state object per slot.
 
 Semantics (dsl.md, "Meaning") that the engine implements on these nodes:
 - `Logic`, `Compare`, `Arith`, ... are strict: undefined spreads, nothing short-circuits

@@ -45,6 +45,7 @@ from qkt.dsl.program import (
 )
 from qkt.engine import functions
 from qkt.engine.events import EventBuffer
+from qkt.engine.ordering import GAP, float_reader, settled
 from qkt.engine.plan import Plan
 from qkt.engine.portfolio import Portfolio
 from qkt.engine.slots import SlotTable
@@ -106,6 +107,10 @@ class Evaluator:
             code = self._compile(expr)
         return code()
 
+    def compiled(self, expr: CompiledExpr) -> Callable[[], Value]:
+        """`expr` compiled: calling it is `value(expr)`, without the lookup (the rules' own)."""
+        return self._child(expr)
+
     # -- compiling: an expression becomes a tree of closures once, instead of being matched
     # node by node on every evaluation. `_BUILDERS` maps a node type to the method that builds
     # its closure; a node type without one runs `_interpret` (the same meaning, only slower),
@@ -142,6 +147,11 @@ class Evaluator:
         left, right, op = self._child(expr.left), self._child(expr.right), expr.op
         compare = _COMPARE[op]
         equal = op == "=="
+        number = expr.right.value if isinstance(expr.right, Const) else None
+        if isinstance(expr.left, PositionRef) and isinstance(number, Decimal):
+            # `POSITION.btc == 0`: both sides are always Decimals.
+            position = self._portfolio.position_reader(self._plan.instruments[expr.left.stream])
+            return lambda: compare(position(), number)
 
         def comparison() -> Value:
             a, b = left(), right()
@@ -151,19 +161,42 @@ class Evaluator:
                 return (a == b) if equal else (a != b)
             return UNDEFINED
 
-        return comparison
+        float_a, float_b = self._float(expr.left), self._float(expr.right)
+        if float_a is None or float_b is None or not _reads_indicator(expr):
+            return comparison
+        # Two plain numbers, one an indicator at least: the floats decide when they can
+        # (ordering.py); the exact comparison otherwise. Neither side has a side effect to skip.
+        when_apart = {sign: compare(Decimal(sign), Decimal(0)) for sign in (1, -1)}
+
+        def float_first() -> Value:
+            sign = settled(float_a(), float_b())
+            return when_apart[sign] if sign else comparison()
+
+        return float_first
 
     def _build_logic(self, expr: Logic) -> Callable[[], Value]:
         left, right = self._child(expr.left), self._child(expr.right)
         both = expr.op == "AND"
 
-        def logic() -> Value:  # both sides always run: a CROSSES must see every evaluation
-            a, b = left(), right()
-            if not isinstance(a, bool) or not isinstance(b, bool):
-                return UNDEFINED
-            return (a and b) if both else (a or b)
+        # Both sides always run: a CROSSES must see every evaluation. The only bools are the
+        # objects True and False, so `is` tests say "a bool" without calling isinstance.
+        if both:
 
-        return logic
+            def conjunction() -> Value:
+                a, b = left(), right()
+                if (a is True or a is False) and (b is True or b is False):
+                    return a and b
+                return UNDEFINED
+
+            return conjunction
+
+        def disjunction() -> Value:
+            a, b = left(), right()
+            if (a is True or a is False) and (b is True or b is False):
+                return a or b
+            return UNDEFINED
+
+        return disjunction
 
     def _build_not(self, expr: Not) -> Callable[[], Value]:
         operand = self._child(expr.operand)
@@ -177,7 +210,46 @@ class Evaluator:
     def _build_crosses(self, expr: CompiledCrosses) -> Callable[[], Value]:
         left, right = self._child(expr.left), self._child(expr.right)
         state, direction = self._slots.crosses[expr.slot], expr.direction
-        return lambda: state.step(left(), right(), direction)
+        float_a, float_b = self._float(expr.left), self._float(expr.right)
+        if float_a is None or float_b is None or not _reads_indicator(expr):
+            return lambda: state.step(left(), right(), direction)
+        turn, step = state.turn, state.step
+        if isinstance(expr.left, IndicatorCall) and isinstance(expr.right, IndicatorCall):
+            slot_a, slot_b = (
+                self._slots.indicators[expr.left.slot],
+                self._slots.indicators[expr.right.slot],
+            )
+
+            rising = direction == "ABOVE"
+
+            def indicators_cross() -> Value:
+                # `fast CROSSES ABOVE slow` on every close: `settled` and `state.turn`, inlined.
+                a, b = slot_a.number, slot_b.number
+                if a is None or b is None:
+                    return step(slot_a.value, slot_b.value, direction)
+                difference, margin = a - b, GAP * (abs(a) + abs(b))
+                if difference > margin:
+                    above = True
+                elif -difference > margin:
+                    above = False
+                else:
+                    return step(slot_a.value, slot_b.value, direction)
+                before = state.above
+                state.above = above
+                if before is None:
+                    return UNDEFINED
+                return (above and not before) if rising else (before and not above)
+
+            return indicators_cross
+
+        def float_first() -> Value:  # as in `_build_compare`
+            sign = settled(float_a(), float_b())
+            return turn(sign > 0, direction) if sign else step(left(), right(), direction)
+
+        return float_first
+
+    def _float(self, expr: CompiledExpr) -> Callable[[], float | None] | None:
+        return float_reader(expr, self._slots, self._candles)
 
     def _build_arith(self, expr: Arith) -> Callable[[], Value]:
         left, right, op = self._child(expr.left), self._child(expr.right), expr.op
@@ -199,8 +271,7 @@ class Evaluator:
         return arithmetic
 
     def _build_position(self, expr: PositionRef) -> Callable[[], Value]:
-        position, instrument = self._portfolio.position, self._plan.instruments[expr.stream]
-        return lambda: position(instrument)
+        return self._portfolio.position_reader(self._plan.instruments[expr.stream])
 
     def _child(self, expr: CompiledExpr) -> Callable[[], Value]:
         code = self._code.get(id(expr))
@@ -332,6 +403,13 @@ class Evaluator:
 
 
 _MAX_COMPILED: Final = 100_000
+
+
+def _reads_indicator(expr: Compare | CompiledCrosses) -> bool:
+    """Worth reading floats: a side is an indicator (a field or a constant is a Decimal already)."""
+    return isinstance(expr.left, IndicatorCall) or isinstance(expr.right, IndicatorCall)
+
+
 # Node type -> the Evaluator method that compiles it (see `Evaluator._compile`).
 _BUILDERS: Final[dict[type, Callable[[Evaluator, Any], Callable[[], Value]]]] = {
     Const: Evaluator._build_const,

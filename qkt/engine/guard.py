@@ -27,7 +27,7 @@ from qkt.engine.halt import HaltInfo, HaltKind, NotHaltedError, outranks
 from qkt.engine.margin import check_order
 from qkt.engine.orders import Fill, Order, Side
 from qkt.engine.portfolio import Portfolio
-from qkt.engine.risk import Breach, RiskMonitor
+from qkt.engine.risk import DAY_MS, Breach, RiskMonitor
 from qkt.money import CONTEXT, to_str
 
 Clock = Callable[[], int]  # epoch ms now
@@ -95,6 +95,9 @@ class Guard:
     def tick(self) -> None:
         """Start a new UTC day if the clock is in one, and lift a daily-loss halt then."""
         now = self.clock()
+        day = self.monitor.day
+        if day is not None and now < (day + 1) * DAY_MS:
+            return  # `is_new_day` without the calls: this runs on every candle
         if not self.monitor.is_new_day(now):
             return
         if not self.monitor.new_day(now, self._portfolio.equity):

@@ -83,6 +83,10 @@ class MarginRules:
             return self.market
         return MarketKind.LINEAR if instrument.broker in LINEAR_BROKERS else MarketKind.SPOT
 
+    def liquidates(self, instrument: Instrument, long: bool) -> bool:
+        """A long (or short) position in `instrument` has a liquidation price at all."""
+        return self.enabled and not (long and self.kind_of(instrument) is MarketKind.SPOT)
+
     def leverage_of(self, instrument: Instrument) -> Decimal:
         """The leverage a position in `instrument` trades at."""
         return self.leverage if self.kind_of(instrument) is MarketKind.LINEAR else ONE
@@ -186,9 +190,7 @@ def liquidation_price(
 ) -> Decimal | None:
     """Where a position of `qty` (signed) entered at `avg_price` is liquidated; None if never
     (margin off, a spot long, flat)."""
-    if not rules.enabled or qty == 0:
-        return None
-    if rules.kind_of(instrument) is MarketKind.SPOT and qty > 0:
+    if qty == 0 or not rules.liquidates(instrument, qty > 0):
         return None
     initial = CONTEXT.divide(ONE, rules.leverage_of(instrument))
     if qty > 0:

@@ -197,11 +197,18 @@ class PaperBroker:
 
     # -- matching ----------------------------------------------------------------------------
 
-    def on_candle(self, candle: Candle) -> None:
+    def on_candle(self, candle: Candle, instrument: Instrument | None = None) -> None:
         """Match `candle` (of its symbol's finest stream) against the symbol's open orders,
         liquidating first a position whose liquidation price the candle reached, unless one of
-        its stops fills first (at a price no worse), and again after the orders."""
-        instrument = Instrument.of(candle.key)
+        its stops fills first (at a price no worse), and again after the orders. `instrument`
+        is the candle's (the engine knows it already)."""
+        if instrument is None:
+            instrument = Instrument.of(candle.key)
+        if not self._orders:  # nothing to match: only a liquidation can happen, and only once
+            held = self._portfolio.position(instrument)
+            if held != 0 and self._config.margin.liquidates(instrument, held > 0):
+                self._liquidate(candle, before_orders=True)
+            return
         held_at_open = self._portfolio.position(instrument)
         for order in list(self._open_in(instrument)):
             if order.expires_ms is not None and candle.open_ms >= order.expires_ms:

@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from qkt.engine.orders import Instrument, Side
 from qkt.money import CONTEXT, ZERO, to_str
@@ -104,10 +106,16 @@ class Portfolio:
         self._avg: dict[Instrument, Decimal] = {}
         self._marks: dict[Instrument, Decimal] = {}
         self._epochs: dict[Instrument, int] = {}
+        self.transitions = 0  # opens, closes and flips of every position: the epochs' sum
 
     def position(self, instrument: Instrument) -> Decimal:
         """Signed quantity held (0 when flat)."""
         return self._qty.get(instrument, ZERO)
+
+    def position_reader(self, instrument: Instrument) -> Callable[[], Decimal]:
+        """`position(instrument)` as a call without arguments (no Python frame: rules read
+        positions on every candle)."""
+        return cast(Callable[[], Decimal], functools.partial(self._qty.get, instrument, ZERO))
 
     def avg_price(self, instrument: Instrument) -> Decimal:
         """Average entry price (0 when flat)."""
@@ -170,6 +178,7 @@ class Portfolio:
             self._avg[instrument] = after.avg_price
         if transition:
             self._epochs[instrument] = self.epoch(instrument) + 1
+            self.transitions += 1
         return Applied(after.realized, new_qty, transition)
 
     def positions(self) -> tuple[Position, ...]:
@@ -236,4 +245,5 @@ class Portfolio:
             portfolio._avg[inst] = Decimal(row["avg_price"])
         portfolio._marks = {Instrument.parse(i): Decimal(p) for i, p in data["marks"].items()}
         portfolio._epochs = {Instrument.parse(i): e for i, e in data["epochs"].items()}
+        portfolio.transitions = sum(portfolio._epochs.values())
         return portfolio

@@ -27,7 +27,6 @@ from qkt.engine.plan import Plan
 from qkt.engine.values import (
     UNDEFINED,
     Value,
-    from_float,
     value_from_json,
     value_to_json,
 )
@@ -47,7 +46,10 @@ class CrossState:
         """One evaluation: TRUE on the crossing, FALSE otherwise, undefined as documented."""
         if not isinstance(left, Decimal) or not isinstance(right, Decimal):
             return UNDEFINED
-        above = left > right
+        return self.turn(left > right, direction)
+
+    def turn(self, above: bool, direction: Literal["ABOVE", "BELOW"]) -> Value:
+        """One defined evaluation, given whether left is above right now."""
         before, self.above = self.above, above
         if before is None:
             return UNDEFINED
@@ -202,7 +204,7 @@ class SlotTable:
         for key, state in data["indicators"].items():
             slot = self.indicators[int(key)]
             slot.indicator.restore(state)
-            slot.value = from_float(slot.number)
+            slot.refresh()
         for key, above in data["crosses"].items():
             self.crosses[int(key)].above = above
         for key, values in data["windows"].items():

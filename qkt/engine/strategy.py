@@ -34,7 +34,6 @@ from qkt.dsl.program import (
     CompiledCrosses,
     CompiledExpr,
     CompiledRule,
-    IndicatorCall,
     LogAction,
     OrderAction,
     Program,
@@ -44,7 +43,7 @@ from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
-from qkt.engine.feeding import feed_indicator
+from qkt.engine.feeding import Feeder, feeders
 from qkt.engine.guard import Guard
 from qkt.engine.halt import HaltInfo, HaltKind, KillResult
 from qkt.engine.margin import available
@@ -54,6 +53,7 @@ from qkt.engine.plan import build_plan, walk
 from qkt.engine.portfolio import Account, Portfolio, Position
 from qkt.engine.protocols import Journal, NullJournal
 from qkt.engine.risk import RiskMonitor
+from qkt.engine.routes import Route, Routes
 from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
 from qkt.engine.values import UNDEFINED, Value
@@ -83,8 +83,8 @@ class StrategyEngine:
         self._portfolio = Portfolio(self.config.balance)
         self._slots = SlotTable(self._plan)
         self._candles: dict[str, Candle] = {}  # alias -> its latest closed candle
-        self._last_ms: dict[CandleKey, int] = {}  # key -> open time of its last candle
         self._seen_epochs: dict[Instrument, int] = {}
+        self._seen_transitions = -1  # the portfolio's transition count last observed
         self._clock = clock or (lambda: self._events.now_ms)
         self._guard, self._broker = self._book(self._portfolio)
         self._evaluator = Evaluator(
@@ -93,25 +93,52 @@ class StrategyEngine:
         self._resolver = ActionResolver(
             self._plan, self._evaluator, self._portfolio, self.config.qty_step
         )
+        last_ms: dict[CandleKey, int] = {}
         if state is not None:
-            self._restore(state)
+            last_ms = self._restore(state)
+        self._routes = self._build_routes()
+        for key, ms in last_ms.items():
+            route = self._routes.get(key)
+            if route is not None:
+                route.last_open = ms
+
+    def _build_routes(self) -> Routes:
+        """Each key's route (after a restore: it holds the evaluator's compiled conditions)."""
+        slots, candles = self._slots, self._candles
+
+        def evaluator_for(slot: int) -> Callable[[CompiledExpr], Value]:
+            return lambda expr: self._value_in_slot(slot, expr)
+
+        def feed(numbers: list[int]) -> tuple[Feeder, ...]:
+            return feeders(numbers, slots, candles, evaluator_for)
+
+        compiled = self._evaluator.compiled
+        return Routes(
+            {
+                key: Route(self._plan, key, feed, lambda rule: compiled(rule.condition))
+                for key in self._plan.aliases
+            }
+        )
 
     # -- driving -----------------------------------------------------------------------------
 
     def on_candle(self, candle: Candle) -> list[EngineEvent]:
         """Process one closed candle; the events it caused, in order (fills already journaled)."""
-        aliases = self._accept(candle)
-        if not aliases:
+        route = self._accept(candle)
+        if route is None:
             return []
-        self._close(candle, aliases)
+        self._close(candle, route)
         self._guard.tick()  # after the marks: a day starts from the equity at its first close
-        instrument = Instrument.of(candle.key)
-        if self._plan.finest[instrument] == candle.key:
-            self._broker.on_candle(candle)
-            self._observe_positions()
+        if route.finest:
+            self._broker.on_candle(candle, route.instrument)
+            if self._portfolio.transitions != self._seen_transitions:
+                self._observe_positions()
         self._guard.check_equity()
-        for rule in self._plan.rules[candle.key]:
-            self._run(rule, candle)
+        evaluator = self._evaluator
+        for rule, condition in route.rules:
+            evaluator.rule, evaluator.scope = rule.index, "rule"
+            if condition() is True:
+                self._fire(rule, candle)
         return self._events.drain()
 
     def on_instant(self, candles: Sequence[Candle]) -> list[EngineEvent]:
@@ -120,70 +147,63 @@ class StrategyEngine:
         the rules of their streams run in file order. Neither the order the candles arrive in nor
         the order their streams were declared in can change what a rule sees (a `CLOSE_ALL` on
         one symbol's rule closes the others at their closes of the same instant)."""
-        accepted = []
+        accepted: list[tuple[Candle, Route]] = []
         for candle in sorted(candles, key=lambda c: (c.key.timeframe.ms, str(c.key))):
-            aliases = self._accept(candle)
-            if aliases:
-                self._close(candle, aliases)
-                accepted.append(candle)
-        for candle in accepted:
-            if self._plan.finest[Instrument.of(candle.key)] == candle.key:
-                self._broker.on_candle(candle)
+            route = self._accept(candle)
+            if route is not None:
+                self._close(candle, route)
+                accepted.append((candle, route))
+        for candle, route in accepted:
+            if route.finest:
+                self._broker.on_candle(candle, route.instrument)
                 self._observe_positions()
-        due = [(rule.index, rule, c) for c in accepted for rule in self._plan.rules[c.key]]
-        for _, rule, candle in sorted(due, key=lambda item: item[0]):
-            self._run(rule, candle)
+        due = [(rule.index, rule, c, code) for c, r in accepted for rule, code in r.rules]
+        for _, rule, candle, condition in sorted(due, key=lambda item: item[0]):
+            self._run(rule, candle, condition)
         return self._events.drain()
 
     def warm_up(self, candle: Candle) -> list[EngineEvent]:
         """Process a historical candle without trading: indicators, histories, aggregates and
         CROSSES state advance (conditions are evaluated), but nothing fires and no order is
         matched. For the history a fresh worker replays before going live."""
-        aliases = self._accept(candle)
-        if aliases:
-            self._close(candle, aliases)
-            for rule in self._plan.rules[candle.key]:
+        route = self._accept(candle)
+        if route is not None:
+            self._close(candle, route)
+            for rule, condition in route.rules:
                 self._evaluator.rule, self._evaluator.scope = rule.index, "rule"
-                self._evaluator.value(rule.condition)
+                condition()
         return self._events.drain()
 
-    def _accept(self, candle: Candle) -> tuple[str, ...]:
-        aliases = self._plan.aliases.get(candle.key)
-        if aliases is None:
+    def _accept(self, candle: Candle) -> Route | None:
+        """The candle's route, or None if it is not newer than its key's last one."""
+        route = self._routes.get(candle.key)
+        if route is None:
             raise ValueError(f"{candle.key} is not a stream of strategy {self.program.name!r}")
-        last = self._last_ms.get(candle.key)
-        if last is not None and candle.open_ms <= last:
-            return ()
-        self._last_ms[candle.key] = candle.open_ms
-        self._events.now_ms = candle.end_ms
-        return aliases
+        last, open_ms = route.last_open, candle.open_ms
+        if last is not None and open_ms <= last:
+            return None
+        route.last_open = open_ms
+        self._events.now_ms = open_ms + route.step_ms
+        return route
 
-    def _close(self, candle: Candle, aliases: tuple[str, ...]) -> None:
-        for alias in aliases:
-            self._candles[alias] = candle
-        instrument = Instrument.of(candle.key)
-        latest = max(
-            (self._candles[a] for a in self._plan.streams[instrument] if a in self._candles),
-            key=lambda c: c.end_ms,
-        )
-        self._portfolio.mark(instrument, latest.close)
-        for alias in aliases:
-            for node in self._plan.indicators.get(alias, ()):
-                self._feed(node)
-        for alias in aliases:
-            for lag in self._plan.lags.get(alias, ()):
-                self._slots.lags[lag.slot].push(self._value_in_slot(lag.slot, lag.value))
-        for alias in aliases:
-            for agg in self._plan.aggregates.get(alias, ()):
-                self._push_aggregate(agg)
-
-    def _feed(self, node: IndicatorCall) -> None:
-        feed_indicator(
-            self._slots.indicators[node.slot],
-            self._slots,
-            self._candles,
-            lambda expr: self._value_in_slot(node.slot, expr),
-        )
+    def _close(self, candle: Candle, route: Route) -> None:
+        candles = self._candles
+        for alias in route.aliases:
+            candles[alias] = candle
+        if route.sole:
+            self._portfolio.mark(route.instrument, candle.close)
+        else:
+            latest = max(
+                (candles[a] for a in self._plan.streams[route.instrument] if a in candles),
+                key=lambda c: c.end_ms,
+            )
+            self._portfolio.mark(route.instrument, latest.close)
+        for feed in route.feeders:
+            feed()
+        for lag in route.lags:
+            self._slots.lags[lag.slot].push(self._value_in_slot(lag.slot, lag.value))
+        for agg in route.aggregates:
+            self._push_aggregate(agg)
 
     def _push_aggregate(self, node: CompiledAggregate) -> None:
         if node.window is not None:
@@ -203,10 +223,14 @@ class StrategyEngine:
 
     # -- rules -------------------------------------------------------------------------------
 
-    def _run(self, rule: CompiledRule, candle: Candle) -> None:
-        self._evaluator.rule, self._evaluator.scope = rule.index, "rule"
-        if not self._evaluator.is_true(rule.condition):
-            return
+    def _run(self, rule: CompiledRule, candle: Candle, condition: Callable[[], Value]) -> None:
+        evaluator = self._evaluator
+        evaluator.rule, evaluator.scope = rule.index, "rule"
+        if condition() is True:
+            self._fire(rule, candle)
+
+    def _fire(self, rule: CompiledRule, candle: Candle) -> None:
+        """A rule's condition is TRUE: its signal, then its action."""
         signal = SignalEvent(
             ts=candle.end_ms,
             candle_ms=candle.open_ms,
@@ -339,6 +363,10 @@ class StrategyEngine:
 
     def _observe_positions(self) -> None:
         """Apply transitions: empty `SINCE OPEN`, capture or clear `@open`."""
+        transitions = self._portfolio.transitions
+        if transitions == self._seen_transitions:
+            return  # no position opened, closed or flipped since the last look
+        self._seen_transitions = transitions
         for instrument, streams in self._plan.streams.items():
             epoch = self._portfolio.epoch(instrument)
             if epoch == self._seen_epochs.get(instrument, 0):
@@ -401,7 +429,7 @@ class StrategyEngine:
     @property
     def last_candle_ms(self) -> dict[CandleKey, int]:
         """Open time (epoch ms) of the last candle processed, per key."""
-        return dict(self._last_ms)
+        return self._routes.last_ms()
 
     def status(self) -> dict[str, Any]:
         """The engine's part of the worker's `/status` (money as exact decimal strings)."""
@@ -412,7 +440,7 @@ class StrategyEngine:
             "open_orders": [order.to_json() for order in self.open_orders],
             "trades": self.trade_count,
             "last_trade": None if self.last_trade is None else self.last_trade.to_json(),
-            "last_candle_ts": {str(k): ms for k, ms in self._last_ms.items()},
+            "last_candle_ts": {str(k): ms for k, ms in self._routes.last_ms().items()},
             "warm": self.warm,
         }
 
@@ -427,7 +455,7 @@ class StrategyEngine:
             broker=self._broker.export(),
             slots=self._slots.export(),
             candles={alias: candle_to_json(c) for alias, c in self._candles.items()},
-            last_candle_ms={str(k): ms for k, ms in self._last_ms.items()},
+            last_candle_ms={str(k): ms for k, ms in self._routes.last_ms().items()},
             seen_epochs={str(i): e for i, e in self._seen_epochs.items()},
             logged_once=self._events.export(),
             risk=self._guard.export(),
@@ -439,7 +467,8 @@ class StrategyEngine:
         guard.cancel_entries = broker.cancel_entries
         return guard, broker
 
-    def _restore(self, state: EngineState) -> None:
+    def _restore(self, state: EngineState) -> dict[CandleKey, int]:
+        """Load `state`; the open time of the last candle per key (for the routes)."""
         self._portfolio = Portfolio.restore(state.portfolio)
         self._guard, self._broker = self._book(self._portfolio)
         self._broker.restore(state.broker)
@@ -459,9 +488,9 @@ class StrategyEngine:
                 " indicators start cold",
                 level=LogLevel.WARNING,
             )
-            return
+            return {}
         self._slots.restore(state.slots)
         for alias, data in state.candles.items():
             self._candles[alias] = candle_from_json(data)
-        self._last_ms = {CandleKey.parse(k): ms for k, ms in state.last_candle_ms.items()}
         self._seen_epochs = {Instrument.parse(i): e for i, e in state.seen_epochs.items()}
+        return {CandleKey.parse(k): ms for k, ms in state.last_candle_ms.items()}

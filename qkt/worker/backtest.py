@@ -30,7 +30,7 @@ from qkt.engine import (
 from qkt.errors import UserError
 from qkt.log import iso_utc
 from qkt.market import csvdata
-from qkt.market.models import Candle, CandleKey
+from qkt.market.models import Candle, CandleKey, Timeframe
 from qkt.market.replay import replay_candles
 from qkt.money import CONTEXT, ZERO, to_str
 from qkt.worker.figures import DAY_MS, EquityCurve, Figures, Gap, compute, is_closing
@@ -223,14 +223,16 @@ def run_backtest(
     next_progress = PROGRESS_EVERY
     risk_events: list[RiskEvent] = []
     rejections: list[OrderRejectedEvent] = []
+    on_candle, observe = engine.on_candle, watch.observe
+    times, equities, exposed, hold = curve.times, curve.equity, curve.exposed, curve.hold
     for end, instant in _instants(replay_candles(data, keys, start_ms, end_ms), len(keys)):
         if len(instant) == 1:
-            events = engine.on_candle(instant[0])  # one candle: the barrier has nothing to order
+            events = on_candle(instant[0])  # one candle: the barrier has nothing to order
         else:
             events = engine.on_instant(instant)
         if events:
             _keep_risk(events, risk_events, rejections)
-        watch.observe(instant)
+        observe(instant)
         candles += len(instant)
         # Equity moves only with a fill or, while something is held, with the marks: after a
         # fill the book is read from the engine; in between, positions are marked here at each
@@ -246,10 +248,10 @@ def run_backtest(
                 change = CONTEXT.multiply(qty, CONTEXT.subtract(watch.close[symbol], avg))
                 unrealized = CONTEXT.add(unrealized, change)
             equity = CONTEXT.add(balance, unrealized)
-        curve.times.append(end)
-        curve.equity.append(equity)
-        curve.exposed.append(bool(held))
-        curve.hold.append(watch.hold())
+        times.append(end)
+        equities.append(equity)
+        exposed.append(bool(held))
+        hold.append(watch.hold)
         if progress is not None and candles >= next_progress:
             next_progress += PROGRESS_EVERY
             progress(candles, len(fills), end)
@@ -289,8 +291,11 @@ def _keep_risk(
 def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, list[Candle]]]:
     """The candles grouped by close instant (they come in close order)."""
     if streams == 1:  # each candle is an instant of its own
+        step = -1
         for candle in candles:
-            yield candle.end_ms, [candle]
+            if step < 0:
+                step = candle.key.timeframe.ms
+            yield candle.open_ms + step, [candle]
         return
     pending: list[Candle] = []
     at = -1
@@ -326,6 +331,7 @@ class _Watch:
         self.gaps: list[Gap] = []
         self.curve = EquityCurve(Decimal(0))
         self._ratio: dict[str, float] = {}  # symbol -> last close / first close
+        self.hold = 1.0  # buy-and-hold equity per unit: the mean of those ratios
         self.close: dict[str, Decimal] = {}  # symbol -> last close (its mark)
         # By the key object's id: a CandleKey's hash is computed field by field on every call,
         # and the replay hands out the same key object for every candle of a stream.
@@ -333,12 +339,13 @@ class _Watch:
         self._seen: list[CandleKey] = []
 
     def observe(self, instant: list[Candle]) -> None:
+        streams = self._streams
+        ratio = 0.0
         for candle in instant:
             key = candle.key
-            if id(key) in self._streams:
-                stream = self._streams[id(key)]
-            else:
-                stream = self._streams[id(key)] = _Stream(key) if key in self.finest else None
+            stream = streams.get(id(key), _UNSEEN)
+            if stream is _UNSEEN:
+                stream = streams[id(key)] = _Stream(key) if key in self.finest else None
                 self._seen.append(key)  # an id names this key only while the key is alive
             if stream is None:
                 continue
@@ -354,13 +361,16 @@ class _Watch:
                     self.gaps.append(Gap(stream.symbol, previous, missing))
             stream.last_open = open_ms
             self.close[stream.symbol] = close
-            self._ratio[stream.symbol] = float(close) / stream.first_close
+            ratio = self._ratio[stream.symbol] = float(close) / stream.first_close
+        ratios = self._ratio
+        if len(ratios) == 1:
+            if ratio:  # the one symbol's, just computed
+                self.hold = ratio
+        elif ratios:
+            self.hold = sum(ratios.values()) / len(ratios)
 
-    def hold(self) -> float:
-        ratio = self._ratio
-        if len(ratio) == 1:
-            return next(iter(ratio.values()))
-        return sum(ratio.values()) / len(ratio) if ratio else 1.0
+
+_UNSEEN: Final = _Stream(CandleKey("", "", Timeframe(1, "1ms")))  # not a stream of the run
 
 
 def _finest(keys: Sequence[CandleKey]) -> set[CandleKey]:

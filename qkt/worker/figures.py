@@ -9,6 +9,7 @@ those figures are None and `undefined` says why.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -73,7 +74,9 @@ class Figures:
 def compute(curve: EquityCurve, fills: Sequence[Fill]) -> Figures:
     """The figures of a finished run."""
     undefined: dict[str, str] = {}
-    wiped = next((t for t, e in zip(curve.times, curve.equity, strict=True) if e <= 0), None)
+    wiped = None
+    if curve.equity and min(curve.equity) <= 0:  # min: a C loop; the scan only when it is due
+        wiped = next((t for t, e in zip(curve.times, curve.equity, strict=True) if e <= 0), None)
     drawdown, fraction, longest = drawdowns(curve)
     span_ms = curve.times[-1] - curve.start_ms if curve.times else 0
     days = span_ms / DAY_MS
@@ -139,22 +142,26 @@ def drawdowns(curve: EquityCurve) -> tuple[Decimal, Decimal, int]:
     """(largest fall in money, largest fall as a fraction of its peak, capped at 1, longest
     time spent below a peak in ms). The starting balance is the first peak."""
     peak = curve.start_balance
-    peak_ms = curve.start_ms
-    worst = fraction = ZERO
+    peak_ms = last_under = curve.start_ms
+    worst = fraction = deepest = ZERO  # deepest: the largest fall below the current peak
     longest = 0
     under = False
     for ms, equity in zip(curve.times, curve.equity, strict=True):
         if equity < peak:
+            last_under, under = ms, True
             fall = CONTEXT.subtract(peak, equity)
-            worst = max(worst, fall)
-            if peak > 0:
-                fraction = max(fraction, min(Decimal(1), CONTEXT.divide(fall, peak)))
-            longest = max(longest, ms - peak_ms)  # still under water: it lasts at least this
-            under = True
+            if fall > deepest:  # only a deeper fall can move the figures
+                deepest = fall
+                if fall > worst:
+                    worst = fall
+                if peak > 0:  # under one peak the fraction grows with the fall
+                    fraction = max(fraction, min(Decimal(1), CONTEXT.divide(fall, peak)))
         else:
             if under:  # recovered now: the drawdown lasted until this moment
                 longest = max(longest, ms - peak_ms)
-            peak, peak_ms, under = equity, ms, False
+            peak, peak_ms, under, deepest = equity, ms, False, ZERO
+    if under:  # still under water at the end: it lasted at least until the last instant
+        longest = max(longest, last_under - peak_ms)
     return worst, fraction, longest
 
 
@@ -162,8 +169,11 @@ def daily_returns(curve: EquityCurve) -> list[float]:
     """A UTC day's return: its last equity over the previous day's (the first day's over the
     starting balance) minus 1; days are those that had candles."""
     closes: dict[int, Decimal] = {}
-    for ms, equity in zip(curve.times, curve.equity, strict=True):
-        closes[(ms - 1) // DAY_MS] = equity
+    times, index = curve.times, 0
+    while index < len(times):  # a bisection per day, not a step per candle (times ascend)
+        day = (times[index] - 1) // DAY_MS
+        index = bisect.bisect_right(times, (day + 1) * DAY_MS, index)
+        closes[day] = curve.equity[index - 1]  # the day's last: the last time <= its end
     returns: list[float] = []
     previous = curve.start_balance
     for day in sorted(closes):

@@ -75,7 +75,7 @@ def test_a_small_program_compiles_to_exactly_this_ir() -> None:
     assert program.keys == (key,)
 
 
-def test_every_stateful_call_site_gets_its_own_slot_even_through_lets_and_for_each() -> None:
+def test_one_slot_per_distinct_indicator_call_and_per_other_stateful_site() -> None:
     program = compile_rules(
         "WHEN fast > slow AND fast@T-2 < fast THEN BUY btc SIZING 1\n"
         "FOR EACH s IN [btc, eth] DO WHEN EMA(s.close, 5) CROSSES ABOVE fast THEN CLOSE s\n"
@@ -83,10 +83,15 @@ def test_every_stateful_call_site_gets_its_own_slot_even_through_lets_and_for_ea
         lets="LET fast = EMA(btc.close, 12), slow = SMA(fast, 3)",
     )
     found = slots(program)
-    assert sorted(found) == list(range(program.slot_count))
-    # fast (1) + slow (2: its SMA and its own copy of fast) + fast@T-2 (2) + fast (1) = 6
-    # in rule 0; each FOR EACH copy has EMA(s), fast and CROSSES (3 each); MAX (1).
-    assert program.slot_count == 6 + 3 + 3 + 1
+    assert sorted(set(found)) == list(range(program.slot_count))
+    # Indicators: EMA(btc.close, 12) once however often `fast` is used, SMA(fast, 3), and
+    # EMA(btc.close, 5) and EMA(eth.close, 5) = 4. Each other stateful site has its own: fast@T-2,
+    # the two CROSSES, MAX = 4.
+    assert program.slot_count == 4 + 4
+    indicators = {n.slot: n for n in walk(program.rules) if isinstance(n, ir.IndicatorCall)}
+    assert len(indicators) == 4
+    fast = [n for n in walk(program.rules) if isinstance(n, ir.IndicatorCall) and n.period == 12]
+    assert len({n.slot for n in fast}) == 1 and len(fast) > 1
 
 
 def test_for_each_expands_in_place_in_list_order_with_the_variable_resolved() -> None:
@@ -161,7 +166,7 @@ def test_lets_expand_in_actions_and_a_period_may_be_a_let_chain() -> None:
     assert action.sizing == ir.SizeQuantity(ir.Const(Decimal("0.1")))
     assert action.order_type == ir.StopOrder(
         ir.IndicatorCall(0, "RSI", ir.FieldRef("btc", "open"), 9, "btc"),
-        ir.IndicatorCall(1, "RSI", ir.FieldRef("btc", "open"), 9, "btc"),
+        ir.IndicatorCall(0, "RSI", ir.FieldRef("btc", "open"), 9, "btc"),  # one call, one slot
     )
 
 
