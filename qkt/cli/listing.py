@@ -12,10 +12,11 @@ import typer
 
 from qkt.cli.haltview import list_state
 from qkt.cli.options import JsonOption, StateDirOption
+from qkt.supervisor.records import ListEntry
 
 if TYPE_CHECKING:
     from qkt.supervisor.figures import HistoryEntry
-    from qkt.supervisor.records import ListEntry, StrategyStatus
+    from qkt.supervisor.records import StrategyStatus
 
 
 def list_command(

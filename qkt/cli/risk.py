@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from qkt.engine import limits_from_flags, parse_leverage, parse_margin
-
 RISK_PANEL = "Risk limits and buying power (docs/risk.md)"
 
 
@@ -57,6 +55,8 @@ def limit_values(
         "max_orders_per_minute": max_orders_per_minute,
         "max_loss_streak": max_loss_streak,
     }
+    from qkt.engine import limits_from_flags  # only once a command runs: `--help` stays light
+
     chosen = {name: value.strip().lower() for name, value in given.items() if value is not None}
     limits_from_flags(chosen)
     return chosen
@@ -64,6 +64,8 @@ def limit_values(
 
 def margin_value(leverage: str | None, margin: str | None) -> bool | None:
     """`--margin` as a bool (None: not given), `--leverage` checked."""
+    from qkt.engine import parse_leverage, parse_margin
+
     if leverage is not None:
         parse_leverage(leverage)  # the API says the same, but only once a daemon answers
     return None if margin is None else parse_margin(margin)
