@@ -117,7 +117,7 @@ async def deploy(body: DeployRequest, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.get("/list", response_model=list[ListEntry], responses=errors())
 async def list_strategies(daemon: DaemonDep, request: Request) -> list[dict[str, Any]]:
-    """Every deployed strategy, sorted by name (trade counts at most a second old)."""
+    """Every deployed strategy, sorted by name (trade counts a few seconds old at most)."""
     await request.app.state.figures.fresh()
     return [to_json(handle.entry()) for handle in daemon.registry.handles()]
 
