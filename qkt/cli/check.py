@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from qkt.dsl import CompileError, compile_bytes, read_source
+
 
 def check_command(
     files: Annotated[
@@ -22,8 +24,6 @@ def check_command(
 
     Then the total N errors. Exit status: 0 if every file is valid, 1 otherwise.
     """
-    from qkt.dsl import CompileError, compile_bytes, read_source  # the compiler: only to check
-
     # Read everything first: a missing file is a usage mistake, reported alone (`qkt: error:`).
     sources = [(str(path), read_source(path)) for path in files]
     errors = 0

@@ -20,15 +20,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         print(f"qkt {__version__}")
         return
-    import os
-
     import typer
 
-    from qkt.cli.app import build, command_in
+    from qkt.cli.app import build
 
-    # Shell completion lists every command: it gets the whole app; a command, only itself.
-    only = None if any(k.startswith("_QKT_COMPLETE") for k in os.environ) else command_in(args)
-    command = typer.main.get_command(build(only))
+    command = typer.main.get_command(build())  # each command is built when it is run
     try:
         command.main(args=args, prog_name="qkt")
     except QktError as error:
