@@ -62,7 +62,7 @@ def _connect(state: StateDir, proc: subprocess.Popen[bytes]) -> ControlClient:
     deadline = time.monotonic() + 60
     while True:
         try:
-            return ControlClient.connect(state)
+            return ControlClient.connect(state, probe=True)
         except QktError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise

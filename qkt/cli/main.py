@@ -22,9 +22,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     import typer
 
-    from qkt.cli.app import app
+    from qkt.cli.app import build
 
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(build())  # each command is built when it is run
     try:
         command.main(args=args, prog_name="qkt")
     except QktError as error:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
 from qkt import __version__
 from qkt.paths import ENV_STATE_DIR, StateDir
 
+STATE_DIR_FLAG: Final = "--state-dir"
+
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
-        "--state-dir",
+        STATE_DIR_FLAG,
         metavar="PATH",
         envvar=ENV_STATE_DIR,
         help="State folder of the daemon (default: the platform's user state dir).",

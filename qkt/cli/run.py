@@ -12,11 +12,15 @@ stderr).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qkt.cli.options import StateDirOption
+
+if TYPE_CHECKING:
+    from qkt.dsl import Program
+    from qkt.engine import EngineConfig
 
 BalanceOption = Annotated[
     str, typer.Option("--balance", help="Starting balance of the paper account.")
@@ -71,3 +75,17 @@ def run_command(
         name=name,
         state=state,
     )
+
+
+def account_flags(balance: str, fee_bps: str, slippage_bps: str) -> EngineConfig:
+    """The paper account the flags describe (`qkt.cli.foreground.account_flags`)."""
+    from qkt.cli.foreground import account_flags as build
+
+    return build(balance, fee_bps, slippage_bps)
+
+
+def compile_or_exit(file: Path) -> Program:
+    """Compile FILE; on DSL errors print every one on stderr and exit 1."""
+    from qkt.cli.foreground import compile_or_exit as compile_it
+
+    return compile_it(file)

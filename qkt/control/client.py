@@ -60,19 +60,28 @@ class ControlClient:
         self.endpoint = endpoint
         self.port = endpoint.port
         self._transport = Transport(endpoint, token)
+        self._answered = False  # until the daemon has answered once, a refusal means "stale"
 
     @classmethod
-    def connect(cls, state: StateDir) -> ControlClient:
-        """Find the daemon (its Unix socket, else control.port) and check that it answers."""
+    def connect(cls, state: StateDir, *, probe: bool = False) -> ControlClient:
+        """Find the daemon: its Unix socket if something listens there, else control.port.
+
+        No request is made here (each costs a command time): a port file that names nothing
+        shows at the first request, as the same `no daemon running` error. With `probe`, ask
+        `/health` now.
+        """
         try:
             token = state.control_token.read_text().strip()
         except OSError:
             token = ""
         socket_path = state.root / SOCKET_NAME
         if socket_path.exists():
-            client = cls(state, Endpoint(unix_path=str(socket_path)), token)
-            if client._healthy():
-                return client
+            endpoint = Endpoint(unix_path=str(socket_path))
+            try:
+                endpoint.open(_PROBE_TIMEOUT_S).close()
+                return cls(state, endpoint, token)
+            except OSError:
+                pass  # a socket file left by a daemon that died: try the port
         port_file = state.control_port
         try:
             port = int(port_file.read_text().strip())
@@ -83,11 +92,8 @@ class ControlClient:
         except (OSError, ValueError) as error:
             raise NoDaemonError(f"no daemon running ({port_file} is unreadable: {error})") from None
         client = cls(state, Endpoint(port=port), token)
-        if not client._healthy():
-            raise NoDaemonError(
-                f"no daemon running (nothing answers on port {port} named in {port_file}: "
-                "a stale file from a daemon that died?); start one with `qkt daemon`"
-            )
+        if probe and not client._healthy():
+            raise client._gone()
         return client
 
     def _healthy(self) -> bool:
@@ -96,6 +102,7 @@ class ControlClient:
             found = orjson.loads(answer.body) if answer.status == 200 else None
         except (TransportError, TransportTimeout, orjson.JSONDecodeError):
             return False
+        self._answered = self._answered or answer.status == 200
         return isinstance(found, dict) and found.get("status") == "ok"
 
     def close(self) -> None:
@@ -254,14 +261,23 @@ class ControlClient:
             raise self._gone() from None
         except TransportTimeout:
             raise QktError(f"the daemon did not answer {method} {path} in time") from None
+        self._answered = True
         if answer.status >= 400:
             raise error_of(answer)
         return answer
 
     def _gone(self) -> NoDaemonError:
-        return NoDaemonError(
-            f"no daemon running (the daemon on {self.endpoint.describe()} went away)"
-        )
+        if self._answered:
+            return NoDaemonError(
+                f"no daemon running (the daemon on {self.endpoint.describe()} went away)"
+            )
+        if self.endpoint.port is not None:
+            return NoDaemonError(
+                f"no daemon running (nothing answers on port {self.endpoint.port} named in "
+                f"{self.state.control_port}: a stale file from a daemon that died?); start one "
+                "with `qkt daemon`"
+            )
+        return NoDaemonError(f"no daemon running (nothing answers on {self.endpoint.describe()})")
 
 
 def error_of(answer: Answer) -> ControlError:

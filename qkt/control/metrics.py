@@ -52,9 +52,10 @@ class FiguresPoller:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._daemon.registry.refresh(), self._interval)
 
-    async def fresh(self, max_age_s: float = 1.0) -> None:
+    async def fresh(self, max_age_s: float = REFRESH_S + 1.0) -> None:
         """Figures no older than `max_age_s` for every running worker: asks them only when
-        some are older (a `qkt list` right after another costs the workers nothing)."""
+        some are older (the background refresh keeps them younger, so a `qkt list` costs the
+        workers nothing)."""
         started = self._task is not None and not self._task.done()
         await self.ensure_running()
         if not started:

@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 # `logs/daemon.log` is the daemon's own log: a strategy of that name would write into it.
 RESERVED_NAMES: Final = frozenset({"daemon"})
+# A stop asks the worker for its final figures first, for at most this long (a hung worker
+# must not slow its own stop down much).
+_FINAL_FIGURES_S: Final = 1.0
 
 
 class Registry(Fleet):
@@ -256,7 +259,7 @@ class Registry(Fleet):
         self._record_stop(name)
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             with contextlib.suppress(Exception):  # its final figures, for `qkt list -a`
-                await self._fetch_status(handle)
+                await asyncio.wait_for(self._fetch_status(handle), _FINAL_FIGURES_S)
         code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
         if self._handles.get(name) is handle:
             del self._handles[name]

@@ -56,3 +56,18 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPa
     strip = [line.replace("\x1b[0m", "").split("\x1b[") for line in coloured]
     assert len(strip[0]) == 1  # the header is never coloured
     assert "\x1b" not in "".join(plain)
+
+
+def test_the_help_listing_matches_each_command() -> None:
+    """`qkt --help` lists the commands without building them: its sentences are the commands'
+    own first sentences."""
+    import typer
+
+    from qkt.cli.app import COMMANDS, build
+
+    for name, (_, _, sentence) in COMMANDS.items():
+        group = typer.main.get_command(build(name))
+        assert isinstance(group, typer.core.TyperGroup)
+        assert group.commands[name].get_short_help_str(1000) == sentence, name
+    listed = qkt("--help").stdout
+    assert all(f"  {name} " in listed for name in COMMANDS)
