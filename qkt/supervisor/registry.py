@@ -21,7 +21,6 @@ from qkt.dsl import Program, compile_bytes
 from qkt.errors import ConflictError, InvalidNameError, NotFoundError, QktError
 from qkt.hub import CandleHub
 from qkt.inputs import read_strategy_file
-from qkt.market.models import CandleKey
 from qkt.notify import Event
 from qkt.records import decode, to_json
 from qkt.supervisor import deployments
@@ -40,16 +39,7 @@ from qkt.supervisor.records import (
     StrategyStatus,
 )
 from qkt.supervisor.spawn import Spawner
-from qkt.supervisor.warmth import (
-    HISTORY_WAIT_S,
-    await_history,
-    hub_history,
-    is_stale,
-    key_feeds,
-    require_warm,
-    warming_text,
-    worker_warmup,
-)
+from qkt.supervisor.warmth import KeyNeeds, is_stale, warming_text
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +69,7 @@ class Registry:
         self._pings: set[asyncio.Task[None]] = set()
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
         self._emit = emit or (lambda event: None)  # alerts (qkt.supervisor.alerts); never blocks
-        self._needs: dict[str, dict[CandleKey, int]] = {}  # name -> history each key needs
-        self.history_wait_s = HISTORY_WAIT_S
+        self.needs = KeyNeeds(hub)  # history each strategy's keys need; warm, stale
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -100,7 +89,7 @@ class Registry:
 
     def entry(self, handle: WorkerHandle) -> ListEntry:
         """The `GET /list` entry of `handle`, with its keys' feeds (`stale`, `warming`)."""
-        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        feeds = self.needs.feeds(handle.name)
         return replace(handle.entry(), stale=is_stale(feeds), warming=warming_text(feeds))
 
     async def refresh(self) -> None:
@@ -123,14 +112,13 @@ class Registry:
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             try:
                 status = await self._fetch_status(handle)
-                feeds = key_feeds(self._hub, self._needs.get(name, {}))
+                feeds = self.needs.feeds(name)
                 ours = {
                     "state": handle.state.value,
                     "restarts": handle.restarts,
                     "port": handle.port,
                     "file_changed": handle.source_check().file_changed,
-                    "stale": is_stale(feeds),
-                    "warming": warming_text(feeds),
+                    **self.needs.flags(feeds),
                     "feeds": [to_json(feed) for feed in feeds],
                 }
                 return decode(RunningStatus, {**status, **ours})
@@ -139,7 +127,7 @@ class Registry:
         return self._record(handle)
 
     def _record(self, handle: WorkerHandle) -> DaemonRecord:
-        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        feeds = self.needs.feeds(handle.name)
         return replace(
             handle.record(), stale=is_stale(feeds), warming=warming_text(feeds), feeds=feeds
         )
@@ -182,15 +170,13 @@ class Registry:
             raise
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
-        needs = self._needs[name] = program.history_needed()
+        self.needs.set(name, program.history_needed())
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            await await_history(self._hub, handle.keys, self.history_wait_s)
-            if warm:
-                require_warm(name, key_feeds(self._hub, needs))
+            await self.needs.settle(name, handle.keys, warm=warm)
             port = await self._processes.start(
-                handle, self._ports_taken(name), warmup=worker_warmup(needs)
+                handle, self._ports_taken(name), warmup=self.needs.warmup(name)
             )
         except BaseException as error:
             await self._discard(handle)
@@ -214,10 +200,9 @@ class Registry:
 
     def _acquire(self, handle: WorkerHandle) -> None:
         taken = []
-        needs = self._needs.get(handle.name, {})
         try:
             for key in handle.keys:
-                self._hub.acquire(key, history=hub_history(needs.get(key, 0)))
+                self._hub.acquire(key, history=self.needs.acquire_count(handle.name, key))
                 taken.append(key)
         except BaseException:
             for key in taken:
@@ -242,7 +227,7 @@ class Registry:
         self._release(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
-            self._needs.pop(handle.name, None)
+            self.needs.forget(handle.name)
 
     def _ports_taken(self, name: str) -> set[int]:
         """Ports in use, or remembered, by every strategy but `name` (which may reuse its own)."""
@@ -267,7 +252,7 @@ class Registry:
             raise BusyError(f"{name} is already stopping")
         code = await self._stop_one(handle, flatten, timeout_ms)
         del self._handles[name]
-        self._needs.pop(name, None)
+        self.needs.forget(name)
         self._emit(Event.stop(name, flatten=flatten))
         self._stopped.add(name)
         self.save()
@@ -375,7 +360,7 @@ class Registry:
     async def _restart(self, handle: WorkerHandle) -> None:
         """backoff -> restarting (done by the tick) -> running, or crashed again."""
         try:
-            warmup = worker_warmup(self._needs.get(handle.name, {}))
+            warmup = self.needs.warmup(handle.name)
             port = await self._processes.start(
                 handle, self._ports_taken(handle.name), warmup=warmup
             )
