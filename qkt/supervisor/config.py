@@ -7,7 +7,8 @@ Defaults live once, in the dataclasses below; a setting left out keeps its defau
 
 The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms`):
 
-    [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency
+    [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency,
+               history_wait_s
     [sim]      seed, speed
     [bybit]    spot_url, linear_url, rest_url
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, ping_interval_s,
@@ -95,6 +96,7 @@ class DaemonConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     deploy_concurrency: int = 8  # deploys at start (load dir, redeploys) run this many at once
     tick_s: float = 0.2
+    history_wait_s: float = 60.0  # a deploy waits at most this for its keys' history
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # alert channels (`[notify.*]`)
 
 
@@ -129,6 +131,7 @@ KEYS: Final[dict[str, Key]] = {
     "daemon.control_port": Key(int, _port),
     "daemon.spawn": Key(str, _spawn),
     "daemon.deploy_concurrency": Key(int, _positive),
+    "daemon.history_wait_s": Key(float, _positive),
     "sim.seed": Key(int),
     "sim.speed": Key(float, _positive),
     "bybit.spot_url": Key(str),
@@ -262,6 +265,11 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
         workers=workers,
         restart=restart,
         **section(
-            "daemon", {"control_port": "control_port", "deploy_concurrency": "deploy_concurrency"}
+            "daemon",
+            {
+                "control_port": "control_port",
+                "deploy_concurrency": "deploy_concurrency",
+                "history_wait_s": "history_wait_s",
+            },
         ),
     )

@@ -69,7 +69,9 @@ class Registry:
         self._pings: set[asyncio.Task[None]] = set()
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
         self._emit = emit or (lambda event: None)  # alerts (qkt.supervisor.alerts); never blocks
-        self.needs = KeyNeeds(hub)  # history each strategy's keys need; warm, stale
+        self.needs = KeyNeeds(
+            hub, config.history_wait_s
+        )  # history each strategy's keys need; warm, stale
 
     # -- queries -----------------------------------------------------------------------------
 

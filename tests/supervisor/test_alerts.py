@@ -205,6 +205,8 @@ def test_the_daemon_config_hands_its_notify_tables_to_qkt_notify(tmp_path: Path)
     assert [c.name for c in config.notify.channels] == ["ops"]
     assert config.notify.summary_at == dt.time(21, 30)
     assert load_config(StateDir(tmp_path / "s"), None).notify.channels == ()
+    waits = load_config(StateDir(tmp_path / "s"), None, {"daemon.history_wait_s": 5})
+    assert waits.history_wait_s == 5.0
 
 
 @pytest.mark.parametrize(
