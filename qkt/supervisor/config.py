@@ -8,7 +8,8 @@ Defaults live once, in the dataclasses below; a setting left out keeps its defau
 The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms`):
 
     [daemon]   load_dir, control_port, spawn ("fork" | "exec"), deploy_concurrency,
-               spawn_concurrency, control_connections, control_header_timeout_s
+               spawn_concurrency, control_connections, control_header_timeout_s,
+               history_wait_s
     [sim]      seed, speed
     [bybit]    spot_url, linear_url, rest_url
     [workers]  bind, ports ("LO-HI"), ready_timeout_s, stop_timeout_ms, hang_timeout_s, module
@@ -119,6 +120,7 @@ class DaemonConfig:
     logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
     tick_s: float = 0.2
     risk: RiskSettings = field(default_factory=RiskSettings)
+    history_wait_s: float = 60.0  # a deploy waits at most this for its keys' history
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # alert channels (`[notify.*]`)
 
 
@@ -182,6 +184,7 @@ KEYS: Final[dict[str, Key]] = {
     "daemon.spawn_concurrency": Key(int, _positive),
     "daemon.control_connections": Key(int, _positive),
     "daemon.control_header_timeout_s": Key(float, _positive),
+    "daemon.history_wait_s": Key(float, _positive),
     "sim.seed": Key(int),
     "sim.speed": Key(float, _positive),
     "bybit.spot_url": Key(str),
@@ -352,6 +355,7 @@ def _build(state: StateDir, s: Mapping[str, Any]) -> DaemonConfig:
                     "spawn_concurrency",
                     "control_connections",
                     "control_header_timeout_s",
+                    "history_wait_s",
                 )
             },
         ),

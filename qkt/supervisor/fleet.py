@@ -15,7 +15,6 @@ from typing import Final
 
 from qkt.errors import QktError
 from qkt.hub import CandleHub
-from qkt.market.models import CandleKey
 from qkt.notify import Event
 from qkt.supervisor import deployments
 from qkt.supervisor.brake import RestartBrake
@@ -26,7 +25,7 @@ from qkt.supervisor.lifecycle import WorkerProcesses
 from qkt.supervisor.probe import WorkerProbe
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.supervisor.spawn import Spawner
-from qkt.supervisor.warmth import HISTORY_WAIT_S, hub_history, worker_warmup
+from qkt.supervisor.warmth import KeyNeeds
 from qkt.supervisor.watchdog import Liveness, Watchdog
 
 log = logging.getLogger(__name__)
@@ -58,17 +57,16 @@ class Fleet:
         self._next_look = 0.0
         self._stopped = set(stopped)  # stopped with `qkt stop`: --load-dir leaves them stopped
         self._emit = emit or (lambda event: None)  # alerts (qkt.supervisor.alerts); never blocks
-        self._needs: dict[str, dict[CandleKey, int]] = {}  # name -> history each key needs
-        self.history_wait_s = HISTORY_WAIT_S
+        # The history each strategy's keys need; whether they are warm, stale.
+        self.needs = KeyNeeds(hub, config.history_wait_s)
 
     # -- hub keys ----------------------------------------------------------------------------
 
     def _acquire(self, handle: WorkerHandle) -> None:
         taken = []
-        needs = self._needs.get(handle.name, {})
         try:
             for key in handle.keys:
-                self._hub.acquire(key, history=hub_history(needs.get(key, 0)))
+                self._hub.acquire(key, history=self.needs.acquire_count(handle.name, key))
                 taken.append(key)
         except BaseException:
             for key in taken:
@@ -169,7 +167,7 @@ class Fleet:
     async def _restart(self, handle: WorkerHandle) -> None:
         """backoff -> restarting (done by the tick) -> running, or crashed again."""
         try:
-            warmup = worker_warmup(self._needs.get(handle.name, {}))
+            warmup = self.needs.warmup(handle.name)
             port = await self._processes.start(
                 handle, self._ports_taken(handle.name), warmup=warmup
             )

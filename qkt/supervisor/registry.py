@@ -39,14 +39,7 @@ from qkt.supervisor.records import (
 )
 from qkt.supervisor.spawn import Spawner
 from qkt.supervisor.statuses import StatusCache
-from qkt.supervisor.warmth import (
-    await_history,
-    is_stale,
-    key_feeds,
-    require_warm,
-    warming_text,
-    worker_warmup,
-)
+from qkt.supervisor.warmth import is_stale, warming_text
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +86,7 @@ class Registry(Fleet):
 
     def entry(self, handle: WorkerHandle) -> ListEntry:
         """The `GET /list` entry of `handle`, with its keys' feeds (`stale`, `warming`)."""
-        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        feeds = self.needs.feeds(handle.name)
         return replace(handle.entry(), stale=is_stale(feeds), warming=warming_text(feeds))
 
     async def refresh(self) -> None:
@@ -123,14 +116,13 @@ class Registry(Fleet):
         if handle.state is WorkerState.RUNNING and handle.port is not None:
             try:
                 status = await self._fetch_status(handle)
-                feeds = key_feeds(self._hub, self._needs.get(name, {}))
+                feeds = self.needs.feeds(name)
                 ours = {
                     "state": handle.state.value,
                     "restarts": handle.restarts,
                     "port": handle.port,
                     "file_changed": handle.source_check().file_changed,
-                    "stale": is_stale(feeds),
-                    "warming": warming_text(feeds),
+                    **self.needs.flags(feeds),
                     "feeds": [to_json(feed) for feed in feeds],
                 }
                 return decode(RunningStatus, {**status, **ours})
@@ -139,7 +131,7 @@ class Registry(Fleet):
         return self._record(handle)
 
     def _record(self, handle: WorkerHandle) -> DaemonRecord:
-        feeds = key_feeds(self._hub, self._needs.get(handle.name, {}))
+        feeds = self.needs.feeds(handle.name)
         return replace(
             handle.record(), stale=is_stale(feeds), warming=warming_text(feeds), feeds=feeds
         )
@@ -183,15 +175,13 @@ class Registry(Fleet):
         self._check_free(name)  # another deploy of the name may have come while compiling
         handle = WorkerHandle(deployment, program.keys)
         self._handles[name] = handle  # the name is taken from here on (a second deploy gets 409)
-        needs = self._needs[name] = program.history_needed()
+        self.needs.set(name, program.history_needed())
         handle.task = asyncio.current_task()
         try:
             self._acquire(handle)
-            await await_history(self._hub, handle.keys, self.history_wait_s)
-            if warm:
-                require_warm(name, key_feeds(self._hub, needs))
+            await self.needs.settle(name, handle.keys, warm=warm)
             port = await self._processes.start(
-                handle, self._ports_taken(name), warmup=worker_warmup(needs)
+                handle, self._ports_taken(name), warmup=self.needs.warmup(name)
             )
         except BaseException as error:
             if keep_on_failure and isinstance(error, Exception) and handle.keys_held:
@@ -243,7 +233,7 @@ class Registry(Fleet):
         self._liveness.unwatch(handle)
         if self._handles.get(handle.name) is handle:
             del self._handles[handle.name]
-            self._needs.pop(handle.name, None)
+            self.needs.forget(handle.name)
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -263,7 +253,7 @@ class Registry(Fleet):
         code = await self._stop_one(handle, flatten, timeout_ms)  # a start in flight is cancelled
         if self._handles.get(name) is handle:
             del self._handles[name]
-            self._needs.pop(name, None)
+            self.needs.forget(name)
         self._stopped.add(name)
         self._emit(Event.stop(name, flatten=flatten))
         try:

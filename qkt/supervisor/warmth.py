@@ -104,6 +104,43 @@ def require_warm(name: str, feeds: Sequence[KeyFeed]) -> None:
         raise NotWarmError(f"{name} is not warm ({missing}); --require-warm: nothing deployed")
 
 
+class KeyNeeds:
+    """The history each deployed strategy needs per key, and its keys' feeds as the hub sees
+    them now: the registry's one place for warm and stale."""
+
+    def __init__(self, hub: CandleHub, wait_s: float = HISTORY_WAIT_S) -> None:
+        self._hub = hub
+        self._needs: dict[str, dict[CandleKey, int]] = {}
+        self.wait_s = wait_s
+
+    def set(self, name: str, needs: Mapping[CandleKey, int]) -> None:
+        self._needs[name] = dict(needs)
+
+    def forget(self, name: str) -> None:
+        self._needs.pop(name, None)
+
+    def acquire_count(self, name: str, key: CandleKey) -> int:
+        """Candles to ask the hub for when `name` acquires `key`."""
+        return hub_history(self._needs.get(name, {}).get(key, 0))
+
+    def warmup(self, name: str) -> int:
+        """The warm-up `name`'s worker asks the hub's snapshot for."""
+        return worker_warmup(self._needs.get(name, {}))
+
+    async def settle(self, name: str, keys: Sequence[CandleKey], *, warm: bool) -> None:
+        """Wait (bounded) for the keys' backfill; with `warm`, NotWarmError if any lacks."""
+        await await_history(self._hub, keys, self.wait_s)
+        if warm:
+            require_warm(name, self.feeds(name))
+
+    def feeds(self, name: str) -> list[KeyFeed]:
+        return key_feeds(self._hub, self._needs.get(name, {}))
+
+    def flags(self, feeds: Sequence[KeyFeed]) -> dict[str, bool | str | None]:
+        """The `stale` and `warming` fields of a list entry or a status."""
+        return {"stale": is_stale(feeds), "warming": warming_text(feeds)}
+
+
 class FeedCollector(Collector):
     """`qkt_hub_key_stale`, `qkt_hub_key_warm` and `qkt_hub_key_last_candle_age_seconds` per key."""
 

@@ -29,7 +29,9 @@ KEY = "SIM:BTCUSDT:1m"
 FAST = {"coalesce_s": 0, "backoff_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 2}
 
 
-def status(name: str, equity: str, trades: int, realized: str = "0") -> RunningStatus:
+def status(
+    name: str, equity: str, trades: int, realized: str = "0", last: dict[str, Any] | None = None
+) -> RunningStatus:
     """A running worker's `/status` with the figures the summary reads."""
     return decode(
         RunningStatus,
@@ -38,7 +40,7 @@ def status(name: str, equity: str, trades: int, realized: str = "0") -> RunningS
             "started_at": "2026-05-08T00:00:00.000Z", "uptime_ms": 5, "file": f"/s/{name}.qkt",
             "source_hash": "ab", "start_balance": "10000", "balance": equity, "equity": equity,
             "realized": realized, "unrealized": "0", "total_pnl": "0", "fees": "0",
-            "positions": [], "open_orders": [], "trades": trades, "last_trade": None,
+            "positions": [], "open_orders": [], "trades": trades, "last_trade": last,
             "keys": [KEY], "last_candle_ts": {}, "warm": True, "candles": {},
             "warmup_candles": 0, "fee_bps": "0", "slippage_bps": "0", "fill_at": "close",
             "sim": True, "subscriber": None,
@@ -131,6 +133,36 @@ def test_feed_events_become_stale_and_live_alerts_that_name_the_readers(tmp_path
         assert live["event"] == "live" and live["fields"]["strategies"] == "alpha"
 
 
+def test_fills_are_sent_only_to_a_channel_that_names_them(tmp_path: Path) -> None:
+    trade = {
+        "id": 2, "order_id": 2, "ts": 1, "broker": "SIM", "symbol": "BTCUSDT", "side": "sell",
+        "qty": "0.01", "price": "20001.5", "fee": "0", "realized": "1", "position": "0",
+        "role": "taker", "rule": 1,
+    }  # fmt: skip
+    with notify_receiver() as rx:
+        fills = {"kind": "webhook", "url": rx.url("/hook/fills"), "events": ["fill"], **FAST}
+        config = hooks(rx, tmp_path, fills=fills)
+
+        async def scenario() -> None:
+            daemon = FakeDaemon()
+            daemon.registry.statuses = {"alpha": status("alpha", "1", 0)}
+            alerts = Alerts(config)
+            await alerts.start(daemon)  # type: ignore[arg-type]
+            await alerts.gather()
+            daemon.registry.statuses = {"alpha": status("alpha", "1", 2, last=trade)}
+            await alerts.gather()
+            await wait_until_async(lambda: rx.posts("/hook/fills"))
+            await alerts.aclose()
+
+        asyncio.run(scenario())
+        (fill,) = (post.json() for post in rx.posts("/hook/fills"))
+        assert fill["event"] == "fill" and fill["strategy"] == "alpha"
+        assert fill["fields"] == {
+            "symbol": "BTCUSDT", "side": "sell", "qty": "0.01", "price": "20001.5", "fills": "2"
+        }  # fmt: skip
+        assert rx.posts("/hook/all") == []  # "*" leaves fills out
+
+
 def test_chat_halt_and_resume_go_to_the_halting_service() -> None:
     calls: list[tuple[Any, ...]] = []
 
@@ -169,6 +201,8 @@ def test_the_daemon_config_hands_its_notify_tables_to_qkt_notify(tmp_path: Path)
     assert [c.name for c in config.notify.channels] == ["ops"]
     assert config.notify.summary_at == dt.time(21, 30)
     assert load_config(StateDir(tmp_path / "s"), None).notify.channels == ()
+    waits = load_config(StateDir(tmp_path / "s"), None, {"daemon.history_wait_s": 5})
+    assert waits.history_wait_s == 5.0
 
 
 @pytest.mark.parametrize(
