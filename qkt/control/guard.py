@@ -20,7 +20,8 @@ from qkt.errors import QktError, UnauthorizedError, UserError
 from qkt.httperrors import envelope
 
 MAX_BODY: Final = 64 * 1024  # a deploy request is a path and a few numbers
-PUBLIC: Final = frozenset({"/health"})
+# No token: liveness, the Prometheus scrape (a token changes at every start) and the API page.
+PUBLIC: Final = frozenset({"/health", "/metrics", "/docs"})
 
 
 class BodyTooLargeError(UserError):

@@ -25,12 +25,12 @@ def test_completion_completes_commands_and_installs() -> None:
 
     from tests.helpers import PYTHON
 
-    env = child_env(_QKT_COMPLETE="complete_bash", COMP_WORDS="qkt re", COMP_CWORD="1")
+    env = child_env(_QKT_COMPLETE="complete_bash", COMP_WORDS="qkt res", COMP_CWORD="1")
     script = "from qkt.cli.main import main; main()"
     done = subprocess.run(
         [PYTHON, "-c", script], capture_output=True, text=True, env=env, timeout=60
     )
-    assert done.stdout.split() == ["restart"]
+    assert done.stdout.split() == ["restart", "resume"]
     shown = qkt("--show-completion", "bash")
     assert shown.returncode == 0 and "_QKT_COMPLETE" in shown.stdout
     assert "--install-completion" in qkt("--help").stdout

@@ -25,6 +25,8 @@ HEALTH = {
     "control_port": 0,
     "state_dir": "/x",
     "spawn": "fork",
+    "restarts_paused": None,
+    "workers_late": 0,
 }
 
 
