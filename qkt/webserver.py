@@ -63,7 +63,7 @@ def bind_unix(path: Path) -> socket.socket:
             sock.bind(address)
         finally:
             os.umask(old)
-        os.chmod(path, 0o600, follow_symlinks=False)
+        os.chmod(path, 0o600)  # the socket we just made (umask already gave it 0600)
         sock.listen(128)
     except OSError:
         sock.close()

@@ -245,7 +245,7 @@ def test_openapi_declares_every_route_with_its_errors(daemon: RunningDaemon) -> 
         "/metrics",
     }
     deploy = paths["/deploy"]["post"]["responses"]
-    assert set(deploy) == {"201", "400", "401", "404", "409", "422", "502", "503"}
+    assert set(deploy) == {"201", "400", "401", "404", "409", "411", "413", "422", "502", "503"}
     assert paths["/stop/{name}"]["post"]["responses"]["200"]["content"]["application/json"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     for path, methods in paths.items():
