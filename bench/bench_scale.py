@@ -172,6 +172,7 @@ def run(count: int) -> None:
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             burst = _burst_ms(state.logs_dir, minute)
+            restarts = sum(e.restarts for e in client.list())
             pass_s = timed_runs([sys.executable, "-c", "pass"])
             list_s = timed_runs(
                 [sys.executable, "-m", "qkt", "list", "--state-dir", str(state.root)]
@@ -213,6 +214,7 @@ def run(count: int) -> None:
             f"python -c pass {pass_s * 1000:.0f} ms",
             list_s / pass_s,
         ),
+        ("restarts during the run", f"{restarts}", "target 0", float(restarts)),
         ("daemon restart, all running", f"{recover_s:.0f} s", "target <= 180 s", recover_s / 180),
         ("slowest GET /list meanwhile", f"{slowest_list * 1000:.0f} ms", "", slowest_list),
     ]

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 5.0
+TICK_S: Final = 5.0  # how stale the Date header of an answer may be
 
 
 def bind_tcp(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -63,7 +64,7 @@ def bind_unix(path: Path) -> socket.socket:
             sock.bind(address)
         finally:
             os.umask(old)
-        os.chmod(path, 0o600, follow_symlinks=False)
+        os.chmod(path, 0o600)  # the socket we just made (umask already gave it 0600)
         sock.listen(128)
     except OSError:
         sock.close()
@@ -100,14 +101,14 @@ class QuietServer(uvicorn.Server):
 
     async def main_loop(self) -> None:
         """uvicorn's loop wakes ten times a second to look at `should_exit`: with 1,000 workers
-        that is 10,000 wake-ups a second of an idle box. Once a second (the Date header's
-        resolution), or at once when `exit()` is called."""
+        that is 10,000 wake-ups a second of an idle box. Here it wakes at once when `exit()` is
+        called, and otherwise every TICK_S only to refresh the Date header."""
         self._wake = asyncio.Event()
         counter = 0
         while not await self.on_tick(counter):
-            counter = (counter + 10) % 864000  # uvicorn counts tenths; every tick is a second
+            counter = (counter + 10) % 864000  # a multiple of 10: uvicorn refreshes the Date
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The worker's heartbeat: a timestamp in a small shared file the daemon reads without asking.
 
-A worker under a daemon writes, about once a second from its event loop, three numbers into
+A worker under a daemon writes, every 2 s from its event loop, three numbers into
 `strategies/<name>/heartbeat` through a shared memory map: the system's monotonic clock (the
 same clock in every process of the box), its pid and its trade count. Writing is a store into
 memory: no system call, no socket, no wake-up of the daemon. The daemon maps the same file and
@@ -26,7 +26,7 @@ from qkt.paths import StateDir, make_private_dir
 
 # monotonic seconds of the beat, pid of the writer, trades so far (-1: not known)
 BEAT: Final = struct.Struct("<dqq")
-BEAT_INTERVAL_S: Final = 1.0  # how often a worker beats
+BEAT_INTERVAL_S: Final = 2.0  # how often a worker beats (a tenth of the default hang timeout)
 FILE_NAME: Final = "heartbeat"
 
 

@@ -5,8 +5,8 @@ does the work in order. A worker under a daemon must not outlive it, so it watch
 Linux's parent-death signal (`PR_SET_PDEATHSIG`, immediate, but tied to the thread that forked
 it) and a watchdog that polls `spec.parent_pid` (the daemon may not be the direct parent: a fork
 server forks workers and the daemon adopts them as a subreaper). The same timer beats the
-worker's heartbeat (`qkt.worker.heartbeat`): one wake-up a second does both, so 1,000 idle
-workers cost the box 1,000 cheap wake-ups a second, not a poll of `/proc` each half second.
+worker's heartbeat (`qkt.worker.heartbeat`): one wake-up every 2 s does both, so 1,000 idle
+workers cost the box 500 cheap wake-ups a second, not a poll of `/proc` each half second.
 """
 
 from __future__ import annotations
