@@ -17,6 +17,7 @@ import requests
 
 from tests.helpers import wait_until
 from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon
+from tests.supervisor.test_halt_e2e import cli
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +79,7 @@ def check_breach(daemon: RunningDaemon, name: str, kind: str, by: str = "risk") 
     """The halt, its reason, its event and its metric."""
     halt = halted_by(daemon, name, kind)
     assert halt["by"] == by and f"{kind} " in halt["reason"] and "breached" in halt["reason"]
+    assert f"{kind} by {by}" in cli(daemon, "status", name).stdout
     # The event: in the strategy's log (the ring of /events may have moved on since).
     log = daemon.state.log_file(name).read_text()
     assert f"RISK halt {kind} by {by}: {halt['reason']}" in log or (
@@ -85,8 +87,6 @@ def check_breach(daemon: RunningDaemon, name: str, kind: str, by: str = "risk") 
     ), log[-2000:]
     metrics = worker(daemon, name, "/metrics").text
     assert f'qkt_halts_total{{reason="{kind}",strategy="{name}"}}' in metrics, metrics
-    shown = daemon.cli("status", name).stdout
-    assert f"{kind} by {by}" in shown
     return halt
 
 
@@ -153,7 +153,7 @@ def test_each_strategy_limit_halts_and_the_daily_one_lifts_at_midnight(
 def test_daemon_wide_limits_halt_every_strategy(folder: Path) -> None:
     flip = folder / "flip.qkt"
     root = folder / "daily"
-    start_market_at(root, MIDNIGHT_MS - 4 * 60_000)
+    start_market_at(root, MIDNIGHT_MS - 5 * 60_000)
     config = folder / "daily.toml"
     config.write_text("[risk]\nmax_daily_loss = 60\ncheck_interval_s = 0.2\n")
     args = ("--speed", str(SPEED), "--config", str(config))
