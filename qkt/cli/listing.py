@@ -87,9 +87,10 @@ def _summary(status: StrategyStatus) -> list[Any]:
     """One row of the `qkt status` table: a worker's figures, or what the daemon knows."""
     if isinstance(status, DaemonRecord):
         return [status.name, status.state, status.trades, None, None, None, None]
+    halted = status.risk is not None and status.risk.halted
     return [
         status.name,
-        status.state,
+        "halted" if halted and status.state == "running" else status.state,
         status.trades,
         money(status.equity),
         money(status.realized),
