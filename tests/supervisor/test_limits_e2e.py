@@ -146,8 +146,17 @@ def test_each_strategy_limit_halts_and_the_daily_one_lifts_at_midnight(
     check_lifts_at_midnight(daemon, "daily")
     for name, halt in (("drawdown", drawdown), ("streak", streak), ("notional", notional)):
         assert daemon.entries()[name]["halt"] == halt, f"{name}'s halt must wait for resume"
-    assert daemon.cli("resume", "notional").returncode == 0
-    assert daemon.entries()["notional"]["halt"] is None
+    resumed = daemon.post("/resume/notional").json()["strategies"]
+    assert resumed[0]["halted"] is False and resumed[0]["halt"] is None
+    # It buys again at once, and the next buy breaches the limit again: a fresh halt.
+    again = wait_until(
+        lambda: (
+            (h := daemon.entries()["notional"]["halt"]) and h["since_ms"] > notional["since_ms"]
+        ),
+        timeout=30,
+        what="a fresh breach after the resume",
+    )
+    assert again
 
 
 def test_daemon_wide_limits_halt_every_strategy(folder: Path) -> None:
