@@ -69,7 +69,11 @@ def list_command(
 def _state(entry: ListEntry | StrategyStatus) -> str:
     """`halted` for a running strategy that makes no new entries; `(stale)` while a key it
     reads is not live; `(warming)` while history is missing (the reason is printed below)."""
-    state = list_state(entry) if isinstance(entry, ListEntry) else entry.state
+    if isinstance(entry, ListEntry):
+        state = list_state(entry)
+    else:  # a running worker's own status: its risk record says whether it is halted
+        halted = entry.risk is not None and entry.risk.halted
+        state = "halted" if halted and entry.state == "running" else entry.state
     marks = [m for m, on in (("stale", entry.stale), ("warming", entry.warming)) if on]
     return f"{state} ({', '.join(marks)})" if marks else state
 

@@ -277,7 +277,7 @@ class WorkerRunner:
                 )
             elif isinstance(event, OrderRejectedEvent):
                 self.ring.publish(EventKind.REJECTED, event.to_json(), ts=event.ts)
-                strategy_log.warning("order rejected: %s", event.reason)
+                strategy_log.info("order rejected: %s", event.reason)
 
     def _now_ms(self) -> int:
         """The engine's clock: market time (the latest candle's close; the wall clock before

@@ -21,13 +21,14 @@ from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon
 
 pytestmark = pytest.mark.slow
 
-# The entry rule is true on every candle; the exit closes on every up candle. Rule order puts
-# the BUY last, so a position is open after every candle: a halt always finds one to close.
+# The entry rule is true on every candle; the exit closes a position held for three candles.
+# Rule order puts the BUY last, so a position is open after every candle: a halt always finds
+# one, and its CLOSE comes within three candles.
 ALWAYS = """\
 STRATEGY {name} VERSION 1
 SYMBOLS btc = SIM:BTCUSDT EVERY 1s
 RULES
-    WHEN POSITION.btc > 0 AND btc.close > btc.open THEN CLOSE btc
+    WHEN SUM(1) SINCE OPEN >= 3 THEN CLOSE btc
     WHEN btc.close > 0 THEN BUY btc SIZING 0.01
 """
 KEY = "SIM:BTCUSDT:1s"
@@ -68,7 +69,12 @@ def check_halted_for_30_candles(daemon: RunningDaemon, name: str, since_ms: int)
     start = candles(daemon, name)
     wait_until(lambda: candles(daemon, name) >= start + 30, timeout=30, what="30 candles")
     after = fills_after(daemon, name, since_ms)
-    assert after, "the CLOSE rule did not close the position held at the halt"
+    assert after, (
+        since_ms,
+        worker(daemon, name, "/status")["positions"],
+        worker(daemon, name, "/trades?limit=5")["trades"],
+        worker(daemon, name, "/status")["last_candle_ts"],
+    )
     assert all(fill["side"] == "SELL" for fill in after), after
     assert worker(daemon, name, "/status")["positions"] == []
 
@@ -79,6 +85,18 @@ def trades_again(daemon: RunningDaemon, name: str, since_ms: int) -> None:
         timeout=30,
         what=f"{name} to enter again",
     )
+
+
+def cli(daemon: RunningDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """`qkt ARGS` in this process (the CLI's own `main`): quicker than a new interpreter."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([*args, "--state-dir", daemon.root])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_halt_stops_entries_keeps_exits_and_resume_lifts_it(
@@ -96,8 +114,13 @@ def test_halt_stops_entries_keeps_exits_and_resume_lifts_it(
     listing = daemon.cli("list").stdout.splitlines()
     assert listing[0].split()[-1] == "REASON"
     assert "halted" in listing[1] and "too many trades" in listing[1] and "running" in listing[2]
-    shown = daemon.cli("status", "alpha").stdout
+    shown = cli(daemon, "status", "alpha").stdout
     assert "halted" in shown and "operator by operator" in shown and "too many trades" in shown
+    table = cli(daemon, "status").stdout.splitlines()
+    assert table[1].split()[:2] == ["alpha", "halted"] and table[2].split()[:2] == [
+        "beta",
+        "running",
+    ]
     check_halted_for_30_candles(daemon, "alpha", halt["since_ms"])
     assert fills_after(daemon, "beta", halt["since_ms"]), "beta is not halted"
     ring = worker(daemon, "alpha", "/logs?limit=1000")["events"]
@@ -121,18 +144,6 @@ def test_halt_stops_entries_keeps_exits_and_resume_lifts_it(
     assert daemon.cli("resume", "--all").stdout.split("\n")[:2] == ["resumed alpha", "resumed beta"]
     for name in ("alpha", "beta"):
         trades_again(daemon, name, entries[name]["halt"]["since_ms"])
-
-
-def cli(daemon: RunningDaemon, *args: str) -> subprocess.CompletedProcess[str]:
-    """`qkt ARGS` in this process (the CLI's own `main`): quicker than a new interpreter."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([*args, "--state-dir", daemon.root])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_bad_input_changes_nothing(daemon: RunningDaemon, tmp_path: Path) -> None:

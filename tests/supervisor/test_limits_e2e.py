@@ -17,6 +17,7 @@ import requests
 
 from tests.helpers import wait_until
 from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon
+from tests.supervisor.test_halt_e2e import cli
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +79,7 @@ def check_breach(daemon: RunningDaemon, name: str, kind: str, by: str = "risk") 
     """The halt, its reason, its event and its metric."""
     halt = halted_by(daemon, name, kind)
     assert halt["by"] == by and f"{kind} " in halt["reason"] and "breached" in halt["reason"]
+    assert f"{kind} by {by}" in cli(daemon, "status", name).stdout
     # The event: in the strategy's log (the ring of /events may have moved on since).
     log = daemon.state.log_file(name).read_text()
     assert f"RISK halt {kind} by {by}: {halt['reason']}" in log or (
@@ -85,8 +87,6 @@ def check_breach(daemon: RunningDaemon, name: str, kind: str, by: str = "risk") 
     ), log[-2000:]
     metrics = worker(daemon, name, "/metrics").text
     assert f'qkt_halts_total{{reason="{kind}",strategy="{name}"}}' in metrics, metrics
-    shown = daemon.cli("status", name).stdout
-    assert f"{kind} by {by}" in shown
     return halt
 
 
@@ -146,14 +146,23 @@ def test_each_strategy_limit_halts_and_the_daily_one_lifts_at_midnight(
     check_lifts_at_midnight(daemon, "daily")
     for name, halt in (("drawdown", drawdown), ("streak", streak), ("notional", notional)):
         assert daemon.entries()[name]["halt"] == halt, f"{name}'s halt must wait for resume"
-    assert daemon.cli("resume", "notional").returncode == 0
-    assert daemon.entries()["notional"]["halt"] is None
+    resumed = daemon.post("/resume/notional").json()["strategies"]
+    assert resumed[0]["halted"] is False and resumed[0]["halt"] is None
+    # It buys again at once, and the next buy breaches the limit again: a fresh halt.
+    again = wait_until(
+        lambda: (
+            (h := daemon.entries()["notional"]["halt"]) and h["since_ms"] > notional["since_ms"]
+        ),
+        timeout=30,
+        what="a fresh breach after the resume",
+    )
+    assert again
 
 
 def test_daemon_wide_limits_halt_every_strategy(folder: Path) -> None:
     flip = folder / "flip.qkt"
     root = folder / "daily"
-    start_market_at(root, MIDNIGHT_MS - 4 * 60_000)
+    start_market_at(root, MIDNIGHT_MS - 5 * 60_000)
     config = folder / "daily.toml"
     config.write_text("[risk]\nmax_daily_loss = 60\ncheck_interval_s = 0.2\n")
     args = ("--speed", str(SPEED), "--config", str(config))
