@@ -84,13 +84,6 @@ def kill_command(
     _show(result, json, "killed")
 
 
-def register(app: typer.Typer) -> None:
-    """Add `halt`, `resume` and `kill` to the CLI."""
-    app.command("halt")(halt_command)
-    app.command("resume")(resume_command)
-    app.command("kill")(kill_command)
-
-
 def _target(name: str | None, every: bool) -> str | None:
     """The name, or None for --all; one of them, not both."""
     if name is not None and every:
