@@ -19,12 +19,17 @@ from typing import Final, Protocol
 
 import orjson
 
+from qkt.atomic import write_atomic
 from qkt.paths import make_private_dir
 from qkt.supervisor.errors import WorkerStartError
 from qkt.supervisor.process import Reaper, describe_exit, signal_process
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger(__name__)
+
+# The kernel's limit on one argument is 128 KiB (MAX_ARG_STRLEN); a bigger spec (the source can
+# be up to 1 MiB) goes through a private file named by `@PATH` instead.
+MAX_ARG_BYTES: Final = 100_000
 
 FORKSERVER_MODULE: Final = "qkt.supervisor.forkserver"
 _READY_TIMEOUT_S: Final = 60.0  # importing fastapi, uvicorn and zmq on a loaded 2-core box
@@ -89,7 +94,14 @@ class ExecSpawner:
 
     async def spawn(self, spec: WorkerSpec) -> int:
         make_private_dir(spec.log_file.parent)
-        argv = ["-m", self._module, spec.to_json().decode()]
+        data = spec.to_json()
+        if len(data) > MAX_ARG_BYTES:  # a large source: Linux refuses one argument over 128 KiB
+            path = spec.state.strategy_dir(spec.name) / "spec.json"
+            make_private_dir(path.parent)
+            write_atomic(path, data)
+            argv = ["-m", self._module, f"@{path}"]
+        else:
+            argv = ["-m", self._module, data.decode()]
         return _spawn_python(argv, str(spec.log_file))
 
     async def aclose(self) -> None:

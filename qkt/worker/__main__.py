@@ -1,10 +1,12 @@
-"""`python -m qkt.worker SPEC_JSON`: the spawn entry point (never typed by users)."""
+"""`python -m qkt.worker SPEC_JSON|@SPEC_FILE`: the spawn entry point (never typed by users)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from qkt import proctitle
+from qkt.atomic import read_private
 from qkt.worker.entry import EXIT_BAD_SPEC, run_worker
 from qkt.worker.spec import SpecError, WorkerSpec
 
@@ -15,7 +17,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m qkt.worker SPEC_JSON", file=sys.stderr)
         return EXIT_BAD_SPEC
     try:
-        spec = WorkerSpec.from_json(argv[0])
+        spec = WorkerSpec.from_json(_spec_text(argv[0]))
     except SpecError as error:
         # No log file yet (it is named in the spec): stderr is all there is.
         print(f"qkt worker: {error}", file=sys.stderr)
@@ -23,6 +25,16 @@ def main(argv: list[str]) -> int:
     # `ps` would show the whole JSON spec; the fork server's workers are named the same way.
     proctitle.set_title(proctitle.worker(spec.name))
     return run_worker(spec)
+
+
+def _spec_text(argument: str) -> bytes | str:
+    """The spec itself, or `@PATH`: the file the daemon wrote it to (too big for an argument)."""
+    if not argument.startswith("@"):
+        return argument
+    try:
+        return read_private(Path(argument[1:]))
+    except OSError as error:
+        raise SpecError(f"cannot read the spec file {argument[1:]}: {error.strerror}") from None
 
 
 if __name__ == "__main__":
