@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from qkt.engine.config import EngineConfig
 from qkt.engine.events import EventBuffer, RiskEvent
@@ -31,6 +31,7 @@ from qkt.engine.risk import DAY_MS, Breach, RiskMonitor
 from qkt.money import CONTEXT, to_str
 
 Clock = Callable[[], int]  # epoch ms now
+_NEVER: Final = -(2**63)  # `quiet_until` before any day was counted
 
 
 class Guard:
@@ -46,6 +47,8 @@ class Guard:
         self.halted: HaltInfo | None = None
         self.monitor = RiskMonitor(config.limits, portfolio.equity)
         self.cancel_entries: Callable[[str, int], None] = lambda reason, ts: None
+        # Before this time (by the clock) `tick` has nothing to do: the counted day's end.
+        self.quiet_until = _NEVER
 
     # -- the broker's questions ----------------------------------------------------------------
 
@@ -95,12 +98,14 @@ class Guard:
     def tick(self) -> None:
         """Start a new UTC day if the clock is in one, and lift a daily-loss halt then."""
         now = self.clock()
-        day = self.monitor.day
-        if day is not None and now < (day + 1) * DAY_MS:
-            return  # `is_new_day` without the calls: this runs on every candle
+        if now < self.quiet_until:
+            return
         if not self.monitor.is_new_day(now):
             return
-        if not self.monitor.new_day(now, self._portfolio.equity):
+        started = self.monitor.new_day(now, self._portfolio.equity)
+        if self.monitor.day is not None:
+            self.quiet_until = (self.monitor.day + 1) * DAY_MS
+        if not started:
             return  # the first day counted: nothing began since a halt
         halt = self.halted
         if halt is not None and halt.kind.lifts_at_midnight:
@@ -166,3 +171,4 @@ class Guard:
         halt = data.get("halt")
         self.halted = None if halt is None else HaltInfo.from_json(halt)
         self.monitor.restore(data["monitor"])
+        self.quiet_until = _NEVER  # the restored day decides again

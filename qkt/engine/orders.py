@@ -96,6 +96,12 @@ class Instrument:
     def __str__(self) -> str:
         return f"{self.broker}:{self.symbol}"
 
+    def __hash__(self) -> int:
+        # The symbol alone (equal instruments have equal symbols): the positions, marks and
+        # epochs are looked up by instrument on every candle, and the generated hash builds a
+        # tuple each time.
+        return hash(self.symbol)
+
 
 @dataclass(frozen=True, slots=True)
 class Level:

@@ -117,6 +117,10 @@ class Portfolio:
         positions on every candle)."""
         return cast(Callable[[], Decimal], functools.partial(self._qty.get, instrument, ZERO))
 
+    def mark_setter(self, instrument: Instrument) -> Callable[[Decimal], None]:
+        """`mark(instrument, price)` as a call with the price alone (no Python frame)."""
+        return functools.partial(self._marks.__setitem__, instrument)
+
     def avg_price(self, instrument: Instrument) -> Decimal:
         """Average entry price (0 when flat)."""
         return self._avg.get(instrument, ZERO)

@@ -8,6 +8,7 @@ replay and the hub hand out one key object per stream), falling back to equality
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Final
 
 from qkt.dsl.program import CompiledAggregate, CompiledRule, Snapshot
@@ -32,6 +33,7 @@ class Route:
         "key",
         "lags",
         "last_open",
+        "mark",
         "rules",
         "sole",
         "step_ms",
@@ -43,11 +45,13 @@ class Route:
         key: CandleKey,
         feeders: Callable[[list[int]], tuple[Feeder, ...]],
         condition: Callable[[CompiledRule], Callable[[], Value]],
+        mark: Callable[[Instrument], Callable[[Decimal], None]],
     ) -> None:
         aliases = plan.aliases[key]
         self.key = key
         self.aliases = aliases
         self.instrument = Instrument.of(key)
+        self.mark = mark(self.instrument)  # sets the symbol's mark (Portfolio.mark_setter)
         self.step_ms = key.timeframe.ms
         self.finest = plan.finest[self.instrument] == key
         # Every alias of the symbol closes with this key: the candle is the symbol's latest.

@@ -86,6 +86,7 @@ class StrategyEngine:
         self._seen_epochs: dict[Instrument, int] = {}
         self._seen_transitions = -1  # the portfolio's transition count last observed
         self._clock = clock or (lambda: self._events.now_ms)
+        self._own_clock = clock is None  # the clock is the candles': `tick` can be skipped early
         self._guard, self._broker = self._book(self._portfolio)
         self._evaluator = Evaluator(
             self._plan, self._slots, self._candles, self._portfolio, self._events
@@ -115,7 +116,13 @@ class StrategyEngine:
         compiled = self._evaluator.compiled
         return Routes(
             {
-                key: Route(self._plan, key, feed, lambda rule: compiled(rule.condition))
+                key: Route(
+                    self._plan,
+                    key,
+                    feed,
+                    lambda rule: compiled(rule.condition),
+                    self._portfolio.mark_setter,
+                )
                 for key in self._plan.aliases
             }
         )
@@ -128,7 +135,9 @@ class StrategyEngine:
         if route is None:
             return []
         self._close(candle, route)
-        self._guard.tick()  # after the marks: a day starts from the equity at its first close
+        guard = self._guard
+        if not self._own_clock or self._events.now_ms >= guard.quiet_until:
+            guard.tick()  # after the marks: a day starts from the equity at its first close
         if route.finest:
             self._broker.on_candle(candle, route.instrument)
             if self._portfolio.transitions != self._seen_transitions:
@@ -191,7 +200,7 @@ class StrategyEngine:
         for alias in route.aliases:
             candles[alias] = candle
         if route.sole:
-            self._portfolio.mark(route.instrument, candle.close)
+            route.mark(candle.close)
         else:
             latest = max(
                 (candles[a] for a in self._plan.streams[route.instrument] if a in candles),

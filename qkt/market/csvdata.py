@@ -135,6 +135,7 @@ def read_candles(path: Path) -> Iterator[CandleRow]:
         width = max(at) + 1
         previous = -1
         number = Decimal  # a local: this loop runs once per row of possibly millions
+        last_close, c = "", Decimal(0)  # a candle usually opens at the last one's close
         for line, fields in _rows(handle, len(header or ())):
             if len(fields) < width:
                 text = ",".join(fields)
@@ -149,11 +150,13 @@ def read_candles(path: Path) -> Iterator[CandleRow]:
                         ts = epoch_ms(ts)
                 else:
                     ts = parse_timestamp(stamp)
-                o, h, lo, c, v = (
-                    number(fields[o_at]),
+                text = fields[o_at]
+                o = c if text == last_close else number(text)
+                last_close = fields[c_at]
+                h, lo, c, v = (
                     number(fields[h_at]),
                     number(fields[l_at]),
-                    number(fields[c_at]),
+                    number(last_close),
                     number(fields[v_at]),
                 )
                 sound = (

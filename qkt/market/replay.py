@@ -82,6 +82,7 @@ def _as_is(
     step = base.ms
     start = start_ms if start_ms is not None else -1
     end = end_ms if end_ms is not None else 2**63
+    only = keys[0] if len(keys) == 1 else None  # one key: no loop over keys per row
     for ts, o, h, lo, c, v, line in rows:
         if ts < start:
             continue
@@ -89,6 +90,9 @@ def _as_is(
             break
         if ts % step:
             raise UserError(f"{path}:{line}: {ts} is not on a {base} boundary like the rows before")
+        if only is not None:
+            yield Candle(only, ts, o, h, lo, c, v)
+            continue
         for key in keys:
             yield Candle(key, ts, o, h, lo, c, v)
 

@@ -218,30 +218,35 @@ def run_backtest(
     held = recorder.held
     equity = balance = config.balance
     book: list[tuple[str, Decimal, Decimal]] = []  # (symbol, qty, average price) held
+    holding = False
     fill_count = 0
     candles = 0
     next_progress = PROGRESS_EVERY
     risk_events: list[RiskEvent] = []
     rejections: list[OrderRejectedEvent] = []
-    on_candle, observe = engine.on_candle, watch.observe
+    on_candle, observe_one = engine.on_candle, watch.observe_one
     times, equities, exposed, hold = curve.times, curve.equity, curve.exposed, curve.hold
-    for end, instant in _instants(replay_candles(data, keys, start_ms, end_ms), len(keys)):
-        if len(instant) == 1:
-            events = on_candle(instant[0])  # one candle: the barrier has nothing to order
+    for end, candle, instant in _instants(replay_candles(data, keys, start_ms, end_ms), keys):
+        if candle is not None:  # one candle: the barrier has nothing to order
+            events = on_candle(candle)
+            observe_one(candle)
+            candles += 1
         else:
+            assert instant is not None
             events = engine.on_instant(instant)
+            watch.observe(instant)
+            candles += len(instant)
         if events:
             _keep_risk(events, risk_events, rejections)
-        observe(instant)
-        candles += len(instant)
         # Equity moves only with a fill or, while something is held, with the marks: after a
         # fill the book is read from the engine; in between, positions are marked here at each
         # symbol's latest close exactly as Portfolio does (same order, same context).
-        if len(fills) != fill_count:
+        if len(fills) != fill_count:  # (what is held changes only with a fill too)
             fill_count = len(fills)
             account = engine.account
             equity, balance = account.equity, account.balance
             book = [(p.instrument.symbol, p.qty, p.avg_price) for p in engine.positions]
+            holding = bool(held)
         elif book:
             unrealized = ZERO
             for symbol, qty, avg in book:
@@ -250,7 +255,7 @@ def run_backtest(
             equity = CONTEXT.add(balance, unrealized)
         times.append(end)
         equities.append(equity)
-        exposed.append(bool(held))
+        exposed.append(holding)
         hold.append(watch.hold)
         if progress is not None and candles >= next_progress:
             next_progress += PROGRESS_EVERY
@@ -288,26 +293,27 @@ def _keep_risk(
             rejections.append(event)
 
 
-def _instants(candles: Iterator[Candle], streams: int) -> Iterator[tuple[int, list[Candle]]]:
-    """The candles grouped by close instant (they come in close order)."""
-    if streams == 1:  # each candle is an instant of its own
-        step = -1
+def _instants(
+    candles: Iterator[Candle], keys: Sequence[CandleKey]
+) -> Iterator[tuple[int, Candle | None, list[Candle] | None]]:
+    """The candles grouped by close instant (they come in close order): (close ms, the
+    instant's one candle, None) if there is one stream, else (close ms, None, its candles)."""
+    if len(keys) == 1:  # each candle is an instant of its own
+        step = keys[0].timeframe.ms
         for candle in candles:
-            if step < 0:
-                step = candle.key.timeframe.ms
-            yield candle.open_ms + step, [candle]
+            yield candle.open_ms + step, candle, None
         return
     pending: list[Candle] = []
     at = -1
     for candle in candles:
         end = candle.end_ms
         if end != at and pending:
-            yield at, pending
+            yield at, None, pending
             pending = []
         at = end
         pending.append(candle)
     if pending:
-        yield at, pending
+        yield at, None, pending
 
 
 class _Stream:
@@ -337,6 +343,26 @@ class _Watch:
         # and the replay hands out the same key object for every candle of a stream.
         self._streams: dict[int, _Stream | None] = {}
         self._seen: list[CandleKey] = []
+        self._only = _Stream(keys[0]) if len(keys) == 1 else None  # the one stream, if so
+
+    def observe_one(self, candle: Candle) -> None:
+        """`observe([candle])` when the run has one stream (so it is the finest)."""
+        stream = self._only
+        if stream is None:
+            self.observe([candle])
+            return
+        open_ms, close = candle.open_ms, candle.close
+        previous = stream.last_open
+        if previous < 0:
+            stream.first_close = float(close)
+            self.curve.start_ms = open_ms
+        elif open_ms - previous > stream.step:
+            missing = (open_ms - previous) // stream.step - 1
+            if missing > self.gap_candles:
+                self.gaps.append(Gap(stream.symbol, previous, missing))
+        stream.last_open = open_ms
+        self.close[stream.symbol] = close
+        self.hold = self._ratio[stream.symbol] = float(close) / stream.first_close
 
     def observe(self, instant: list[Candle]) -> None:
         streams = self._streams
