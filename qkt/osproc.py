@@ -108,3 +108,24 @@ def stderr_warnings() -> logging.Handler:
     handler.setLevel(logging.WARNING)
     handler.setFormatter(UtcIsoFormatter(LINE_FORMAT))
     return handler
+
+
+_TCP_LISTEN: Final = "0A"  # the kernel's state code for a listening socket in /proc/net/tcp
+
+
+def tcp_listener_uid(port: int) -> int | None:
+    """The user id owning the TCP socket listening on `port` (any address), read from
+    /proc/net/tcp and tcp6; None if none is found or /proc cannot say."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f, None)  # the header
+                for line in f:
+                    fields = line.split()
+                    if len(fields) < 8 or fields[3] != _TCP_LISTEN:
+                        continue
+                    if int(fields[1].rpartition(":")[2], 16) == port:
+                        return int(fields[7])
+        except (OSError, ValueError):
+            continue
+    return None

@@ -7,7 +7,9 @@ or requests): every read-only command starts in tens of milliseconds.
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -20,7 +22,8 @@ from qkt.control.transport import (
     TransportError,
     TransportTimeout,
 )
-from qkt.errors import NoDaemonError, QktError
+from qkt.errors import NoDaemonError, QktError, UserError
+from qkt.osproc import tcp_listener_uid
 from qkt.paths import StateDir
 from qkt.records import RecordError, decode, decode_list
 from qkt.supervisor.figures import HistoryEntry, RemoveResult
@@ -37,6 +40,22 @@ from qkt.supervisor.records import (
 )
 
 _PROBE_TIMEOUT_S: Final = 3.0
+
+
+class UntrustedDaemonError(UserError):
+    """What answers on the daemon's port is not this user's: the token stays home."""
+
+    code = "untrusted_daemon"
+
+
+def _ours(path: Path) -> bool:
+    """The socket file belongs to this user (the daemon's); another's is never spoken to."""
+    try:
+        return path.lstat().st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
 _TIMEOUT_S: Final = 30.0
 _LONG_TIMEOUT_S: Final = 600.0  # many staged stops and deploys, each bounded daemon-side
 _DEPLOY_TIMEOUT_S: Final = 180.0  # compile + spawn + the worker's readiness (bounded daemon-side)
@@ -70,12 +89,16 @@ class ControlClient:
         shows at the first request, as the same `no daemon running` error. With `probe`, ask
         `/health` now.
         """
+        if state.root.exists():
+            # A folder another user may write could hold their port file or socket, to be sent
+            # our token: refuse it before reading anything in it.
+            state.check_trusted()
         try:
             token = state.control_token.read_text().strip()
         except OSError:
             token = ""
         socket_path = state.root / SOCKET_NAME
-        if socket_path.exists():
+        if socket_path.exists() and _ours(socket_path):
             endpoint = Endpoint(unix_path=str(socket_path))
             try:
                 endpoint.open(_PROBE_TIMEOUT_S).close()
@@ -91,6 +114,12 @@ class ControlClient:
             ) from None
         except (OSError, ValueError) as error:
             raise NoDaemonError(f"no daemon running ({port_file} is unreadable: {error})") from None
+        owner = tcp_listener_uid(port)
+        if owner is not None and owner != os.geteuid():
+            raise UntrustedDaemonError(
+                f"port {port} (from {port_file}) is held by a process of user {owner}, not by "
+                "your daemon: not sending it your token; start the daemon again with `qkt daemon`"
+            )
         client = cls(state, Endpoint(port=port), token)
         if probe and not client._healthy():
             raise client._gone()

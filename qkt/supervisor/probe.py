@@ -39,7 +39,7 @@ class WorkerProbe:
 
     async def status(self, port: int) -> dict[str, Any]:
         """The worker's `/status` object; raises httpx.HTTPError or ValueError if it can't."""
-        response = await self._client.get(self._url(port, "/status"))
+        response = await self._client.get(self._url(port, "/status"), headers=self._auth)
         response.raise_for_status()
         body = response.json()
         if not isinstance(body, dict):

@@ -38,12 +38,26 @@ from qkt.worker.schemas import (
 
 log = logging.getLogger(__name__)
 
-# Declared in the schema as the route's security; the check itself is `_check_token`, since
+# Declared in the schema as the routes' security; the check itself is `_check_token`, since
 # only a worker under a daemon (with a token file) needs one.
 _bearer = HTTPBearer(
     auto_error=False,
     description="Under a daemon: the content of its state dir's control.token.",
 )
+
+
+async def _guard(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> None:
+    """The bearer token of the daemon, if this worker has one (the routes' dependency)."""
+    _check_token(request.app.state.token_file, credentials)
+
+
+# Every route but /health: the token before anything is read or streamed.
+GUARDED: Final = [Depends(_guard)]
+
+
 HEARTBEAT_S: Final = 15.0  # an SSE comment this often, so a vanished client is noticed
 DEFAULT_PAGE: Final = 100
 MAX_PAGE: Final = 1000
@@ -93,13 +107,16 @@ def create_status_app(
     token_file: Path | None = None,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> FastAPI:
-    """The status app of one worker; `token_file` guards `POST /stop` with a bearer token."""
+    """The status app of one worker. With `token_file` (under a daemon) every route but `/health`
+    needs its bearer token: balances, positions, trades and file paths are nobody else's, and
+    `--bind-workers 0.0.0.0` puts the port on the network. `qkt run` (no token file) is open."""
     app = FastAPI(
         title="qkt worker",
         version=__version__,
         description="One strategy's status, events, trades and stop.",
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served below, behind the token like every route but /health
     )
     app.state.view = view
     app.state.ring = ring
@@ -112,13 +129,13 @@ def create_status_app(
         """Liveness: answers while the worker's loop runs."""
         return {"status": "ok"}
 
-    @app.get("/status", response_model=StatusOut)
+    @app.get("/status", response_model=StatusOut, responses=errors(401), dependencies=GUARDED)
     async def status(request: Request) -> dict[str, Any]:
         """Account, positions, trades and health of the strategy, now."""
         state_view: WorkerView = request.app.state.view
         return to_json(state_view.status())
 
-    @app.get("/logs", response_model=LogsOut, responses=errors(422))
+    @app.get("/logs", response_model=LogsOut, responses=errors(401, 422), dependencies=GUARDED)
     async def logs(
         request: Request,
         since: Annotated[
@@ -132,7 +149,7 @@ def create_status_app(
         last = found[-1].id if found else (since or 0)
         return {"events": [event.to_json() for event in found], "last_id": last}
 
-    @app.get("/trades", response_model=TradesOut, responses=errors(422))
+    @app.get("/trades", response_model=TradesOut, responses=errors(401, 422), dependencies=GUARDED)
     async def trades(
         request: Request,
         after: Annotated[
@@ -154,8 +171,9 @@ def create_status_app(
         response_class=StreamingResponse,
         responses={
             200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-            **errors(422),
+            **errors(401, 422),
         },
+        dependencies=GUARDED,
     )
     async def events(
         request: Request,
@@ -194,12 +212,20 @@ def create_status_app(
     @app.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **errors(401),
+        },
+        dependencies=GUARDED,
     )
     async def prometheus(request: Request) -> Response:
         """Trades, equity, PnL, positions and candles seen, in Prometheus text format."""
         body = metrics.render(request.app.state.registry)
         return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=GUARDED)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     return app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -130,9 +131,10 @@ def test_compose_up_exec_ports_health_stop_down(
     published = compose("port", "qkt", str(entry["port"])).strip()
     host, _, port = published.rpartition(":")
     assert host == "127.0.0.1"
-    status = engine.get_json(f"http://127.0.0.1:{port}/status")
-    assert status["name"] == "ema_cross"
-    assert status["pid"] == entry["pid"]
+    assert engine.get_json(f"http://127.0.0.1:{port}/health") == {"status": "ok"}
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the rest needs the daemon's token
+        engine.get_json(f"http://127.0.0.1:{port}/status")
+    assert refused.value.code == 401
 
     # Not root inside; state in the named volume.
     assert compose("exec", "-T", "qkt", "id", "-u").strip() not in ("", "0")

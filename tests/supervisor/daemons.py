@@ -101,6 +101,11 @@ class RunningDaemon:
         headers = {"Authorization": f"Bearer {self.token()}"}
         return requests.get(self.url(path), headers=headers, timeout=30, **kwargs)
 
+    def worker_get(self, port: int, path: str, **kwargs: Any) -> requests.Response:
+        """An authenticated GET on a worker's status port (only /health is open)."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        return requests.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=10, **kwargs)
+
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token()}"}
         return requests.post(self.url(path), headers=headers, timeout=60, **kwargs)

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from qkt.osproc import parent_pid_of
 from tests.helpers import pid_alive, wait_until
@@ -59,7 +58,7 @@ def test_the_seed_flow(daemon: RunningDaemon, folder: Path) -> None:
     daemon.seen_pids.update(pids)
 
     for entry in entries:  # each worker's own status port answers directly
-        status = requests.get(f"http://127.0.0.1:{entry['port']}/status", timeout=10).json()
+        status = daemon.worker_get(entry["port"], "/status").json()
         assert status["name"] == entry["name"] and status["pid"] == entry["pid"]
         assert status["keys"] == [KEY]
     assert hub_keys(daemon) == {KEY: 2}

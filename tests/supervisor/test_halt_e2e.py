@@ -51,7 +51,7 @@ def deploy(daemon: RunningDaemon, folder: Path, name: str, *flags: str) -> dict[
 
 def worker(daemon: RunningDaemon, name: str, path: str) -> Any:
     port = daemon.entries()[name]["port"]
-    return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).json()
+    return daemon.worker_get(port, path).json()
 
 
 def candles(daemon: RunningDaemon, name: str) -> int:

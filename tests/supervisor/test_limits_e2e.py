@@ -61,7 +61,7 @@ def deploy(daemon: RunningDaemon, file: Path, name: str, **options: str) -> None
 
 def worker(daemon: RunningDaemon, name: str, path: str) -> requests.Response:
     port = daemon.entries()[name]["port"]
-    return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+    return daemon.worker_get(port, path)
 
 
 def halted_by(daemon: RunningDaemon, name: str, kind: str) -> dict[str, Any]:
