@@ -11,6 +11,7 @@ from typing import Final
 # prctl lives in qkt.osproc; the daemon's modules (and the fork server) import it from here.
 from qkt.osproc import become_subreaper as become_subreaper
 from qkt.osproc import set_parent_death_signal as set_parent_death_signal
+from qkt.worker.exitcodes import MEANING
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ def describe_exit(code: int) -> str:
         except ValueError:
             name = f"signal {-code}"
         return f"killed by {name}"
+    meaning = MEANING.get(code)
+    if meaning is not None:
+        return f"stopped: {meaning} (exit code {code})"
     return f"exited with code {code}"
 
 

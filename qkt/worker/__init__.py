@@ -14,12 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from qkt.worker.entry import (
+    from qkt.worker.entry import run_worker
+    from qkt.worker.exitcodes import (
         EXIT_ALREADY_RUNNING,
         EXIT_BAD_SPEC,
         EXIT_FAILED,
+        EXIT_NO_SPACE,
         EXIT_OK,
-        run_worker,
     )
     from qkt.worker.spec import SPEC_VERSION, SpecError, WorkerSpec
 
@@ -27,6 +28,7 @@ __all__ = [
     "EXIT_ALREADY_RUNNING",
     "EXIT_BAD_SPEC",
     "EXIT_FAILED",
+    "EXIT_NO_SPACE",
     "EXIT_OK",
     "SPEC_VERSION",
     "SpecError",
@@ -35,10 +37,11 @@ __all__ = [
 ]
 
 _HOMES: Final = {
-    "EXIT_ALREADY_RUNNING": "qkt.worker.entry",
-    "EXIT_BAD_SPEC": "qkt.worker.entry",
-    "EXIT_FAILED": "qkt.worker.entry",
-    "EXIT_OK": "qkt.worker.entry",
+    "EXIT_ALREADY_RUNNING": "qkt.worker.exitcodes",
+    "EXIT_BAD_SPEC": "qkt.worker.exitcodes",
+    "EXIT_FAILED": "qkt.worker.exitcodes",
+    "EXIT_NO_SPACE": "qkt.worker.exitcodes",
+    "EXIT_OK": "qkt.worker.exitcodes",
     "run_worker": "qkt.worker.entry",
     "SPEC_VERSION": "qkt.worker.spec",
     "SpecError": "qkt.worker.spec",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from qkt import proctitle
 from qkt.atomic import read_private
-from qkt.worker.entry import EXIT_BAD_SPEC, run_worker
+from qkt.worker.entry import run_worker
+from qkt.worker.exitcodes import EXIT_BAD_SPEC
 from qkt.worker.spec import SpecError, WorkerSpec
 
 

@@ -9,9 +9,10 @@ file; whatever goes wrong is logged there and becomes a non-zero exit code.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
-from typing import Final
+import sqlite3
 
 from qkt import __version__
 from qkt.dsl import CompileError, Program, compile_bytes
@@ -19,6 +20,12 @@ from qkt.errors import QktError
 from qkt.log import configure
 from qkt.money import to_str
 from qkt.osproc import set_parent_death_signal
+from qkt.worker.exitcodes import (
+    EXIT_ALREADY_RUNNING,
+    EXIT_FAILED,
+    EXIT_NO_SPACE,
+    EXIT_OK,
+)
 from qkt.worker.heartbeat import HeartbeatWriter, heartbeat_file
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import AlreadyRunningError
@@ -26,11 +33,6 @@ from qkt.worker.runner import RunSummary, WorkerRunner
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.worker")
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1  # a crash, or a problem found at start (bad file, no hub, bad journal)
-EXIT_BAD_SPEC: Final = 2  # `python -m qkt.worker` could not read its spec
-EXIT_ALREADY_RUNNING: Final = 3  # another worker holds this strategy's lock
 
 
 def run_worker(spec: WorkerSpec) -> int:
@@ -61,7 +63,11 @@ def run_worker(spec: WorkerSpec) -> int:
     except QktError as error:
         log.error("worker failed: %s", error.message)
         return EXIT_FAILED
-    except Exception:
+    except Exception as error:
+        if _disk_full(error):
+            # Named, so the daemon's crash reason says it instead of "exited with code 1".
+            log.error("worker stopped: no space left on device (%s)", error)
+            return EXIT_NO_SPACE
         log.exception("worker crashed")
         return EXIT_FAILED
     log.info(
@@ -88,3 +94,10 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
         return await runner.run()
     finally:
         await lifeline.aclose()
+
+
+def _disk_full(error: BaseException) -> bool:
+    """The disk (or quota) is full: an OSError saying so, or SQLite's SQLITE_FULL."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and "disk is full" in str(error)
