@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.registry import Registry
 from tests.helpers import pid_alive, wait_until
-from tests.supervisor.daemons import RunningDaemon, running_daemon, strategy
+from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon, strategy
 
 POLICY = """\
 [restart]
@@ -121,3 +123,28 @@ def test_compiling_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.M
     asyncio.run(deploy())
     assert compiled_in and compiled_in[0] != loop_threads[0]
     assert "a" not in registry
+
+
+BUY_ONCE = """\
+STRATEGY once VERSION 1
+SYMBOLS s = SIM:BTCUSDT EVERY 1m
+RULES
+    WHEN POSITION.s == 0 THEN BUY s SIZING 0.01
+"""
+
+
+def test_a_crashed_entry_keeps_the_trade_count_it_reached(tmp_path: Path) -> None:
+    """Minor of issue 11: crashed entries showed a stale trade count (the one of the last status
+    request, often none). The count now comes with the worker's heartbeat, with no status
+    request: `GET /list` alone sees the fill, and the crashed entry keeps it."""
+    source = tmp_path / "once.qkt"
+    source.write_text(BUY_ONCE)
+    with running_daemon(tmp_path / "s", "--speed", "600", worker=REAL_WORKER) as daemon:
+        assert daemon.cli("deploy", str(source)).returncode == 0
+        wait_until(lambda: daemon.entries()["once"]["trades"] == 1, 60, what="the fill in /list")
+        pid = daemon.entries()["once"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        crashed = wait_until(
+            lambda: (e := daemon.entries()["once"])["pid"] != pid and e, 30, what="the crash"
+        )
+        assert crashed["trades"] == 1
