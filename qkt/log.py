@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from qkt.paths import make_private_dir
+from qkt.timefmt import iso_utc as iso_utc  # re-exported: the one time format
 
 LINE_FORMAT: Final = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 LOG_FILE_MODE: Final = 0o600
@@ -63,13 +64,6 @@ class LogRotation:
         """Hand this rotation to every process started from here (the daemon's workers)."""
         env[ENV_MAX_BYTES] = str(self.max_bytes)
         env[ENV_BACKUPS] = str(self.backups)
-
-
-def iso_utc(epoch_ms: int, *, millis: bool = True) -> str:
-    """`2026-05-08T15:02:14.234Z` (or `...:14Z` without `millis`): the one way qkt writes a time
-    for people, in logs, status answers and tables, whatever the machine's zone."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
-    return f"{stamp}.{epoch_ms % 1000:03d}Z" if millis else f"{stamp}Z"
 
 
 class UtcIsoFormatter(logging.Formatter):

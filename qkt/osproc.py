@@ -8,8 +8,6 @@ for each other, and the handler that also shows warnings on stderr.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Final
 
 from qkt.atomic import read_private
-from qkt.log import LINE_FORMAT, UtcIsoFormatter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +28,9 @@ def _prctl(option: int, value: int) -> bool:
     """`prctl(option, value)`; False off Linux or if the kernel refuses (errno logged)."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here, not at the top: the CLI reads files through this module, fast
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         if int(libc.prctl(option, value, 0, 0, 0)) == 0:
@@ -106,6 +106,8 @@ def stderr_warnings() -> logging.Handler:
     everything): for a process in the foreground of a terminal."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
+    from qkt.log import LINE_FORMAT, UtcIsoFormatter
+
     handler.setFormatter(UtcIsoFormatter(LINE_FORMAT))
     return handler
 

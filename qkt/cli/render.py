@@ -19,6 +19,7 @@ import typer
 
 from qkt.money import plain
 from qkt.records import to_json
+from qkt.timefmt import iso_utc
 
 CENT: Final = Decimal("0.01")
 # Prices under 1 (a few altcoins) keep up to this many decimals: 0.08123, not 0.08.
@@ -169,8 +170,6 @@ def iso_time(epoch_ms: Any) -> str:
     """Epoch milliseconds as `2026-11-24T23:00:36Z` (UTC, to the second); `-` for nothing."""
     if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
         return "-"
-    from qkt.log import iso_utc  # logging's handlers: only when a time is printed
-
     try:
         return iso_utc(epoch_ms, millis=False)
     except (OverflowError, OSError, ValueError):
