@@ -129,11 +129,15 @@ def post(port: int, path: str, **kwargs: Any) -> requests.Response:
     return requests.post(f"http://127.0.0.1:{port}{path}", timeout=10, **kwargs)
 
 
-def status_when(port: int, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll `/status` until `predicate(status)` holds; return that status."""
+def status_when(
+    port: int, predicate: Any, timeout: float = 20.0, token: str | None = None
+) -> dict[str, Any]:
+    """Poll `/status` until `predicate(status)` holds; return that status. `token`: a worker
+    under a daemon's token file wants it on every route but /health."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def check() -> dict[str, Any] | None:
-        status: dict[str, Any] = get(port, "/status").json()
+        status: dict[str, Any] = get(port, "/status", headers=headers).json()
         return status if predicate(status) else None
 
     return wait_until(check, timeout, what="a /status that satisfies the test")

@@ -54,10 +54,12 @@ def test_halt_is_guarded_saved_at_once_counted_and_resumed(
     spec = make_spec(tmp_path, hub)
     with running(worker_args(spec.to_json())) as worker:
         port = port_of(spec)
-        wait_until(lambda: get(port, "/status").json()["trades"] >= 2, 20, what="trades")
+        wait_until(
+            lambda: get(port, "/status", headers=AUTH).json()["trades"] >= 2, 20, what="trades"
+        )
         assert post(port, "/halt").status_code == 401
         assert post(port, "/halt", headers={"Authorization": "Bearer nope"}).status_code == 401
-        assert get(port, "/status").json()["risk"]["halted"] is False
+        assert get(port, "/status", headers=AUTH).json()["risk"]["halted"] is False
         refused = post(port, "/halt?kind=max_daily_loss", headers=AUTH)
         assert refused.status_code == 422  # a worker's own limits are not the caller's to claim
         answer = post(port, "/halt?reason=enough&by=tester", headers=AUTH)
@@ -65,10 +67,10 @@ def test_halt_is_guarded_saved_at_once_counted_and_resumed(
         body = answer.json()
         assert body["name"] == "flip" and body["halted"] is True
         assert body["halt"]["reason"] == "enough" and body["halt"]["by"] == "tester"
-        risk = get(port, "/status").json()["risk"]
+        risk = get(port, "/status", headers=AUTH).json()["risk"]
         assert risk["halt"] == body["halt"] and risk["halts"] == {"operator": 1}
         assert risk["limits"]["max_orders_per_minute"] is None
-        metrics = get(port, "/metrics").text
+        metrics = get(port, "/metrics", headers=AUTH).text
         assert 'qkt_halts_total{reason="operator",strategy="flip"} 1.0' in metrics
         assert 'qkt_worker_halted{strategy="flip"} 1.0' in metrics
         worker.signal(signal.SIGTERM)
@@ -77,14 +79,16 @@ def test_halt_is_guarded_saved_at_once_counted_and_resumed(
     assert "RISK halt operator by tester: enough" in log
     with running(worker_args(spec.to_json())) as worker:  # the journal kept the halt
         port = port_of(spec)
-        status = get(port, "/status").json()
+        status = get(port, "/status", headers=AUTH).json()
         assert status["risk"]["halt"] == body["halt"]
         trades = status["trades"]
         resumed = post(port, "/resume", headers=AUTH)
         assert resumed.status_code == 200 and resumed.json()["halt"] is None
         again = post(port, "/resume", headers=AUTH)
         assert again.status_code == 409 and again.json()["error"]["code"] == "not_halted"
-        wait_until(lambda: get(port, "/status").json()["trades"] > trades, 20, what="trading")
+        wait_until(
+            lambda: get(port, "/status", headers=AUTH).json()["trades"] > trades, 20, what="trading"
+        )
         killed = post(port, "/kill?flatten=true", headers=AUTH).json()
         assert killed["halt"]["killed"] is True and killed["positions"] == []
         worker.signal(signal.SIGTERM)
@@ -99,7 +103,7 @@ def test_a_halt_in_the_spec_is_applied_when_the_journal_holds_none(
     spec = make_spec(tmp_path, hub, halt=saved)
     with running(worker_args(spec.to_json())) as worker:
         port = port_of(spec)
-        halt = get(port, "/status").json()["risk"]["halt"]
+        halt = get(port, "/status", headers=AUTH).json()["risk"]["halt"]
         assert halt["reason"] == "from the daemon" and halt["kind"] == "operator"
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0
@@ -108,6 +112,6 @@ def test_a_halt_in_the_spec_is_applied_when_the_journal_holds_none(
     spec = make_spec(tmp_path / "other", hub, halt=daily)
     with running(worker_args(spec.to_json())) as worker:
         port = port_of(spec)
-        assert get(port, "/status").json()["risk"]["halt"] is None
+        assert get(port, "/status", headers=AUTH).json()["risk"]["halt"] is None
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0

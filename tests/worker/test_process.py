@@ -185,7 +185,7 @@ def test_stop_needs_the_bearer_token_and_flattens(tmp_path: Path, hub: HubEndpoi
     spec = _spec(tmp_path, hub, file=str(strategy), source=source, token_file=str(token))
     with running(worker_args(spec.to_json())) as worker:
         port = _port(spec)
-        status_when(port, lambda s: s["positions"] != [])
+        status_when(port, lambda s: s["positions"] != [], token="s3cret")
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             denied = post(port, "/stop", params={"flatten": "true"}, headers=headers)
             assert denied.status_code == 401
