@@ -23,7 +23,6 @@ so a restored engine can be fed an overlapping history.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -134,8 +133,7 @@ class StrategyEngine:
         """Process one closed candle; the events it caused, in order (fills already journaled)."""
         route = self._accept(candle)
         if route is None:
-            self._note_behind(candle)
-            return self._events.drain()
+            return []
         self._close(candle, route)
         guard = self._guard
         if not self._own_clock or self._events.now_ms >= guard.quiet_until:
@@ -196,23 +194,6 @@ class StrategyEngine:
         route.last_open = open_ms
         self._events.now_ms = open_ms + route.step_ms
         return route
-
-    def _note_behind(self, candle: Candle) -> None:
-        """Say so when a live candle is older than the last one this strategy processed: its
-        market's clock is behind the journal (a restarted simulated market, a feed replaying
-        old data), and every candle is ignored until the market passes that point. Once per
-        key and point, so a replayed duplicate (the same candle again) stays silent."""
-        route = self._routes.get(candle.key)
-        last = None if route is None else route.last_open
-        if last is None or candle.open_ms >= last:
-            return
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last / 1000))
-        self._events.warn_once(
-            f"behind:{candle.key}:{last}",
-            f"{candle.key}: ignoring candles older than the last one this strategy processed "
-            f"(opened {when}) until the market passes it: its clock is behind the journal",
-            rule=None,
-        )
 
     def _close(self, candle: Candle, route: Route) -> None:
         candles = self._candles

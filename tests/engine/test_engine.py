@@ -407,22 +407,3 @@ def test_config_refuses_negative_costs_and_floats() -> None:
         EngineConfig(balance=10_000.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="qty_step must be positive"):
         EngineConfig(qty_step=D(0))
-
-
-def test_a_live_candle_behind_the_last_one_is_ignored_and_said_once() -> None:
-    """Issue 11, defect 10: a strategy whose market's clock fell behind its journal (a restarted
-    simulated market) ignored every candle silently; now it says so, once per key and point.
-    The same candle again (a replay after a restart) stays silent."""
-    p = ProgramBuilder()
-    btc = p.stream("btc")
-    p.rule(btc.close > 0, log("tick"))
-    r = run(p.build(), closes([10, 11, 12], start=100))
-    ticks = len(r.warnings)
-    assert r.feed([closes([12], start=102)[0]]) == []  # the last candle again: a duplicate
-    behind = r.feed(closes([7, 8], start=50))  # the clock went back 50 minutes
-    (line,) = [e for e in behind if isinstance(e, LogEvent)]
-    assert line.level is LogLevel.WARNING and "SIM:BTCUSDT:1m" in line.message
-    assert "ignoring candles older than the last one" in line.message
-    assert len(r.warnings) == ticks + 1  # neither old candle ran a rule
-    r.feed(closes([13], start=103))  # the market passed it: trading goes on
-    assert r.warnings[-1] == "tick"
