@@ -8,13 +8,14 @@ for each other, and the handler that also shows warnings on stderr.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from qkt.atomic import read_private
 
@@ -24,16 +25,25 @@ PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 PR_SET_CHILD_SUBREAPER: Final = 36
 
 
+@functools.cache
+def libc() -> Any:
+    """The C library, loaded once (`ctypes.util.find_library` runs `ldconfig`): the fork server
+    loads it before it forks, so its workers share it. Not at import: the CLI reads files
+    through this module and has no use for ctypes."""
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def _prctl(option: int, value: int) -> bool:
     """`prctl(option, value)`; False off Linux or if the kernel refuses (errno logged)."""
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes  # here, not at the top: the CLI reads files through this module, fast
-    import ctypes.util
+    import ctypes
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if int(libc.prctl(option, value, 0, 0, 0)) == 0:
+        if int(libc().prctl(option, value, 0, 0, 0)) == 0:
             return True
     except (OSError, AttributeError):
         return False

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import orjson
 
-from qkt import proctitle
+from qkt import osproc, proctitle
 from qkt.paths import make_private_dir
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
@@ -40,7 +40,9 @@ _REPARENT_TIMEOUT_S: Final = 10.0
 
 
 def load_target(module: str) -> RunWorker:
-    """`MODULE.run_worker`, imported now (this is the preload)."""
+    """`MODULE.run_worker`, imported now (this is the preload), and the C library that every
+    worker's parent-death signal goes through, loaded once for all of them."""
+    osproc.libc()
     target: Any = getattr(importlib.import_module(module), "run_worker", None)
     if not callable(target):
         raise ImportError(f"{module} has no run_worker(spec) function")
