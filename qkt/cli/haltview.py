@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from qkt.cli.render import cell, iso_time, money
-from qkt.supervisor.records import ListEntry
 
 Line = tuple[str, list[str]]
 _LIMIT_LABELS = (
@@ -65,8 +64,6 @@ def risk_part(fields: _FieldsView) -> Iterator[Line]:
     yield "risk", [", ".join(figures)]
 
 
-def list_state(entry: ListEntry) -> str:
-    """`qkt list`'s STATE: `halted` for a running strategy that makes no new entries."""
-    if entry.halt is not None and entry.state == "running":
-        return "halted"
-    return entry.state
+def shown_state(state: str, halted: bool) -> str:
+    """The STATE column: `halted` for a running strategy that makes no new entries."""
+    return "halted" if halted and state == "running" else state

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qkt.cli.haltview import list_state
+from qkt.cli.haltview import shown_state
 from qkt.cli.options import JsonOption, StateDirOption
 from qkt.supervisor.records import ListEntry
 
@@ -70,10 +70,10 @@ def _state(entry: ListEntry | StrategyStatus) -> str:
     """`halted` for a running strategy that makes no new entries; `(stale)` while a key it
     reads is not live; `(warming)` while history is missing (the reason is printed below)."""
     if isinstance(entry, ListEntry):
-        state = list_state(entry)
+        halted = entry.halt is not None
     else:  # a running worker's own status: its risk record says whether it is halted
         halted = entry.risk is not None and entry.risk.halted
-        state = "halted" if halted and entry.state == "running" else entry.state
+    state = shown_state(entry.state, halted)
     marks = [m for m, on in (("stale", entry.stale), ("warming", entry.warming)) if on]
     return f"{state} ({', '.join(marks)})" if marks else state
 

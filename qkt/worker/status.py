@@ -195,14 +195,10 @@ def create_status_app(
         status_code=202,
         response_model=StopOut,
         responses=errors(401, 422),
+        dependencies=GUARDED,
     )
-    async def stop(
-        request: Request,
-        flatten: bool = False,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
-    ) -> dict[str, Any]:
+    async def stop(request: Request, flatten: bool = False) -> dict[str, Any]:
         """Graceful stop; with `flatten`, close every position at market first."""
-        _check_token(request.app.state.token_file, credentials)
         stop_view: WorkerView = request.app.state.view
         stop_view.request_stop(flatten)
         return {"status": "stopping", "flatten": flatten}
