@@ -51,6 +51,7 @@ from qkt.log import iso_utc
 from qkt.money import to_str
 from qkt.records import decode
 from qkt.webserver import bind_tcp, bound_port, serving
+from qkt.worker.behind import MarketBehind
 from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
@@ -130,6 +131,7 @@ class WorkerRunner:
         self._journal: SqliteJournal | None = None
         self._subscriber: HubSubscriber | None = None
         self._risk: WorkerRisk | None = None
+        self._behind = MarketBehind()
         self._market_ms = 0  # close time of the latest candle seen: the engine's clock
         self._started_wall = time.time()
         self._started = time.monotonic()
@@ -235,7 +237,14 @@ class WorkerRunner:
         candle = item.candle
         last = engine.last_candle_ms.get(candle.key)
         if last is not None and candle.open_ms <= last:
-            return  # already processed before a restart
+            # A replayed snapshot: already taken before a restart. A live one: the market's
+            # clock is behind the journal, which must not go unsaid.
+            warning = None if item.snapshot else self._behind.skipped(candle, last)
+            if warning is not None:
+                self._say(warning, LogLevel.WARNING)
+            return
+        if not item.snapshot and (resumed := self._behind.taken(candle)) is not None:
+            self._say(resumed)
         self._market_ms = max(self._market_ms, candle.end_ms)
         if item.snapshot:
             self.warmup_candles += 1

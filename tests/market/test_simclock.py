@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from qkt.market.feed import FeedOptions
 from qkt.market.history import fetch_all
@@ -16,7 +17,7 @@ from qkt.market.simclock import start_ms_for
 from qkt.market.simulated import SimHistory, SimulatedFeed, Walk
 from tests.helpers import wait_until
 from tests.market.feeds import Collector
-from tests.supervisor.daemons import running_daemon, strategy
+from tests.supervisor.daemons import REAL_WORKER, RunningDaemon, running_daemon, strategy
 
 T0 = 1_767_225_600_000
 WALL = 1_790_000_000_000
@@ -90,3 +91,40 @@ def test_a_killed_daemon_continues_the_simulated_market(tmp_path: Path) -> None:
 
 def _wall_ms() -> int:
     return time.time_ns() // 10**6
+
+
+@pytest.mark.slow
+def test_a_strategy_whose_market_went_back_says_so_once(tmp_path: Path) -> None:
+    """Issue 11, defect 10: when the market's clock is behind a strategy's journal (here the
+    simulated market lost its clock file), its live candles are skipped; that is said once, in
+    the strategy's log, not left to look like a healthy strategy that never trades."""
+    root = tmp_path / "s"
+    source = strategy(tmp_path / "src", "behind")
+    source.write_text(source.read_text().replace("EVERY 1s", "EVERY 1m"))
+
+    def candles(daemon: RunningDaemon) -> int:
+        status = daemon.get("/status/behind").json()
+        return int(status.get("candles", {}).get("SIM:BTCUSDT:1m", 0))
+
+    with running_daemon(root, "--speed", "600", worker=REAL_WORKER) as daemon:
+        assert daemon.cli("deploy", str(source)).returncode == 0
+        wait_until(lambda: candles(daemon) >= 30, timeout=90, what="30 live candles taken")
+        assert daemon.stop() == 0
+    (root / "sim-clock.json").unlink()  # the market starts again at wall time: 30 min behind
+    with running_daemon(root, "--speed", "60", worker=REAL_WORKER) as daemon:
+
+        def warnings() -> list[str]:
+            lines = daemon.cli("logs", "behind", "--lines", "500").stdout.splitlines()
+            return [line for line in lines if "ignoring live candles" in line]
+
+        wait_until(lambda: warnings(), timeout=60, what="the warning in the strategy's log")
+        skipped_from = newest_close(daemon)
+        wait_until(lambda: newest_close(daemon) >= skipped_from + 3 * 60_000, timeout=60)
+        assert candles(daemon) == 0  # nothing taken since the restart ...
+        (line,) = warnings()  # ... and said once, not once a candle
+        assert "WARNING" in line and "SIM:BTCUSDT:1m" in line and "min behind" in line
+
+
+def newest_close(daemon: RunningDaemon) -> int:
+    lines = daemon.get("/hub").json()
+    return max((line["last_close_ts"] or 0) for line in lines) if lines else 0
