@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# pip compiles an installed package to bytecode, not an editable one: without this, a
+	@# shell with PYTHONDONTWRITEBYTECODE=1 compiles every qkt module at every `qkt` command.
+	$(BIN)/python -m compileall -q qkt
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -7,7 +7,6 @@ rename replaces a symlink planted at the path instead of writing through it.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ import orjson
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
     """Write `data` to `path` so that readers see the old content or the new, never a mix."""
+    import tempfile  # here: readers of state files (every CLI command) never need it
+
     if isinstance(data, str):
         data = data.encode()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from qkt.atomic import read_private
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging  # imported where it is used: the CLI's read-only path does not load it
 
 PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 PR_SET_CHILD_SUBREAPER: Final = 36
@@ -47,7 +47,9 @@ def _prctl(option: int, value: int) -> bool:
             return True
     except (OSError, AttributeError):
         return False
-    log.warning("prctl(%d) failed: errno %d", option, ctypes.get_errno())
+    import logging
+
+    logging.getLogger(__name__).warning("prctl(%d) failed: errno %d", option, ctypes.get_errno())
     return False
 
 
@@ -114,6 +116,8 @@ def read_int_file(path: Path) -> int | None:
 def stderr_warnings() -> logging.Handler:
     """A root-logger handler that also shows warnings and errors on stderr (the log file has
     everything): for a process in the foreground of a terminal."""
+    import logging
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     from qkt.log import LINE_FORMAT, UtcIsoFormatter

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import platformdirs
-
 from qkt.errors import InvalidNameError, UserError
 
 ENV_STATE_DIR: Final = "QKT_STATE_DIR"
@@ -83,6 +81,8 @@ def default_state_root() -> Path:
     env = os.environ.get(ENV_STATE_DIR)
     if env:
         return Path(env)
+    import platformdirs  # only here: with $QKT_STATE_DIR set, a command never loads it
+
     return Path(platformdirs.user_state_dir("qkt", appauthor=False))
 
 

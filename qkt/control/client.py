@@ -10,7 +10,7 @@ import builtins
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import orjson
@@ -26,7 +26,6 @@ from qkt.errors import NoDaemonError, QktError, UserError
 from qkt.osproc import tcp_listener_uid
 from qkt.paths import StateDir
 from qkt.records import RecordError, decode, decode_list
-from qkt.supervisor.figures import HistoryEntry, RemoveResult
 from qkt.supervisor.records import (
     DaemonHealth,
     HaltResult,
@@ -38,6 +37,9 @@ from qkt.supervisor.records import (
     StrategyStatus,
     parse_status,
 )
+
+if TYPE_CHECKING:
+    from qkt.supervisor.figures import HistoryEntry, RemoveResult
 
 _PROBE_TIMEOUT_S: Final = 3.0
 
@@ -236,10 +238,14 @@ class ControlClient:
     def remove(self, name: str, *, purge: bool = False) -> RemoveResult:
         """`POST /rm/{name}`: forget a stopped strategy, archiving (or deleting) its books."""
         params = {"purge": "true" if purge else "false"}
+        from qkt.supervisor.figures import RemoveResult  # not loaded by every command
+
         return decode(RemoveResult, self._json("POST", f"/rm/{segment(name)}", params=params))
 
     def list_all(self) -> builtins.list[HistoryEntry]:
         """`GET /list/all`: deployed strategies and stopped ones not removed."""
+        from qkt.supervisor.figures import HistoryEntry
+
         return decode_list(HistoryEntry, self._json("GET", "/list/all"))
 
     def risk_verb(
