@@ -7,10 +7,10 @@ Built by the supervisor, returned by the control plane, parsed by the CLI with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
-from qkt.records import OMIT_NONE, REST, decode
+from qkt.records import OMIT_NONE, REST, decode, wire_record
 from qkt.worker.record import HaltOutcome, HaltRecord, WorkerStatus
 
 StateName = Literal[
@@ -18,7 +18,7 @@ StateName = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class DeployArgs:
     """The account options a strategy was deployed with (money as decimal strings)."""
 
@@ -28,7 +28,7 @@ class DeployArgs:
     sim: bool
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class KeyFeed:
     """One key a strategy reads, as the hub sees it: its history (warm?) and its feed (live?)."""
 
@@ -43,7 +43,7 @@ class KeyFeed:
     last_candle_age_ms: int | None  # wall ms since the key's last candle
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class ListEntry:
     """One strategy in `GET /list` (and the answer of `POST /deploy`)."""
 
@@ -69,7 +69,7 @@ class ListEntry:
     warming: str | None = field(default=None, kw_only=True)  # history it still lacks, and why
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class SourceCheck:
     """The deployed source against the file on disk now (`qkt status NAME`)."""
 
@@ -77,7 +77,7 @@ class SourceCheck:
     file_changed: bool  # the file on disk differs from it (or is gone): a restart keeps the old
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class DaemonRecord(ListEntry):
     """`GET /status/{name}` of a worker without a process that answers: the daemon's record."""
 
@@ -88,7 +88,7 @@ class DaemonRecord(ListEntry):
     feeds: list[KeyFeed] = field(default_factory=list, kw_only=True)
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class RunningStatus(WorkerStatus):
     """`GET /status/{name}` of a running worker: its own `/status`, and the daemon's view."""
 
@@ -113,7 +113,7 @@ def parse_status(raw: object) -> StrategyStatus:
     return decode(DaemonRecord, raw)
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class StopResult:
     """`POST /stop/{name}`: the process is gone."""
 
@@ -122,7 +122,7 @@ class StopResult:
     exit_code: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class HaltResult:
     """`POST /halt`, `/resume`, `/kill` (one name or all): each strategy's halt and positions
     left, sorted by name."""
@@ -130,7 +130,7 @@ class HaltResult:
     strategies: list[HaltOutcome]
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class HubKey:
     """One key of `GET /hub` (the fields of `qkt.hub.KeyStats`)."""
 
@@ -150,7 +150,7 @@ class HubKey:
     last_candle_age_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class DaemonHealth:
     """`GET /health`: the daemon is up (no token needed)."""
 
@@ -167,7 +167,7 @@ class DaemonHealth:
     workers_late: int  # running workers without a heartbeat within the deadline, now
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class NotifyTestResult:
     """`POST /notify/test`: what one channel answered to the test message (no secret)."""
 
@@ -177,7 +177,7 @@ class NotifyTestResult:
     answer: str
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class NotifyChannel:
     """`GET /notify`: one alert channel's health (`qkt.notify.ChannelHealth`, no secret)."""
 

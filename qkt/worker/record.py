@@ -7,15 +7,15 @@ models of `qkt.worker.schemas` declare the same fields for OpenAPI; a test holds
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
-from qkt.records import OMIT_NONE
+from qkt.records import OMIT_NONE, wire_record
 
 RunStateName = Literal["starting", "running", "stopping"]
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class PositionRecord:
     """An open position, marked at its symbol's latest close."""
 
@@ -27,7 +27,7 @@ class PositionRecord:
     unrealized: str
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class TradeRecord:
     """One fill (spec.md's trade fields `ts side symbol qty price fee realized`, and more)."""
 
@@ -46,7 +46,7 @@ class TradeRecord:
     rule: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class OrderRecord:
     """A resting order (or a market order waiting for the next open)."""
 
@@ -72,7 +72,7 @@ class OrderRecord:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class SubscriberRecord:
     """What the worker's hub subscriber has seen (gaps show as `missed`)."""
 
@@ -84,7 +84,7 @@ class SubscriberRecord:
     malformed: int
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class EventsRecord:
     """The event ring: the latest id, live SSE readers, events dropped for slow ones."""
 
@@ -93,7 +93,7 @@ class EventsRecord:
     dropped: int
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class HaltRecord:
     """Why a strategy is halted (docs/risk.md): what (`kind`: "operator" or the limit breached),
     why, who asked (`by`), since when (epoch ms), and whether it was a kill."""
@@ -105,7 +105,7 @@ class HaltRecord:
     killed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class LimitsRecord:
     """One strategy's risk limits; null = off (money and percent as exact strings)."""
 
@@ -116,7 +116,7 @@ class LimitsRecord:
     max_loss_streak: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class RiskRecord:
     """The halt, the limits, the figures they are measured from, and buying power, now."""
 
@@ -136,7 +136,7 @@ class RiskRecord:
     rejected: int  # orders rejected since the worker started
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class HaltOutcome:
     """What `POST /halt`, `/resume` or `/kill` left: the halt (None: trading) and the open
     positions (none after `kill --flatten`, unless a symbol has no price yet)."""
@@ -147,7 +147,7 @@ class HaltOutcome:
     positions: list[PositionRecord]
 
 
-@dataclass(frozen=True, slots=True)
+@wire_record
 class WorkerStatus:
     """`GET /status` of a worker: the strategy's account, positions and health, now."""
 
