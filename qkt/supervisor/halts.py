@@ -67,9 +67,11 @@ class Halts:
         self._registry: Registry | None = None
         self._probe: WorkerProbe | None = None
         self._watch: asyncio.Task[None] | None = None
-        self.changes = 0  # bumped by every verb: a status read across one is stale
         self.resumes = 0  # bumped by every resume: the daemon-wide limits measure afresh
-        self._in_flight = 0
+        # Per strategy: bumped before and after every verb on it, and the verbs at work on it
+        # now. A status read across a verb on *that* strategy is stale; one on another is not.
+        self._touched: dict[str, int] = {}
+        self._under_way: dict[str, int] = {}
         self.pending: dict[str, HaltRecord] = {}  # recorded while the worker was not running
 
     def start(self, registry: Registry, probe: WorkerProbe, settings: RiskSettings) -> None:
@@ -85,10 +87,14 @@ class Halts:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
 
-    @property
-    def busy(self) -> bool:
-        """A verb is under way."""
-        return self._in_flight > 0
+    def mark(self, name: str) -> int:
+        """Where `name`'s verbs stand now: hand it to `stale` after reading its worker."""
+        return self._touched.get(name, 0)
+
+    def stale(self, name: str, mark: int) -> bool:
+        """Whether a verb on `name` ran or is running since `mark`: what its worker said in
+        between may predate the verb, whose word wins."""
+        return self._touched.get(name, 0) != mark or name in self._under_way
 
     def now_ms(self) -> int:
         """The daemon's clock (epoch ms)."""
@@ -155,22 +161,31 @@ class Halts:
     ) -> HaltResult:
         """Apply one verb to every handle, all at once; the first failure is raised once the
         others are done (a `kill --all` must not stop at a worker that does not answer)."""
-        self.changes += 1
-        self._in_flight += 1
+        names = [h.name for h in handles]
+        self._touch(names, 1)
         try:
             found = await asyncio.gather(
                 *(self._one(h, path, params, record, strict) for h in handles),
                 return_exceptions=True,
             )
         finally:
-            self._in_flight -= 1
-            self.changes += 1
+            self._touch(names, -1)
             self.registry.save()
         outcomes = [item for item in found if isinstance(item, HaltOutcome)]
         for item in found:
             if isinstance(item, BaseException):
                 raise item
         return HaltResult(sorted(outcomes, key=lambda o: o.name))
+
+    def _touch(self, names: list[str], step: int) -> None:
+        """A verb begins (`step` 1) or ends (-1) on `names`."""
+        for name in names:
+            self._touched[name] = self._touched.get(name, 0) + 1
+            under_way = self._under_way.get(name, 0) + step
+            if under_way:
+                self._under_way[name] = under_way
+            else:
+                del self._under_way[name]
 
     async def _one(
         self,

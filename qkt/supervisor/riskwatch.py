@@ -68,16 +68,17 @@ class RiskWatch:
         running = [
             h for h in registry.handles() if h.state is WorkerState.RUNNING and h.port is not None
         ]
-        changes = halts.changes
+        marks = [halts.mark(h.name) for h in running]
         found = await asyncio.gather(
             *(registry.status_of(h.name) for h in running), return_exceptions=True
         )
-        stale = halts.changes != changes or halts.busy  # a verb ran meanwhile: its word wins
         equities: list[StrategyEquity] = []
         synced = False
-        for handle, status in zip(running, found, strict=True):
+        for handle, mark, status in zip(running, marks, found, strict=True):
             if not isinstance(status, RunningStatus) or status.risk is None:
                 continue
+            # A verb on this strategy ran while its worker was read: the verb's word wins.
+            stale = halts.stale(handle.name, mark)
             risk = status.risk
             pending = None if stale else halts.pending.pop(handle.name, None)
             if pending is not None and risk.halt is None:

@@ -213,6 +213,35 @@ def test_a_worker_breach_is_recorded_and_reported_once() -> None:
     assert s.handles[0].deployment.halt is None and s.events[-1].kind is EventKind.RESUME
 
 
+def test_a_breach_is_reported_even_while_the_operator_works_on_another_strategy() -> None:
+    """A verb on `b` while the daemon reads `a` must not hide `a`'s breach; a verb on `a`
+    itself does make `a`'s answer stale (the operator's word wins), until the next round."""
+    s = Setup()
+    s.workers["a"].halt = halt_json("max_orders_per_minute", "risk")
+    read = s.registry.status_of
+
+    async def read_during_a_verb_on(target: str, name: str) -> RunningStatus:
+        status = await read(name)
+        if name == "a":  # the operator's verb lands between the read and the round's end
+            await s.halts.halt(target, "by hand", "operator")
+        return status
+
+    s.registry.status_of = lambda name: read_during_a_verb_on("b", name)  # type: ignore[method-assign]
+    asyncio.run(watch(s).check())
+    assert (EventKind.RISK, "a") in [(e.kind, e.strategy) for e in s.events]
+    halted = s.handles[0].deployment.halt
+    assert halted is not None and halted.kind == "max_orders_per_minute"
+
+    s = Setup()
+    s.workers["a"].halt = halt_json("max_orders_per_minute", "risk")
+    read = s.registry.status_of
+    s.registry.status_of = lambda name: read_during_a_verb_on("a", name)  # type: ignore[method-assign]
+    asyncio.run(watch(s).check())
+    assert (EventKind.RISK, "a") not in [(e.kind, e.strategy) for e in s.events]
+    halted = s.handles[0].deployment.halt
+    assert halted is not None and halted.kind == "operator"  # what the verb recorded
+
+
 def test_the_summed_daily_loss_halts_every_strategy_once() -> None:
     s = Setup()
     watcher = watch(s, max_daily_loss=Decimal(100))
