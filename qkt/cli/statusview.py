@@ -161,6 +161,10 @@ def _streams(fields: _Fields) -> Iterator[Line]:
     warm, warmup = fields.get("warm"), fields.get("warmup_candles")
     if warm is not None:
         yield "warm", [f"{cell(warm)}" + (f" ({warmup} warm-up candles)" if warmup else "")]
+    indicators = fields.get("indicators")
+    if isinstance(indicators, Mapping) and indicators:
+        values = [f"{text} = {'not warm' if v is None else v}" for text, v in indicators.items()]
+        yield "indicators", values
 
 
 def _feeds(fields: _Fields) -> Iterator[Line]:

@@ -6,6 +6,7 @@ Expressions are rendered back into .qkt-like text, with names resolved (LETs exp
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Final
 
@@ -15,6 +16,8 @@ from qkt.dsl.catalog import INDICATORS
 # Binding strength, as in dsl.md's grammar: or < and < not < cmp < add < mul < unary < primary.
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _ATOM = range(1, 9)
 _ARITH_LEVEL: Final = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL}
+# A slot number after a call or CROSSES (`EMA#0`): `#` appears nowhere else in an expression.
+_SLOT: Final = re.compile(r"#\d+")
 
 
 def summarize(program: ir.Program) -> dict[str, Any]:
@@ -114,6 +117,11 @@ def maybe(node: ir.CompiledExpr | None) -> str | None:
 def render(node: ir.CompiledExpr | ir.CandleRef) -> str:
     """An expression as .qkt-like text, parenthesised only where precedence needs it."""
     return _render(node)[0]
+
+
+def plain(node: ir.CompiledExpr | ir.CandleRef) -> str:
+    """`render` without slot numbers, as a trader writes it: `EMA(btc.close, 50)`."""
+    return _SLOT.sub("", render(node))
 
 
 def _wrap(node: ir.CompiledExpr, level: int) -> str:

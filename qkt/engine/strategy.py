@@ -39,6 +39,7 @@ from qkt.dsl.program import (
     Program,
     Snapshot,
 )
+from qkt.dsl.summary import plain
 from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
@@ -434,6 +435,17 @@ class StrategyEngine:
     def warm(self) -> bool:
         """Every indicator of the strategy has a value."""
         return self._slots.warm
+
+    @property
+    def indicators(self) -> dict[str, Decimal | None]:
+        """Each indicator's latest value (None until warm) by its text, `EMA(btc.close, 50)`;
+        a call written twice is one indicator. What a trader checks a chart against."""
+        slots = self._slots.indicators
+        values: dict[str, Decimal | None] = {}
+        for number in sorted(slots):  # an inner indicator before the one it feeds
+            value = slots[number].value
+            values[plain(slots[number].node)] = value if isinstance(value, Decimal) else None
+        return values
 
     @property
     def last_candle_ms(self) -> dict[CandleKey, int]:

@@ -185,3 +185,6 @@ class WorkerStatus:
     # Halt, limits and buying power (docs/risk.md); keyword-only, so that the records built on
     # this one may add fields without defaults; None from a worker older than halts.
     risk: RiskRecord | None = field(default=None, kw_only=True, metadata=OMIT_NONE)
+    # Each indicator's latest value by its text (`EMA(btc.close, 50)`), an exact decimal string,
+    # None until warm; at the candles of `last_candle_ts`. None from a worker older than it.
+    indicators: dict[str, str | None] | None = field(default=None, kw_only=True, metadata=OMIT_NONE)

@@ -359,6 +359,10 @@ class WorkerRunner:
             subscriber=None if stats is None else SubscriberRecord(**asdict(stats)),
             events=EventsRecord(self.ring.last_id, self.ring.subscribers, self.ring.dropped),
             risk=self._risk_control().record(),
+            indicators={
+                text: None if value is None else to_str(value)
+                for text, value in engine.indicators.items()
+            },
         )
 
     def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:

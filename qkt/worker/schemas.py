@@ -184,6 +184,11 @@ class StatusOut(BaseModel):
     subscriber: SubscriberOut | None
     events: EventsInfoOut
     risk: RiskOut | None = Field(default=None, description="halt, limits and buying power")
+    indicators: dict[str, DecimalStr | None] | None = Field(
+        default=None,
+        description="each indicator's latest value by its text (`EMA(btc.close, 50)`); "
+        "null until warm",
+    )
 
 
 class EventOut(BaseModel):

@@ -82,6 +82,7 @@ RUNNING: dict[str, Any] = {
     "warm": True,
     "candles": {"SIM:BTCUSDT:1m": 517, "SIM:ETHUSDT:1m": 516},
     "warmup_candles": 200,
+    "indicators": {"EMA(btc.close, 12)": "64380.12", "RSI(eth.close, 14)": None},
     "fee_bps": "7",
     "slippage_bps": "0",
     "fill_at": "next_open",
@@ -190,6 +191,7 @@ def test_a_running_strategy_reads_in_short_lines() -> None:
         "open orders": "#12 BUY 1.5 ETHUSDT STOP stop 3300.00 (STOP_LOSS, GTC)",
         "streams": "SIM:BTCUSDT:1m: 517 candles, last 2026-11-24T23:00:00Z",
         "warm": "yes (200 warm-up candles)",
+        "indicators": "EMA(btc.close, 12) = 64380.12",
         "paper": "fee 7 bps, slippage 0 bps, fills at next open",
         "hub": "1033 delivered, 0 duplicates, 0 buffered, 1 repaired, 2 missed, 0 malformed",
         "events": "last id 597, 1 live readers, 0 dropped",
@@ -201,6 +203,8 @@ def test_a_running_strategy_reads_in_short_lines() -> None:
     # The second stream continues under the first, in the value column.
     second = lines[lines.index(f"{'streams'.ljust(width)}  {expected['streams']}") + 1]
     assert second == " " * (width + 2) + "SIM:ETHUSDT:1m: 516 candles, last 2026-11-24T23:00:00Z"
+    rsi = lines[lines.index(f"{'indicators'.ljust(width)}  {expected['indicators']}") + 1]
+    assert rsi == " " * (width + 2) + "RSI(eth.close, 14) = not warm"
 
 
 def test_a_crashed_strategy_says_why_and_shows_its_last_lines() -> None:
