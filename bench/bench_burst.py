@@ -1,0 +1,135 @@
+"""Where a worker's time goes when a candle closes: `python -m bench.bench_burst [CANDLES]`.
+
+The candle-burst latency of `bench_scale` (every worker woken by the same closed candle) is,
+on a box with fewer cores than workers, about the CPU each worker spends on one candle times
+the workers per core. This splits that CPU into the steps a worker takes for one live candle,
+in the order the runner (`qkt/worker/runner.py`) takes them, for the strategy `bench_scale`
+deploys (a fill on every candle):
+
+1. decode the hub's message (`qkt.hub.wire.decode_message`: orjson, Decimal prices);
+2. the engine: marks, indicators, rules, the paper fill (`StrategyEngine.on_candle`);
+3. the journal's transaction: the fill, the order, the equity row and the engine state,
+   committed with SQLite `synchronous=FULL` (WAL): one fsync, which is what makes a fill
+   survive a power cut;
+4. the log lines of its fill and of the rule that fired (formatted, written to the log file).
+
+The same commit with `synchronous=OFF` is timed as well, to show the fsync's share. Medians
+and 99th percentiles in microseconds per candle, one process, CANDLES candles (default 2,000).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from qkt.dsl import compile_source
+from qkt.engine import EngineConfig, EngineEvent, SignalEvent, StrategyEngine, TradeEvent
+from qkt.hub.wire import SequencedCandle, decode_message, encode_candle
+from qkt.market.models import Candle, CandleKey
+from qkt.worker.journal import SqliteJournal
+from qkt.worker.report import fill_line
+
+STRATEGY: Final = """\
+STRATEGY burst VERSION 1
+SYMBOLS s = SIM:S00USDT EVERY 1m
+RULES
+    WHEN POSITION.s == 0 THEN BUY s SIZING 0.01
+    WHEN POSITION.s > 0 THEN CLOSE s
+"""
+KEY: Final = CandleKey.parse("SIM:S00USDT:1m")
+T0: Final = 1_767_225_600_000
+
+
+def candles(count: int) -> list[list[bytes]]:
+    """`count` closed 1m candles as the hub publishes them (wire frames)."""
+    out = []
+    for i in range(count):
+        price = Decimal(100) + Decimal(i % 50) / 10
+        candle = Candle(KEY, T0 + i * 60_000, price, price + 1, price - 1, price, Decimal(5))
+        out.append(encode_candle(SequencedCandle(candle, i + 1, 1)))
+    return out
+
+
+def run(count: int, synchronous: str) -> dict[str, list[float]]:
+    """Each step's duration (µs) for every candle, through one engine and one journal."""
+    steps: dict[str, list[float]] = {"decode": [], "engine": [], "journal": [], "log": []}
+    with tempfile.TemporaryDirectory(prefix="qkt-bench-burst-") as tmp:
+        journal = SqliteJournal(Path(tmp) / "journal.sqlite")
+        journal._db.execute(f"PRAGMA synchronous={synchronous}")  # the one setting compared
+        engine = StrategyEngine(compile_source(STRATEGY), EngineConfig(), journal)
+        log = _file_logger(Path(tmp) / "burst.log")
+        clock = time.perf_counter_ns
+
+        def timed(step: str, work: Callable[[], object]) -> object:
+            began = clock()
+            result = work()
+            steps[step].append((clock() - began) / 1000)
+            return result
+
+        for frames in candles(count):
+            item = timed("decode", lambda f=frames: decode_message(f))  # type: ignore[misc]
+            assert isinstance(item, SequencedCandle)
+            candle = item.candle
+            began = clock()
+            with journal.transaction():
+                events = engine.on_candle(candle)
+                engine_done = clock()
+                journal.record_equity(candle.end_ms, engine.account)
+                journal.save_state(engine.export_state())
+            steps["engine"].append((engine_done - began) / 1000)
+            steps["journal"].append((clock() - engine_done) / 1000)
+            timed("log", lambda e=events: _report(log, e))  # type: ignore[misc]
+        journal.close()
+    return steps
+
+
+def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
+    """The runner's lines for a candle's events: each fill and each rule that fired."""
+    for event in events:
+        if isinstance(event, TradeEvent):
+            log.info("%s", fill_line(event.fill, with_time=False))
+        elif isinstance(event, SignalEvent):
+            log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
+
+
+def _file_logger(path: Path) -> logging.Logger:
+    log = logging.getLogger("bench.burst")
+    log.propagate = False
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    return log
+
+
+def _p(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000
+    full = run(count, "FULL")
+    off = run(count, "OFF")
+    print(f"One worker, {count} candles, a fill on each: microseconds per candle")
+    print("| step | median | p99 |")
+    print("|---|---:|---:|")
+    for step, values in full.items():
+        print(f"| {step} | {statistics.median(values):.0f} | {_p(values, 0.99):.0f} |")
+    total = [sum(parts) for parts in zip(*full.values(), strict=True)]
+    print(f"| **all four** | {statistics.median(total):.0f} | {_p(total, 0.99):.0f} |")
+    print(
+        f"| journal with synchronous=OFF (no fsync) | {statistics.median(off['journal']):.0f} "
+        f"| {_p(off['journal'], 0.99):.0f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
