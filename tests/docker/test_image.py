@@ -135,6 +135,7 @@ def test_compose_up_exec_ports_health_stop_down(
     with pytest.raises(urllib.error.HTTPError) as refused:  # the rest needs the daemon's token
         engine.get_json(f"http://127.0.0.1:{port}/status")
     assert refused.value.code == 401
+    refused.value.close()  # the error holds the response and its socket
 
     # Not root inside; state in the named volume.
     assert compose("exec", "-T", "qkt", "id", "-u").strip() not in ("", "0")
