@@ -1,8 +1,13 @@
-"""CandleHub throughput and subscriber memory: `python -m bench.bench_hub` (or `make bench`).
+"""CandleHub throughput against raw pyzmq, and subscriber memory: `python -m bench.bench_hub`.
 
 1. Publish rate: candles/s the hub numbers, rings and publishes with no subscriber.
-2. Fan-out: the same with N subscriber processes on every key; candles/s until the last
-   subscriber has received every candle.
+2. Fan-out to N subscriber processes (N = 1, 4, 16, 50), each case twice in the same run:
+   - raw: a plain pyzmq PUB sends the hub's own frames (topic + orjson body, pre-encoded) over
+     ipc:// with the hub's SNDHWM to N plain SUB processes that `orjson.loads` every message;
+   - hub: the CandleHub publishes the same candles to N HubSubscriber processes.
+   Candles/s received by every subscriber, from the first candle handed over to the last
+   subscriber's last candle, and hub/raw. Subscribers are spawned once per case and timing
+   starts only when every one of them said READY (subscribed, nothing can be missed).
 3. Memory of a subscriber process: after imports, and after a warm-up of 10 keys x 2000 candles.
 """
 
@@ -13,22 +18,28 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
-import psutil
+import zmq
 
-from qkt.hub import CandleHub, HubEndpoints, HubSubscriber
+from bench.hub_children import READY_TOPIC
+from qkt.hub import CandleHub, HubEndpoints, wire
+from qkt.hub.publisher import DEFAULT_SNDHWM
 from qkt.market.feed import FeedState, FeedStatus
 from qkt.market.models import Candle, CandleKey
 from qkt.paths import StateDir
 
 KEYS = [CandleKey.parse(f"SIM:SYM{i}USDT:1m") for i in range(10)]
 CANDLES = 50_000  # in total, spread round-robin over KEYS
-FANOUT = (1, 4, 16)
+FANOUT = (1, 4, 16, 50)
+TARGETS = {1: 0.6, 50: 0.4}  # issue 17: hub >= this x raw
 WARMUP = 2000
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class BenchFeed:
@@ -63,6 +74,15 @@ class BenchFeed:
         self._queue.put_nowait(None)
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One fan-out case: candles/s received by every subscriber, and the children's reports."""
+
+    rate: float
+    lost: int
+    reports: list[dict[str, Any]]
+
+
 def batch(count: int) -> list[Candle]:
     """`count` candles round-robin over KEYS, the i-th of each key opening i minutes in."""
     out = []
@@ -73,60 +93,94 @@ def batch(count: int) -> list[Candle]:
     return out
 
 
-def memory_mb() -> tuple[float, float]:
-    """(RSS, USS) of this process in MiB."""
-    info = psutil.Process().memory_full_info()
-    return info.rss / 2**20, info.uss / 2**20
+def hub_frames(candles: list[Candle], epoch: int) -> list[list[bytes]]:
+    """The frames the hub publishes for `candles` (seq 1, 2, ... per key)."""
+    seqs = dict.fromkeys(KEYS, 0)
+    out = []
+    for candle in candles:
+        seqs[candle.key] += 1
+        out.append(wire.encode_candle(wire.SequencedCandle(candle, seqs[candle.key], epoch)))
+    return out
 
 
-async def child(pub: str, snapshot: str, count: int, warmup: int) -> None:
-    """Subscriber process: READY, then receive `count` candles (after warm-up), report, exit."""
-    rss0, uss0 = memory_mb()
-    async with HubSubscriber(HubEndpoints(pub, snapshot)) as sub:
-        await sub.subscribe(KEYS, warmup=warmup)
-        print("READY", flush=True)
-        seen = 0
-        async for _ in sub:
-            seen += 1
-            if seen == count:
-                break
-        rss1, uss1 = memory_mb()
-        stats = sub.stats()
-        report = {
-            "rss0": rss0,
-            "uss0": uss0,
-            "rss1": rss1,
-            "uss1": uss1,
-            "missed": stats.missed,
-            "repaired": stats.repaired,
-        }
-        print(orjson.dumps(report).decode(), flush=True)
+class Children:
+    """N subscriber processes spawned together; killed on exit if any is still running."""
+
+    def __init__(self, args: list[str], count: int) -> None:
+        self._args, self._count = args, count
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def __aenter__(self) -> Children:
+        for _ in range(self._count):
+            self.procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.hub_children",
+                    *self._args,
+                    cwd=ROOT,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            )
+        return self
+
+    async def ready(self) -> None:
+        """Wait until every child printed READY."""
+        lines = await asyncio.gather(*(self._line(p, 300) for p in self.procs))
+        assert all(line == "READY" for line in lines), lines
+
+    async def reports(self) -> list[dict[str, Any]]:
+        """Every child's final report, once each has exited."""
+        lines = await asyncio.gather(*(self._line(p, 900) for p in self.procs))
+        await asyncio.gather(*(p.wait() for p in self.procs))
+        return [orjson.loads(line) for line in lines]
+
+    @staticmethod
+    async def _line(proc: asyncio.subprocess.Process, timeout: float) -> str:
+        assert proc.stdout is not None
+        return (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().strip()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+        await asyncio.gather(*(p.wait() for p in self.procs))
 
 
-async def spawn(endpoints: HubEndpoints, count: int, warmup: int) -> asyncio.subprocess.Process:
-    root = Path(__file__).resolve().parent.parent
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.bench_hub",
-        "child",
-        endpoints.pub,
-        endpoints.snapshot,
-        str(count),
-        str(warmup),
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=asyncio.subprocess.PIPE,
-    )
+def measure(started: float, count: int, reports: list[dict[str, Any]]) -> Run:
+    lost = sum(count - r["received"] for r in reports)
+    last = max(r["last"] for r in reports)
+    return Run(count / (last - started), lost, reports)
 
 
-async def read_line(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None
-    return (await asyncio.wait_for(proc.stdout.readline(), 120)).decode().strip()
+async def run_raw(tmp: Path, subscribers: int, frames: list[list[bytes]]) -> Run:
+    """Plain pyzmq PUB -> N plain SUB processes, the hub's frames and socket options."""
+    context = zmq.Context()
+    pub = context.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.setsockopt(zmq.SNDHWM, DEFAULT_SNDHWM)
+    endpoint = f"ipc://{tmp}/raw.sock"
+    pub.bind(endpoint)
+    topics = orjson.dumps([wire.topic(k).decode("latin-1") for k in KEYS]).decode()
+    try:
+        async with Children(["raw", endpoint, topics, str(len(frames))], subscribers) as kids:
+            ready = asyncio.ensure_future(kids.ready())
+            while not ready.done():  # slow joiners: ping until every child heard one
+                pub.send_multipart([READY_TOPIC, b"{}"])
+                await asyncio.wait({ready}, timeout=0.01)
+            await ready
+            started = time.monotonic()
+            for message in frames:
+                pub.send_multipart(message)
+            return measure(started, len(frames), await kids.reports())
+    finally:
+        pub.close(linger=0)
+        context.term()
 
 
-async def run_fanout(state: StateDir, subscribers: int) -> tuple[float, list[dict[str, float]]]:
-    """Seconds to publish CANDLES and have every subscriber receive them; child reports."""
+async def with_hub(state: StateDir, body: Callable[[CandleHub, BenchFeed], Awaitable[Run]]) -> Run:
     feeds: dict[str, BenchFeed] = {}
 
     def factory(broker: str) -> BenchFeed:
@@ -136,63 +190,81 @@ async def run_fanout(state: StateDir, subscribers: int) -> tuple[float, list[dic
     async with CandleHub(factory, state) as hub:
         for key in KEYS:
             hub.acquire(key)
-        children = [await spawn(hub.endpoints, CANDLES, 0) for _ in range(subscribers)]
-        try:
-            for proc in children:
-                assert await read_line(proc) == "READY"
-            candles = batch(CANDLES)
-            started = time.perf_counter()
-            feeds["SIM"].push_all(candles)
-            if not children:
-                while sum(s.seq for s in hub.stats()) < CANDLES:
-                    await asyncio.sleep(0.001)
-            reports = [orjson.loads(await read_line(proc)) for proc in children]
-            elapsed = time.perf_counter() - started
-            for proc in children:
-                await proc.wait()
-        finally:
-            for proc in children:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        if subscribers == max(FANOUT):
-            # Memory of one more subscriber that takes a full warm-up: 10 keys x 2000 candles.
-            proc = await spawn(hub.endpoints, WARMUP * len(KEYS), WARMUP)
-            try:
-                assert await read_line(proc) == "READY"
-                reports.append(orjson.loads(await read_line(proc)))
-            finally:
-                await proc.wait()
-    return elapsed, reports
+        return await body(hub, feeds["SIM"])
+
+
+async def run_hub(state: StateDir, subscribers: int, candles: list[Candle]) -> Run:
+    """CandleHub -> N HubSubscriber processes."""
+
+    async def body(hub: CandleHub, feed: BenchFeed) -> Run:
+        if not subscribers:
+            feed.push_all(candles)
+            started = time.monotonic()
+            while sum(s.seq for s in hub.stats()) < len(candles):
+                await asyncio.sleep(0.001)
+            return Run(len(candles) / (time.monotonic() - started), 0, [])
+        args = hub_args(hub.endpoints, len(candles), 0)
+        async with Children(args, subscribers) as kids:
+            await kids.ready()
+            feed.push_all(candles)
+            started = time.monotonic()
+            run = measure(started, len(candles), await kids.reports())
+        missed = sum(r["missed"] for r in run.reports)
+        return Run(run.rate, run.lost + missed, run.reports)
+
+    return await with_hub(state, body)
+
+
+async def subscriber_memory(state: StateDir) -> dict[str, Any]:
+    """One subscriber that takes a full warm-up (10 keys x 2000 candles), and its memory."""
+
+    async def body(hub: CandleHub, feed: BenchFeed) -> Run:
+        feed.push_all(batch(WARMUP * len(KEYS)))
+        while sum(s.seq for s in hub.stats()) < WARMUP * len(KEYS):
+            await asyncio.sleep(0.01)
+        async with Children(hub_args(hub.endpoints, WARMUP * len(KEYS), WARMUP), 1) as kids:
+            await kids.ready()
+            return Run(0.0, 0, await kids.reports())
+
+    return (await with_hub(state, body)).reports[0]
+
+
+def hub_args(endpoints: HubEndpoints, count: int, warmup: int) -> list[str]:
+    keys = orjson.dumps([str(k) for k in KEYS]).decode()
+    return ["hub", endpoints.pub, endpoints.snapshot, keys, str(count), str(warmup)]
 
 
 async def bench() -> None:
     print(
         f"{CANDLES} candles over {len(KEYS)} keys; python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cpu(s)"
+        f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, {os.cpu_count()} cpu(s); "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    candles = batch(CANDLES)
+    frames = hub_frames(candles, time.time_ns())
     with tempfile.TemporaryDirectory(prefix="qkt-bench-") as tmp:
         state = StateDir(Path(tmp))
-        for n in (0, *FANOUT):
-            elapsed, reports = await run_fanout(state, n)
-            rate = CANDLES / elapsed
-            if n == 0:
-                line = f"subscribers= 0: {rate:>9,.0f} candles/s published (numbered, ringed, sent)"
-            else:
-                lost = sum(r["missed"] for r in reports[:n])
-                repaired = sum(r["repaired"] for r in reports[:n])
-                line = (
-                    f"subscribers={n:>2}: {rate:>9,.0f} candles/s received by every subscriber "
-                    f"({rate * n:,.0f} deliveries/s; missed {lost}, repaired {repaired})"
-                )
-            print(line)
-            if n == max(FANOUT):
-                mem = reports[-1]
-                print(
-                    f"subscriber memory: after imports RSS {mem['rss0']:.1f} MiB "
-                    f"(USS {mem['uss0']:.1f}); after a {WARMUP}x{len(KEYS)} warm-up "
-                    f"RSS {mem['rss1']:.1f} MiB (USS {mem['uss1']:.1f})"
-                )
+        alone = await run_hub(state, 0, candles)
+        print(f"subscribers= 0: hub {alone.rate:>9,.0f} candles/s published (numbered, sent)")
+        for n in FANOUT:
+            raw = await run_raw(Path(tmp), n, frames)
+            hub = await run_hub(state, n, candles)
+            ratio = hub.rate / raw.rate
+            target = TARGETS.get(n)
+            verdict = "" if target is None else f" (target >= {target}: {ratio >= target})"
+            print(
+                f"subscribers={n:>2}: raw {raw.rate:>9,.0f}  hub {hub.rate:>9,.0f} candles/s "
+                f"to every subscriber; hub/raw {ratio:.2f}{verdict}; "
+                f"lost raw {raw.lost} hub {hub.lost}, repaired "
+                f"{sum(r['repaired'] for r in hub.reports)}"
+            )
+        mem = await subscriber_memory(state)
+        print(
+            f"subscriber memory: after imports RSS {mem['rss0']:.1f} MiB "
+            f"(USS {mem['uss0']:.1f}); after a {WARMUP}x{len(KEYS)} warm-up "
+            f"RSS {mem['rss1']:.1f} MiB (USS {mem['uss1']:.1f})"
+        )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -201,8 +273,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["child"]:
-        pub, snap, count, warmup = sys.argv[2:]
-        asyncio.run(child(pub, snap, int(count), int(warmup)))
-    else:
-        main()
+    main()

@@ -207,7 +207,7 @@ class HandDrivenHub:
         item = self.ring.add(candle(self.key, self.count))
         self.count += 1
         if send:
-            await self.publisher.send(wire.encode_candle(item))
+            self.publisher.send(wire.encode_candle(item))
         return item
 
     async def aclose(self) -> None:
@@ -232,7 +232,7 @@ def test_malformed_frames_are_logged_and_skipped(caplog: pytest.LogCaptureFixtur
                     [topic, good[1], b"extra"],
                     [topic, wire.encode_candle(SequencedCandle(candle(K15M, 0), 1, 7))[1]],
                 ):
-                    await hub.publisher.send(frames)
+                    hub.publisher.send(frames)
                 second = await hub.publish()
                 assert await take(sub, 2) == [first, second]
                 assert sub.stats().malformed == 5
