@@ -30,8 +30,10 @@ def memory_mb() -> tuple[float, float]:
     return info.rss / 2**20, info.uss / 2**20
 
 
-def report(received: int, last: float, **extra: Any) -> None:
-    print(orjson.dumps({"received": received, "last": last, **extra}).decode(), flush=True)
+def report(received: int, last: float, cpu: float, **extra: Any) -> None:
+    """The one JSON line a child ends with; `cpu`: its CPU seconds from READY to the end."""
+    line = {"received": received, "last": last, "cpu": cpu, **extra}
+    print(orjson.dumps(line).decode(), flush=True)
 
 
 def raw(endpoint: str, topics: list[bytes], count: int) -> None:
@@ -46,7 +48,7 @@ def raw(endpoint: str, topics: list[bytes], count: int) -> None:
         sub.subscribe(topic)
     # Subscribed last: the first READY_TOPIC message proves every candle topic reached the PUB.
     sub.subscribe(READY_TOPIC)
-    received, last = 0, 0.0
+    received, last, cpu = 0, 0.0, 0.0
     try:
         while True:
             frames = sub.recv_multipart()
@@ -54,6 +56,7 @@ def raw(endpoint: str, topics: list[bytes], count: int) -> None:
             if frames[0] == READY_TOPIC:
                 if received == 0 and last == 0.0:
                     print("READY", flush=True)
+                    cpu = time.process_time()
                     last = -1.0  # READY said once
                 continue
             received += 1
@@ -65,7 +68,7 @@ def raw(endpoint: str, topics: list[bytes], count: int) -> None:
     finally:
         sub.close(linger=0)
         context.term()
-    report(received, last)
+    report(received, last, time.process_time() - cpu)
 
 
 async def hub(pub: str, snapshot: str, keys: list[str], count: int, warmup: int) -> None:
@@ -78,6 +81,7 @@ async def hub(pub: str, snapshot: str, keys: list[str], count: int, warmup: int)
     async with HubSubscriber(HubEndpoints(pub, snapshot)) as sub:
         await sub.subscribe([CandleKey.parse(k) for k in keys], warmup=warmup)
         print("READY", flush=True)
+        cpu = time.process_time()
 
         async def consume() -> None:
             nonlocal received, last
@@ -91,11 +95,13 @@ async def hub(pub: str, snapshot: str, keys: list[str], count: int, warmup: int)
             await asyncio.wait_for(consume(), TOTAL_S)
         except TimeoutError:
             pass
+        cpu = time.process_time() - cpu
         rss1, uss1 = memory_mb()
         stats = sub.stats()
     report(
         received,
         last,
+        cpu,
         rss0=rss0,
         uss0=uss0,
         rss1=rss1,

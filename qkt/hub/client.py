@@ -254,7 +254,9 @@ class HubSubscriber:
         # Stitch: what arrived while the snapshot was in flight, in order; seq <= the
         # snapshot's is dropped as a duplicate. No await between the empty check and LIVE.
         while track.pending:
-            await self._accept(track, track.pending.popleft())
+            item = track.pending.popleft()
+            if not self._accept(track, item):
+                await self._repair(track, item)
         track.phase = _Phase.LIVE
 
     def _forget(self, tracks: Iterable[_Track]) -> None:
@@ -295,36 +297,46 @@ class HubSubscriber:
                 frames = self._sub_now.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            await self._handle(frames)
+            gap = self._take(frames)
+            if gap is not None:
+                await self._repair(*gap)
         await asyncio.sleep(0)
 
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
 
     async def _handle(self, frames: list[bytes]) -> None:
+        gap = self._take(frames)
+        if gap is not None:
+            await self._repair(*gap)
+
+    def _take(self, frames: list[bytes]) -> tuple[_Track, SequencedCandle] | None:
+        """Decode and deliver one message without waiting; (track, candle) if the candle comes
+        after a gap that must be repaired first. Sync: this runs once a message."""
         try:
             message = wire.decode_message(frames)
         except WireError as error:
             self._note_malformed(error, frames)
-            return
+            return None
         track = self._tracks.get(bytes(frames[0]))
         if track is None:
-            return  # unsubscribed meanwhile
+            return None  # unsubscribed meanwhile
         if not track.synced.done():
             track.synced.set_result(None)  # any message on the topic proves the subscription
         if isinstance(message, SyncMarker):
-            return
+            return None
         if track.phase is _Phase.SYNCING:
             track.pending.append(message)
             self._buffered += 1
-            return
-        await self._accept(track, message)
+            return None
+        return None if self._accept(track, message) else (track, message)
 
-    async def _accept(self, track: _Track, item: SequencedCandle) -> None:
+    def _accept(self, track: _Track, item: SequencedCandle) -> bool:
+        """Deliver `item` or drop it as a duplicate; False if a gap before it needs repair."""
         if item.epoch != track.epoch:
             if item.epoch < track.epoch:
                 self._duplicates += 1  # from a life of the key that has ended
-                return
+                return True
             log.info("%s restarted in the hub (new epoch); following it anew", track.key)
             track.epoch, track.last_seq = item.epoch, 0
         if item.seq <= track.last_seq:
@@ -332,7 +344,8 @@ class HubSubscriber:
         elif item.seq == track.last_seq + 1:
             self._deliver(track, item)
         else:
-            await self._repair(track, item)
+            return False
+        return True
 
     async def _repair(self, track: _Track, item: SequencedCandle) -> None:
         """Fill seqs last_seq+1 .. item.seq-1 from the history ring, or report them lost."""

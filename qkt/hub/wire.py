@@ -97,20 +97,34 @@ def is_candle_topic(data: bytes) -> bool:
 def encode_candle(item: SequencedCandle) -> list[bytes]:
     """The two PUB frames of a published candle."""
     c = item.candle
+    topic_frame, key_text = _key_frames(c.key)
     payload = {
         "v": WIRE_VERSION,
         "type": "candle",
-        "key": str(c.key),
+        "key": key_text,
         "epoch": item.epoch,
         "seq": item.seq,
         "open_ms": c.open_ms,
-        "open": plain(c.open),
-        "high": plain(c.high),
-        "low": plain(c.low),
-        "close": plain(c.close),
-        "volume": plain(c.volume),
+        "open": _plain(c.open),
+        "high": _plain(c.high),
+        "low": _plain(c.low),
+        "close": _plain(c.close),
+        "volume": _plain(c.volume),
     }
-    return [topic(c.key), orjson.dumps(payload)]
+    return [topic_frame, orjson.dumps(payload)]
+
+
+# A hub publishes a handful of keys many times: their topic and text are made once each.
+@functools.lru_cache(maxsize=4096)
+def _key_frames(key: CandleKey) -> tuple[bytes, str]:
+    return topic(key), str(key)
+
+
+def _plain(value: Decimal) -> str:
+    """`money.plain(value)`, sooner: str() of a decimal is already plain (the same digits and
+    exponent) unless it chose exponent form, which it marks with an E."""
+    text = str(value)
+    return plain(value) if "E" in text else text
 
 
 def encode_sync(topic_frame: bytes) -> list[bytes]:
@@ -184,11 +198,11 @@ def encode_reply(reply: SnapshotReply) -> bytes:
         [
             item.seq,
             item.candle.open_ms,
-            plain(item.candle.open),
-            plain(item.candle.high),
-            plain(item.candle.low),
-            plain(item.candle.close),
-            plain(item.candle.volume),
+            _plain(item.candle.open),
+            _plain(item.candle.high),
+            _plain(item.candle.low),
+            _plain(item.candle.close),
+            _plain(item.candle.volume),
         ]
         for item in reply.candles
     ]
