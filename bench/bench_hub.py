@@ -1,8 +1,15 @@
-"""CandleHub throughput and subscriber memory: `python -m bench.bench_hub` (or `make bench`).
+"""CandleHub throughput against raw pyzmq, and subscriber memory: `python -m bench.bench_hub`.
 
 1. Publish rate: candles/s the hub numbers, rings and publishes with no subscriber.
-2. Fan-out: the same with N subscriber processes on every key; candles/s until the last
-   subscriber has received every candle.
+2. Fan-out to N subscriber processes (N = 1, 4, 16, 50), each case both ways in the same run:
+   - raw: a plain pyzmq PUB sends the hub's own frames (topic + orjson body, pre-encoded) over
+     ipc:// with the hub's SNDHWM to N plain SUB processes that `orjson.loads` every message;
+   - hub: the CandleHub publishes the same candles to N HubSubscriber processes.
+   Candles/s received by every subscriber, from the first candle handed over to the last
+   subscriber's last candle, and hub/raw: the best of ROUNDS interleaved rounds of each side.
+   Subscribers are spawned once per round and timing starts only when every one of them said
+   READY (subscribed, nothing can be missed). Also the CPU time per candle of the publishing
+   process (ZeroMQ's I/O thread included) and of each subscriber: where the two cores go.
 3. Memory of a subscriber process: after imports, and after a warm-up of 10 keys x 2000 candles.
 """
 
@@ -13,30 +20,41 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
-import psutil
+import zmq
 
-from qkt.hub import CandleHub, HubEndpoints, HubSubscriber
+from bench.hub_children import READY_TOPIC
+from qkt.hub import CandleHub, HubEndpoints, wire
+from qkt.hub.publisher import DEFAULT_SNDHWM
 from qkt.market.feed import FeedState, FeedStatus
 from qkt.market.models import Candle, CandleKey
 from qkt.paths import StateDir
 
 KEYS = [CandleKey.parse(f"SIM:SYM{i}USDT:1m") for i in range(10)]
 CANDLES = 50_000  # in total, spread round-robin over KEYS
-FANOUT = (1, 4, 16)
+FANOUT = (1, 4, 16, 50)
+TARGETS = {1: 0.6, 50: 0.4}  # issue 17: hub >= this x raw
+ROUNDS = 3  # per case and side; the best of each is kept (load from elsewhere only slows)
 WARMUP = 2000
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class BenchFeed:
-    """A CandleFeed that yields a precomputed batch of candles as fast as the hub takes them."""
+    """A CandleFeed that yields a precomputed batch of candles as fast as the hub takes them.
+
+    It hands over a list, not a queue: what a feed costs to make candles is not the hub's cost,
+    as the raw baseline's frames are made before it is timed.
+    """
 
     def __init__(self, broker: str) -> None:
         self._broker = broker
-        self._queue: asyncio.Queue[Candle | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[Candle] | None] = asyncio.Queue()
 
     @property
     def broker(self) -> str:
@@ -49,18 +67,34 @@ class BenchFeed:
         pass
 
     def push_all(self, candles: list[Candle]) -> None:
-        for item in candles:
-            self._queue.put_nowait(item)
+        self._queue.put_nowait(candles)
 
     async def candles(self) -> AsyncIterator[Candle]:
-        while (item := await self._queue.get()) is not None:
-            yield item
+        while (batch := await self._queue.get()) is not None:
+            for item in batch:
+                yield item
 
     def status(self) -> FeedStatus:
         return FeedStatus(FeedState.LIVE, 0)
 
     async def aclose(self) -> None:
         self._queue.put_nowait(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One fan-out case: candles/s received by every subscriber, and the children's reports."""
+
+    rate: float
+    lost: int
+    reports: list[dict[str, Any]]
+    pub_us: float = 0.0  # CPU of the publishing process per candle, microseconds
+
+    @property
+    def sub_us(self) -> float:
+        """Mean CPU of a subscriber per candle received, microseconds."""
+        cpu = sum(r["cpu"] for r in self.reports) / max(1, len(self.reports))
+        return cpu / max(1, self.reports[0]["received"]) * 1e6 if self.reports else 0.0
 
 
 def batch(count: int) -> list[Candle]:
@@ -73,60 +107,96 @@ def batch(count: int) -> list[Candle]:
     return out
 
 
-def memory_mb() -> tuple[float, float]:
-    """(RSS, USS) of this process in MiB."""
-    info = psutil.Process().memory_full_info()
-    return info.rss / 2**20, info.uss / 2**20
+def hub_frames(candles: list[Candle], epoch: int) -> list[list[bytes]]:
+    """The frames the hub publishes for `candles` (seq 1, 2, ... per key)."""
+    seqs = dict.fromkeys(KEYS, 0)
+    out = []
+    for candle in candles:
+        seqs[candle.key] += 1
+        out.append(wire.encode_candle(wire.SequencedCandle(candle, seqs[candle.key], epoch)))
+    return out
 
 
-async def child(pub: str, snapshot: str, count: int, warmup: int) -> None:
-    """Subscriber process: READY, then receive `count` candles (after warm-up), report, exit."""
-    rss0, uss0 = memory_mb()
-    async with HubSubscriber(HubEndpoints(pub, snapshot)) as sub:
-        await sub.subscribe(KEYS, warmup=warmup)
-        print("READY", flush=True)
-        seen = 0
-        async for _ in sub:
-            seen += 1
-            if seen == count:
-                break
-        rss1, uss1 = memory_mb()
-        stats = sub.stats()
-        report = {
-            "rss0": rss0,
-            "uss0": uss0,
-            "rss1": rss1,
-            "uss1": uss1,
-            "missed": stats.missed,
-            "repaired": stats.repaired,
-        }
-        print(orjson.dumps(report).decode(), flush=True)
+class Children:
+    """N subscriber processes spawned together; killed on exit if any is still running."""
+
+    def __init__(self, args: list[str], count: int) -> None:
+        self._args, self._count = args, count
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def __aenter__(self) -> Children:
+        for _ in range(self._count):
+            self.procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.hub_children",
+                    *self._args,
+                    cwd=ROOT,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            )
+        return self
+
+    async def ready(self) -> None:
+        """Wait until every child printed READY."""
+        lines = await asyncio.gather(*(self._line(p, 300) for p in self.procs))
+        assert all(line == "READY" for line in lines), lines
+
+    async def reports(self) -> list[dict[str, Any]]:
+        """Every child's final report, once each has exited."""
+        lines = await asyncio.gather(*(self._line(p, 900) for p in self.procs))
+        await asyncio.gather(*(p.wait() for p in self.procs))
+        return [orjson.loads(line) for line in lines]
+
+    @staticmethod
+    async def _line(proc: asyncio.subprocess.Process, timeout: float) -> str:
+        assert proc.stdout is not None
+        return (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().strip()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+        await asyncio.gather(*(p.wait() for p in self.procs))
 
 
-async def spawn(endpoints: HubEndpoints, count: int, warmup: int) -> asyncio.subprocess.Process:
-    root = Path(__file__).resolve().parent.parent
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.bench_hub",
-        "child",
-        endpoints.pub,
-        endpoints.snapshot,
-        str(count),
-        str(warmup),
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=asyncio.subprocess.PIPE,
-    )
+def measure(started: float, cpu: float, count: int, reports: list[dict[str, Any]]) -> Run:
+    """The run that started at `started` (monotonic) with this process at `cpu` CPU seconds."""
+    pub_us = (time.process_time() - cpu) / count * 1e6
+    lost = sum(count - r["received"] for r in reports)
+    last = max(r["last"] for r in reports)
+    return Run(count / (last - started), lost, reports, pub_us)
 
 
-async def read_line(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None
-    return (await asyncio.wait_for(proc.stdout.readline(), 120)).decode().strip()
+async def run_raw(tmp: Path, subscribers: int, frames: list[list[bytes]]) -> Run:
+    """Plain pyzmq PUB -> N plain SUB processes, the hub's frames and socket options."""
+    context = zmq.Context()
+    pub = context.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.setsockopt(zmq.SNDHWM, DEFAULT_SNDHWM)
+    endpoint = f"ipc://{tmp}/raw.sock"
+    pub.bind(endpoint)
+    topics = orjson.dumps([wire.topic(k).decode("latin-1") for k in KEYS]).decode()
+    try:
+        async with Children(["raw", endpoint, topics, str(len(frames))], subscribers) as kids:
+            ready = asyncio.ensure_future(kids.ready())
+            while not ready.done():  # slow joiners: ping until every child heard one
+                pub.send_multipart([READY_TOPIC, b"{}"])
+                await asyncio.wait({ready}, timeout=0.01)
+            await ready
+            started, cpu = time.monotonic(), time.process_time()
+            for message in frames:
+                pub.send_multipart(message)
+            return measure(started, cpu, len(frames), await kids.reports())
+    finally:
+        pub.close(linger=0)
+        context.term()
 
 
-async def run_fanout(state: StateDir, subscribers: int) -> tuple[float, list[dict[str, float]]]:
-    """Seconds to publish CANDLES and have every subscriber receive them; child reports."""
+async def with_hub(state: StateDir, body: Callable[[CandleHub, BenchFeed], Awaitable[Run]]) -> Run:
     feeds: dict[str, BenchFeed] = {}
 
     def factory(broker: str) -> BenchFeed:
@@ -136,63 +206,89 @@ async def run_fanout(state: StateDir, subscribers: int) -> tuple[float, list[dic
     async with CandleHub(factory, state) as hub:
         for key in KEYS:
             hub.acquire(key)
-        children = [await spawn(hub.endpoints, CANDLES, 0) for _ in range(subscribers)]
-        try:
-            for proc in children:
-                assert await read_line(proc) == "READY"
-            candles = batch(CANDLES)
-            started = time.perf_counter()
-            feeds["SIM"].push_all(candles)
-            if not children:
-                while sum(s.seq for s in hub.stats()) < CANDLES:
-                    await asyncio.sleep(0.001)
-            reports = [orjson.loads(await read_line(proc)) for proc in children]
-            elapsed = time.perf_counter() - started
-            for proc in children:
-                await proc.wait()
-        finally:
-            for proc in children:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        if subscribers == max(FANOUT):
-            # Memory of one more subscriber that takes a full warm-up: 10 keys x 2000 candles.
-            proc = await spawn(hub.endpoints, WARMUP * len(KEYS), WARMUP)
-            try:
-                assert await read_line(proc) == "READY"
-                reports.append(orjson.loads(await read_line(proc)))
-            finally:
-                await proc.wait()
-    return elapsed, reports
+        return await body(hub, feeds["SIM"])
+
+
+async def run_hub(state: StateDir, subscribers: int, candles: list[Candle]) -> Run:
+    """CandleHub -> N HubSubscriber processes."""
+
+    async def body(hub: CandleHub, feed: BenchFeed) -> Run:
+        if not subscribers:
+            feed.push_all(candles)
+            started = time.monotonic()
+            while sum(s.seq for s in hub.stats()) < len(candles):
+                await asyncio.sleep(0.001)
+            return Run(len(candles) / (time.monotonic() - started), 0, [])
+        args = hub_args(hub.endpoints, len(candles), 0)
+        async with Children(args, subscribers) as kids:
+            await kids.ready()
+            feed.push_all(candles)
+            started, cpu = time.monotonic(), time.process_time()
+            run = measure(started, cpu, len(candles), await kids.reports())
+        missed = sum(r["missed"] for r in run.reports)
+        return Run(run.rate, run.lost + missed, run.reports, run.pub_us)
+
+    return await with_hub(state, body)
+
+
+async def subscriber_memory(state: StateDir) -> dict[str, Any]:
+    """One subscriber that takes a full warm-up (10 keys x 2000 candles), and its memory."""
+
+    async def body(hub: CandleHub, feed: BenchFeed) -> Run:
+        feed.push_all(batch(WARMUP * len(KEYS)))
+        while sum(s.seq for s in hub.stats()) < WARMUP * len(KEYS):
+            await asyncio.sleep(0.01)
+        async with Children(hub_args(hub.endpoints, WARMUP * len(KEYS), WARMUP), 1) as kids:
+            await kids.ready()
+            return Run(0.0, 0, await kids.reports())
+
+    return (await with_hub(state, body)).reports[0]
+
+
+def hub_args(endpoints: HubEndpoints, count: int, warmup: int) -> list[str]:
+    keys = orjson.dumps([str(k) for k in KEYS]).decode()
+    return ["hub", endpoints.pub, endpoints.snapshot, keys, str(count), str(warmup)]
 
 
 async def bench() -> None:
     print(
         f"{CANDLES} candles over {len(KEYS)} keys; python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cpu(s)"
+        f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, {os.cpu_count()} cpu(s); "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    candles = batch(CANDLES)
+    frames = hub_frames(candles, time.time_ns())
     with tempfile.TemporaryDirectory(prefix="qkt-bench-") as tmp:
         state = StateDir(Path(tmp))
-        for n in (0, *FANOUT):
-            elapsed, reports = await run_fanout(state, n)
-            rate = CANDLES / elapsed
-            if n == 0:
-                line = f"subscribers= 0: {rate:>9,.0f} candles/s published (numbered, ringed, sent)"
-            else:
-                lost = sum(r["missed"] for r in reports[:n])
-                repaired = sum(r["repaired"] for r in reports[:n])
-                line = (
-                    f"subscribers={n:>2}: {rate:>9,.0f} candles/s received by every subscriber "
-                    f"({rate * n:,.0f} deliveries/s; missed {lost}, repaired {repaired})"
-                )
-            print(line)
-            if n == max(FANOUT):
-                mem = reports[-1]
-                print(
-                    f"subscriber memory: after imports RSS {mem['rss0']:.1f} MiB "
-                    f"(USS {mem['uss0']:.1f}); after a {WARMUP}x{len(KEYS)} warm-up "
-                    f"RSS {mem['rss1']:.1f} MiB (USS {mem['uss1']:.1f})"
-                )
+        alone = await run_hub(state, 0, candles)
+        print(
+            f"subscribers= 0: hub {alone.rate:>9,.0f} candles/s published (numbered, ringed, sent)"
+        )
+        for n in FANOUT:
+            raws, hubs = [], []
+            for _ in range(ROUNDS):  # interleaved, so that both see the box's load alike
+                raws.append(await run_raw(Path(tmp), n, frames))
+                hubs.append(await run_hub(state, n, candles))
+            raw, hub = (max(runs, key=lambda run: run.rate) for runs in (raws, hubs))
+            ratio = hub.rate / raw.rate
+            target = TARGETS.get(n)
+            verdict = "" if target is None else f" (target >= {target}: {ratio >= target})"
+            spread = ", ".join(f"{h.rate / r.rate:.2f}" for r, h in zip(raws, hubs, strict=True))
+            print(
+                f"subscribers={n:>2}: raw {raw.rate:>9,.0f}  hub {hub.rate:>9,.0f} candles/s "
+                f"to every subscriber; hub/raw {ratio:.2f}{verdict} (each round: {spread}); "
+                f"lost raw {sum(r.lost for r in raws)} hub {sum(h.lost for h in hubs)}, "
+                f"repaired {sum(r['repaired'] for h in hubs for r in h.reports)}; "
+                f"CPU us/candle publisher raw {raw.pub_us:.1f} hub {hub.pub_us:.1f}, "
+                f"each subscriber raw {raw.sub_us:.1f} hub {hub.sub_us:.1f}"
+            )
+        mem = await subscriber_memory(state)
+        print(
+            f"subscriber memory: after imports RSS {mem['rss0']:.1f} MiB "
+            f"(USS {mem['uss0']:.1f}); after a {WARMUP}x{len(KEYS)} warm-up "
+            f"RSS {mem['rss1']:.1f} MiB (USS {mem['uss1']:.1f})"
+        )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -201,8 +297,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["child"]:
-        pub, snap, count, warmup = sys.argv[2:]
-        asyncio.run(child(pub, snap, int(count), int(warmup)))
-    else:
-        main()
+    main()

@@ -342,7 +342,7 @@ class CandleHub:
 
     async def _send(self, item: SequencedCandle) -> None:
         assert self._publisher is not None  # candles flow only after start()
-        await self._publisher.send(wire.encode_candle(item))
+        self._publisher.send(wire.encode_candle(item))
 
     async def _watch_freshness(self) -> None:
         """Judge every key's freshness periodically; tell listeners about each change."""

@@ -12,6 +12,7 @@ Snapshot requests and replies travel as one orjson frame each over DEALER -> ROU
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -96,20 +97,34 @@ def is_candle_topic(data: bytes) -> bool:
 def encode_candle(item: SequencedCandle) -> list[bytes]:
     """The two PUB frames of a published candle."""
     c = item.candle
+    topic_frame, key_text = _key_frames(c.key)
     payload = {
         "v": WIRE_VERSION,
         "type": "candle",
-        "key": str(c.key),
+        "key": key_text,
         "epoch": item.epoch,
         "seq": item.seq,
         "open_ms": c.open_ms,
-        "open": plain(c.open),
-        "high": plain(c.high),
-        "low": plain(c.low),
-        "close": plain(c.close),
-        "volume": plain(c.volume),
+        "open": _plain(c.open),
+        "high": _plain(c.high),
+        "low": _plain(c.low),
+        "close": _plain(c.close),
+        "volume": _plain(c.volume),
     }
-    return [topic(c.key), orjson.dumps(payload)]
+    return [topic_frame, orjson.dumps(payload)]
+
+
+# A hub publishes a handful of keys many times: their topic and text are made once each.
+@functools.lru_cache(maxsize=4096)
+def _key_frames(key: CandleKey) -> tuple[bytes, str]:
+    return topic(key), str(key)
+
+
+def _plain(value: Decimal) -> str:
+    """`money.plain(value)`, sooner: str() of a decimal is already plain (the same digits and
+    exponent) unless it chose exponent form, which it marks with an E."""
+    text = str(value)
+    return plain(value) if "E" in text else text
 
 
 def encode_sync(topic_frame: bytes) -> list[bytes]:
@@ -130,8 +145,8 @@ def decode_message(frames: Sequence[bytes]) -> SequencedCandle | SyncMarker:
         return SyncMarker(topic_frame)
     if kind != "candle":
         raise WireError(f"unknown message type {kind!r}")
-    key = _key(obj)
-    if topic(key) != topic_frame:
+    key, key_topic = _known_key(_get(obj, "key", str))
+    if key_topic != topic_frame:
         raise WireError(f"topic {topic_frame!r} does not match the payload's key {key}")
     return SequencedCandle(
         candle=_candle(key, obj),
@@ -183,11 +198,11 @@ def encode_reply(reply: SnapshotReply) -> bytes:
         [
             item.seq,
             item.candle.open_ms,
-            plain(item.candle.open),
-            plain(item.candle.high),
-            plain(item.candle.low),
-            plain(item.candle.close),
-            plain(item.candle.volume),
+            _plain(item.candle.open),
+            _plain(item.candle.high),
+            _plain(item.candle.low),
+            _plain(item.candle.close),
+            _plain(item.candle.volume),
         ]
         for item in reply.candles
     ]
@@ -258,7 +273,7 @@ def _load(payload: bytes) -> dict[str, Any]:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int  # JSON gives exact ints; a bool is not one
 
 
 def _get(obj: dict[str, Any], name: str, kind: type[Any]) -> Any:
@@ -277,19 +292,47 @@ def _positive(obj: dict[str, Any], name: str) -> int:
 
 
 def _key(obj: dict[str, Any]) -> CandleKey:
-    text = _get(obj, "key", str)
+    return _known_key(_get(obj, "key", str))[0]
+
+
+# Every candle names its key: parse each key text once, not once a message (bad ones are not
+# cached: they raise). A subscriber sees a handful of keys; the bound only caps a hostile peer.
+@functools.lru_cache(maxsize=4096)
+def _known_key(text: str) -> tuple[CandleKey, bytes]:
+    """The key that `text` names and its topic; WireError if it is not a key or not a topic."""
     try:
-        return CandleKey.parse(text)
+        key = CandleKey.parse(text)
     except ValueError as error:
         raise WireError(str(error)) from None
+    return key, topic(key)
 
 
 def _candle(key: CandleKey, obj: dict[str, Any]) -> Candle:
-    values: dict[str, Decimal] = {}
-    for name in ("open", "high", "low", "close", "volume"):
-        text = _get(obj, name, str)
+    return Candle(
+        key,
+        _get(obj, "open_ms", int),
+        _decimal(obj, "open"),
+        _decimal(obj, "high"),
+        _decimal(obj, "low"),
+        _decimal(obj, "close"),
+        _decimal(obj, "volume"),
+    )
+
+
+def _decimal(obj: dict[str, Any], name: str) -> Decimal:
+    """Field `name` as an exact decimal; this runs five times a candle, so the common case
+    (a string that is a finite decimal) is tried first and the checks that explain a
+    refusal run only on refusal."""
+    text = obj.get(name)
+    if type(text) is str:
         try:
-            values[name] = parse_decimal(text)
-        except ValueError as error:
-            raise WireError(f"field {name!r}: {error}") from None
-    return Candle(key=key, open_ms=_get(obj, "open_ms", int), **values)
+            value = Decimal(text)
+        except ArithmeticError:
+            pass
+        else:
+            if value.is_finite():
+                return value
+    try:
+        return parse_decimal(_get(obj, name, str))
+    except ValueError as error:
+        raise WireError(f"field {name!r}: {error}") from None

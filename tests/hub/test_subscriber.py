@@ -113,6 +113,38 @@ def test_late_joiner_gets_snapshot_then_live_without_gap_or_duplicate(state_root
     run(scenario())
 
 
+def test_subscribers_joining_while_the_hub_publishes_are_all_confirmed(state_root: Path) -> None:
+    # The hub drives its PUB socket by hand (see Publisher): subscriptions are read when the
+    # descriptor wakes the loop and after sends. Subscribers joining during a steady stream
+    # must each get their sync marker in time, then every candle without a gap.
+    async def scenario() -> None:
+        async with running_hub(state_root, K1M) as (hub, feeds):
+            stop = asyncio.Event()
+
+            async def keep_pushing() -> None:
+                i = 0
+                while not stop.is_set():
+                    feeds["SIM"].push(candle(K1M, i))
+                    i += 1
+                    await asyncio.sleep(0)  # a turn of the loop, not a wait
+
+            pusher = asyncio.create_task(keep_pushing())
+            subs = [HubSubscriber(hub.endpoints, connect_timeout_s=5) for _ in range(8)]
+            try:
+                await asyncio.gather(*(sub.subscribe([K1M]) for sub in subs))
+                for sub in subs:
+                    seqs = [item.seq for item in await take(sub, 50)]
+                    assert seqs == list(range(seqs[0], seqs[0] + 50))
+                    assert sub.stats().missed == 0
+            finally:
+                stop.set()
+                await pusher
+                for sub in subs:
+                    await sub.aclose()
+
+    run(scenario())
+
+
 def test_warmup_delivers_the_last_n_candles_first(state_root: Path) -> None:
     async def scenario() -> None:
         async with running_hub(state_root, K1M) as (hub, feeds):
@@ -207,7 +239,7 @@ class HandDrivenHub:
         item = self.ring.add(candle(self.key, self.count))
         self.count += 1
         if send:
-            await self.publisher.send(wire.encode_candle(item))
+            self.publisher.send(wire.encode_candle(item))
         return item
 
     async def aclose(self) -> None:
@@ -232,7 +264,7 @@ def test_malformed_frames_are_logged_and_skipped(caplog: pytest.LogCaptureFixtur
                     [topic, good[1], b"extra"],
                     [topic, wire.encode_candle(SequencedCandle(candle(K15M, 0), 1, 7))[1]],
                 ):
-                    await hub.publisher.send(frames)
+                    hub.publisher.send(frames)
                 second = await hub.publish()
                 assert await take(sub, 2) == [first, second]
                 assert sub.stats().malformed == 5
