@@ -43,9 +43,18 @@ def load_target(module: str) -> RunWorker:
     """`MODULE.run_worker`, imported now (this is the preload), and the C library that every
     worker's parent-death signal goes through, loaded once for all of them."""
     osproc.libc()
-    target: Any = getattr(importlib.import_module(module), "run_worker", None)
+    imported = importlib.import_module(module)
+    target: Any = getattr(imported, "run_worker", None)
     if not callable(target):
         raise ImportError(f"{module} has no run_worker(spec) function")
+    prepare: Any = getattr(imported, "prepare_fork", None)
+    if callable(prepare):
+        try:
+            prepare()  # what every worker would build after the fork, built once and shared
+        except Exception:
+            # Only memory is at stake: the workers still run, each building its own.
+            print(f"qkt fork server: {module}.prepare_fork failed:", file=sys.stderr)
+            traceback.print_exc()
     return target  # type: ignore[no-any-return]
 
 
