@@ -32,6 +32,7 @@ import orjson
 
 from qkt import osproc, proctitle
 from qkt.paths import make_private_dir
+from qkt.supervisor.heapholes import plug_heap_holes
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 
@@ -181,6 +182,7 @@ def main(argv: list[str]) -> int:
         _reply(sock, {"error": f"cannot import {module}: {type(error).__name__}: {error}"})
         return 1
     gc.collect()
+    plug_heap_holes()  # after the collection, which freed what it could
     serve(sock, run_worker)
     return 0
 
