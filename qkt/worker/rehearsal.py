@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
+
+import psutil
 
 from qkt.dsl import compile_bytes
 from qkt.hub import SequencedCandle
@@ -113,6 +116,9 @@ class _RehearsalRunner(WorkerRunner):
             assert isinstance(decoded, SequencedCandle)
             self._on_candle(replace(decoded, snapshot=item.snapshot))  # (not on the wire)
         self.lifeline.beat()
+        psutil.Process(os.getpid())  # what the lifeline makes of its parent
+        with contextlib.suppress(TimeoutError):  # the HTTP server's idle tick: a timeout
+            await asyncio.wait_for(asyncio.Event().wait(), 0.001)
         self.answers = {}
         if self.port is not None:
             for path in ("/health", "/status"):

@@ -52,6 +52,7 @@ from qkt.money import to_str
 from qkt.records import decode
 from qkt.webserver import bind_tcp, bound_port, serving
 from qkt.worker.events import EventKind, EventRing
+from qkt.worker.fastpath import fast_paths
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.lock import InstanceLock
@@ -191,7 +192,7 @@ class WorkerRunner:
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)
         app = status_app_for(self, self.ring, token_file)
-        await stack.enter_async_context(serving(app, sock))
+        await stack.enter_async_context(serving(fast_paths(app), sock))
         log.info("status port %s:%d", spec.bind, self.port)
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:

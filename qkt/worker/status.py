@@ -146,10 +146,13 @@ def build_status_app(*, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/status", response_model=StatusOut, responses=errors(401), dependencies=GUARDED)
-    async def status(request: Request) -> dict[str, Any]:
+    async def status(request: Request) -> Response:
         """Account, positions, trades and health of the strategy, now."""
         state_view: WorkerView = request.app.state.view
-        return to_json(state_view.status())
+        # The record is StatusOut field for field: serialized as it is, not validated again
+        # through the model (the schema still documents it).
+        body = orjson.dumps(to_json(state_view.status()))
+        return Response(body, media_type="application/json")
 
     @app.get("/logs", response_model=LogsOut, responses=errors(401, 422), dependencies=GUARDED)
     async def logs(
