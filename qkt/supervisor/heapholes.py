@@ -31,7 +31,7 @@ from qkt import osproc
 _TCACHE_SIZES: Final = range(24, 1033, 16)  # requests that fill each of the 64 tcache bins
 _TCACHE_COUNT: Final = 7  # chunks a tcache bin holds
 _LARGEST: Final = 64 * 1024  # below the mmap threshold: served from the heap, not mmap
-_MAX_CHUNKS: Final = 100_000  # a bound, whatever the allocator does
+_TCACHE_BYTES: Final = sum(_TCACHE_SIZES) * _TCACHE_COUNT
 
 _kept: list[int] = []  # the chunks taken: never freed (freeing them would reopen the holes)
 _kept_objects: list[list[object]] = []  # the same for Python's blocks
@@ -72,13 +72,18 @@ def _plug_c_heap() -> int:
     before = len(_kept)
     for size in _TCACHE_SIZES:  # the cache first: malloc serves from it before anything
         _kept.extend(_take(libc, size) for _ in range(_TCACHE_COUNT))
+    # Never more than the holes there were (and the cache's worth): whatever malloc does.
+    budget = _holes(libc) + _TCACHE_BYTES
     for size in _sizes():
-        while len(_kept) < _MAX_CHUNKS and (free := _holes(libc)) >= size:
+        while budget >= size and _holes(libc) >= size:
+            before_take = libc.mallinfo2()
             chunk = _take(libc, size)
-            if _holes(libc) >= free:  # from the top (or mapped): no hole that size is left
-                libc.free(chunk)
+            after = libc.mallinfo2()
+            if after.keepcost < before_take.keepcost or after.arena > before_take.arena:
+                libc.free(chunk)  # carved from the top: no hole that size is left
                 break
             _kept.append(chunk)
+            budget -= size
     return len(_kept) - before
 
 
