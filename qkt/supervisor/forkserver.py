@@ -1,6 +1,8 @@
 """The fork server's own process: `python -m qkt.supervisor.forkserver MODULE FD`.
 
-It imports the worker code (MODULE, e.g. `qkt.worker`: fastapi, uvicorn, pyzmq, the engine) and
+It imports the worker code (MODULE, e.g. `qkt.worker`: fastapi, uvicorn, pyzmq, the engine), runs
+the module's `prepare_fork()` if it has one (the worker's: build its status app, rehearse a
+worker's life, docs/performance.md), plugs the free holes of its heaps (`heapholes`), and then
 nothing else runs in it: no sockets but its command socket, no event loop, no threads. For each
 request (one JSON line: a WorkerSpec) it forks twice: the middle process exits at once, so the
 worker is re-parented to the daemon (a subreaper), which watches and reaps it. The imported code
