@@ -1,11 +1,12 @@
 """Issue 17: N strategies on one box, each figure beside a baseline measured in the same run.
 
 `python -m bench.bench_scale [N]` (or `QKT_BENCH_SCALE=N make bench`; default 1,000, fewer if
-the box has not the memory for them: ~30 MiB each is asked for). One daemon (fork server, SIM
+the box has not the memory for them: ~14 MiB each is asked for). One daemon (fork server, SIM
 market at speed 1, 1m candles on 20 symbols, several strategies per key) gets N strategies from
 `--load-dir`, each flipping its position on every candle (one fill journaled per candle), then:
 
-- memory: mean PSS and USS per worker, against a bare fastapi + uvicorn + pyzmq process's RSS;
+- memory: mean PSS and USS per worker, just deployed and again after a candle and a `/status`
+  read (`qkt status`), against a bare fastapi + uvicorn + pyzmq process's RSS;
 - idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
   candles, in cores;
 - candle-burst latency: every worker's FILL line (written after the candle's journal commit)
@@ -45,7 +46,8 @@ RULES
 """
 SYMBOLS = tuple(f"S{i:02d}USDT" for i in range(20))
 MIB = 1024 * 1024
-WANT_PER_WORKER = 30 * MIB
+# Asked of the box per strategy: a worker's ~11 MiB PSS, the daemon's share and headroom.
+WANT_PER_WORKER = 14 * MIB
 FILL_TIME = re.compile(r"^(\S+Z) .*qkt\.strategy: FILL")
 
 
@@ -162,7 +164,7 @@ def run(count: int) -> None:
             deploy_s, _ = _wait_running(client, count, 1800)
             print(f"deployed {count} in {deploy_s:.0f} s")
             pids = [e.pid for e in client.list() if e.pid]
-            infos = [psutil.Process(pid).memory_full_info() for pid in pids]
+            deployed = _memory(pids)
             idle, idle_daemon = _idle_cores(proc.pid)
             _sleep_to_second(58)
             minute = int(time.time() // 60 + 1) * 60
@@ -172,6 +174,12 @@ def run(count: int) -> None:
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             burst = _burst_ms(state.logs_dir, minute)
+            # Again after a candle and an answer to the daemon's `/status` (a `qkt status`, the
+            # alerts' figures): what a worker holds from then on. The daemon asks its workers
+            # at a bounded rate (statuses.py: 20 a second), hence the wait.
+            client.status_all()
+            time.sleep(3 + count / 20)
+            settled = _memory(pids)
             restarts = sum(e.restarts for e in client.list())
             pass_s = timed_runs([sys.executable, "-c", "pass"])
             list_s = timed_runs(
@@ -187,12 +195,11 @@ def run(count: int) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
-    pss = statistics.mean(i.pss for i in infos) / MIB
-    uss = statistics.mean(i.uss for i in infos) / MIB
     bare = bare_rss / MIB
+    base = f"bare process RSS {bare:.1f} MiB"
     rows = [
-        ("PSS per worker", f"{pss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", pss / bare),
-        ("USS per worker", f"{uss:.1f} MiB", f"bare process RSS {bare:.1f} MiB", uss / bare),
+        *((f"{name}, deployed", f"{v:.1f} MiB", base, v / bare) for name, v in deployed),
+        *((f"{name}, after a candle", f"{v:.1f} MiB", base, v / bare) for name, v in settled),
         ("idle CPU, all processes", f"{idle:.3f} cores", "target < 0.3 cores", idle),
         ("idle CPU, the daemon alone", f"{idle_daemon:.3f} cores", "", idle_daemon),
         (
@@ -221,6 +228,19 @@ def run(count: int) -> None:
     print(f"{'measure':34} {'qkt':>14}  {'baseline (same run)':30} ratio")
     for name, ours, base, ratio in rows:
         print(f"{name:34} {ours:>14}  {base:30} {ratio:.2f}", flush=True)
+
+
+def _memory(pids: list[int]) -> list[tuple[str, float]]:
+    """Mean PSS and USS of the workers (MiB): smaps, through psutil."""
+    infos = []
+    for pid in pids:
+        try:
+            infos.append(psutil.Process(pid).memory_full_info())
+        except psutil.Error:
+            pass  # a worker that just restarted: counted by `restarts`
+    pss = statistics.mean(i.pss for i in infos) / MIB
+    uss = statistics.mean(i.uss for i in infos) / MIB
+    return [("PSS per worker", pss), ("USS per worker", uss)]
 
 
 def _nofile() -> int:

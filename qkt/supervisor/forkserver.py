@@ -1,6 +1,8 @@
 """The fork server's own process: `python -m qkt.supervisor.forkserver MODULE FD`.
 
-It imports the worker code (MODULE, e.g. `qkt.worker`: fastapi, uvicorn, pyzmq, the engine) and
+It imports the worker code (MODULE, e.g. `qkt.worker`: fastapi, uvicorn, pyzmq, the engine), runs
+the module's `prepare_fork()` if it has one (the worker's: build its status app, rehearse a
+worker's life, docs/performance.md), plugs the free holes of its heaps (`heapholes`), and then
 nothing else runs in it: no sockets but its command socket, no event loop, no threads. For each
 request (one JSON line: a WorkerSpec) it forks twice: the middle process exits at once, so the
 worker is re-parented to the daemon (a subreaper), which watches and reaps it. The imported code
@@ -32,6 +34,7 @@ import orjson
 
 from qkt import osproc, proctitle
 from qkt.paths import make_private_dir
+from qkt.supervisor.heapholes import plug_heap_holes
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 
@@ -43,9 +46,18 @@ def load_target(module: str) -> RunWorker:
     """`MODULE.run_worker`, imported now (this is the preload), and the C library that every
     worker's parent-death signal goes through, loaded once for all of them."""
     osproc.libc()
-    target: Any = getattr(importlib.import_module(module), "run_worker", None)
+    imported = importlib.import_module(module)
+    target: Any = getattr(imported, "run_worker", None)
     if not callable(target):
         raise ImportError(f"{module} has no run_worker(spec) function")
+    prepare: Any = getattr(imported, "prepare_fork", None)
+    if callable(prepare):
+        try:
+            prepare()  # what every worker would build after the fork, built once and shared
+        except Exception:
+            # Only memory is at stake: the workers still run, each building its own.
+            print(f"qkt fork server: {module}.prepare_fork failed:", file=sys.stderr)
+            traceback.print_exc()
     return target  # type: ignore[no-any-return]
 
 
@@ -172,6 +184,7 @@ def main(argv: list[str]) -> int:
         _reply(sock, {"error": f"cannot import {module}: {type(error).__name__}: {error}"})
         return 1
     gc.collect()
+    plug_heap_holes()  # after the collection, which freed what it could
     serve(sock, run_worker)
     return 0
 

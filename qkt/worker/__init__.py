@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from qkt.worker.entry import run_worker
+    from qkt.worker.entry import prepare_fork, run_worker
     from qkt.worker.exitcodes import (
         EXIT_ALREADY_RUNNING,
         EXIT_BAD_SPEC,
@@ -33,6 +33,7 @@ __all__ = [
     "SPEC_VERSION",
     "SpecError",
     "WorkerSpec",
+    "prepare_fork",
     "run_worker",
 ]
 
@@ -42,6 +43,7 @@ _HOMES: Final = {
     "EXIT_FAILED": "qkt.worker.exitcodes",
     "EXIT_NO_SPACE": "qkt.worker.exitcodes",
     "EXIT_OK": "qkt.worker.exitcodes",
+    "prepare_fork": "qkt.worker.entry",
     "run_worker": "qkt.worker.entry",
     "SPEC_VERSION": "qkt.worker.spec",
     "SpecError": "qkt.worker.spec",

@@ -29,6 +29,8 @@ from qkt.worker.exitcodes import (
 from qkt.worker.heartbeat import HeartbeatWriter, heartbeat_file
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import AlreadyRunningError
+from qkt.worker.prebuilt import prebuild_status_app
+from qkt.worker.rehearsal import rehearse
 from qkt.worker.runner import RunSummary, WorkerRunner
 from qkt.worker.spec import WorkerSpec
 
@@ -94,6 +96,13 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
         return await runner.run()
     finally:
         await lifeline.aclose()
+
+
+def prepare_fork() -> None:
+    """What the fork server runs once, before its first fork: what every worker would otherwise
+    import, build and first run after the fork, done once in memory all of them share."""
+    prebuild_status_app()
+    rehearse()
 
 
 def _disk_full(error: BaseException) -> bool:

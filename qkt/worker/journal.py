@@ -39,6 +39,7 @@ from qkt.paths import make_private_dir
 
 SCHEMA_VERSION: Final = 1
 MAX_PAGE: Final = 1000
+CACHE_KIB: Final = 256  # SQLite's page cache per journal
 JOURNAL_MODE: Final = 0o600
 CORRUPT_SUFFIX: Final = ".corrupt-"
 _SIDE_FILES: Final = ("-wal", "-shm")
@@ -120,6 +121,10 @@ class SqliteJournal:
         # Autocommit mode: transactions are explicit (`transaction()`), one per candle.
         self._db = sqlite3.connect(path, isolation_level=None)
         try:
+            # SQLite's default page cache grows to 2 MiB a connection (the check below reads
+            # every page; a long run touches ever more): a worker writes at the end of its
+            # tables and needs a few dozen pages, and there may be a thousand workers.
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._check_intact()
             self._open()
         except sqlite3.DatabaseError as error:

@@ -53,9 +53,11 @@ from qkt.records import decode
 from qkt.webserver import bind_tcp, bound_port, serving
 from qkt.worker.behind import MarketBehind
 from qkt.worker.events import EventKind, EventRing
+from qkt.worker.fastpath import fast_paths
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.lock import InstanceLock
+from qkt.worker.prebuilt import status_app_for
 from qkt.worker.record import (
     EventsRecord,
     HaltOutcome,
@@ -68,7 +70,6 @@ from qkt.worker.record import (
 from qkt.worker.report import fill_line
 from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.spec import WorkerSpec
-from qkt.worker.status import create_status_app
 
 log = logging.getLogger("qkt.worker")
 strategy_log = logging.getLogger("qkt.strategy")
@@ -192,8 +193,8 @@ class WorkerRunner:
         stack.callback(sock.close)
         self.port = bound_port(sock)
         token_file = None if spec.token_file is None else Path(spec.token_file)
-        app = create_status_app(self, self.ring, token_file=token_file)
-        await stack.enter_async_context(serving(app, sock))
+        app = status_app_for(self, self.ring, token_file)
+        await stack.enter_async_context(serving(fast_paths(app), sock))
         log.info("status port %s:%d", spec.bind, self.port)
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:

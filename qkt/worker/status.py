@@ -110,6 +110,26 @@ def create_status_app(
     """The status app of one worker. With `token_file` (under a daemon) every route but `/health`
     needs its bearer token: balances, positions, trades and file paths are nobody else's, and
     `--bind-workers 0.0.0.0` puts the port on the network. `qkt run` (no token file) is open."""
+    return bind_status_app(build_status_app(heartbeat_s=heartbeat_s), view, ring, token_file)
+
+
+def bind_status_app(
+    app: FastAPI, view: WorkerView, ring: EventRing, token_file: Path | None
+) -> FastAPI:
+    """Give an app from `build_status_app` its worker: everything a route reads is here."""
+    app.state.view = view
+    app.state.ring = ring
+    app.state.token_file = token_file
+    app.state.registry = metrics.make_registry(view.status)
+    return app
+
+
+def build_status_app(*, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
+    """The routes, their schemas and the middleware, without a worker (`bind_status_app`).
+
+    Built apart so that the fork server can build it once before it forks: the few thousand
+    objects of an app are then shared by every worker instead of built (and dirtied) in each.
+    """
     app = FastAPI(
         title="qkt worker",
         version=__version__,
@@ -118,10 +138,6 @@ def create_status_app(
         redoc_url=None,
         openapi_url=None,  # served below, behind the token like every route but /health
     )
-    app.state.view = view
-    app.state.ring = ring
-    app.state.token_file = token_file
-    app.state.registry = metrics.make_registry(view.status)
     install_error_handlers(app, log=log, log_hint="the strategy's log")
 
     @app.get("/health", response_model=HealthOut)
@@ -130,10 +146,13 @@ def create_status_app(
         return {"status": "ok"}
 
     @app.get("/status", response_model=StatusOut, responses=errors(401), dependencies=GUARDED)
-    async def status(request: Request) -> dict[str, Any]:
+    async def status(request: Request) -> Response:
         """Account, positions, trades and health of the strategy, now."""
         state_view: WorkerView = request.app.state.view
-        return to_json(state_view.status())
+        # The record is StatusOut field for field: serialized as it is, not validated again
+        # through the model (the schema still documents it).
+        body = orjson.dumps(to_json(state_view.status()))
+        return Response(body, media_type="application/json")
 
     @app.get("/logs", response_model=LogsOut, responses=errors(401, 422), dependencies=GUARDED)
     async def logs(
@@ -223,6 +242,8 @@ def create_status_app(
     async def openapi() -> dict[str, Any]:
         return app.openapi()
 
+    # Starlette builds it on the first request; built here, it is built before the fork.
+    app.middleware_stack = app.build_middleware_stack()
     return app
 
 

@@ -12,7 +12,7 @@ import pytest
 from qkt.dsl import compile_source
 from qkt.engine import EngineConfig, StrategyEngine
 from qkt.market.models import Candle, CandleKey
-from qkt.worker.journal import SCHEMA_VERSION, JournalError, SqliteJournal
+from qkt.worker.journal import CACHE_KIB, SCHEMA_VERSION, JournalError, SqliteJournal
 
 KEY = CandleKey.parse("SIM:BTCUSDT:1m")
 PROGRAM = compile_source(
@@ -109,3 +109,12 @@ def test_the_journal_is_in_wal_mode(tmp_path: Path) -> None:
     journal.close()
     with closing(sqlite3.connect(tmp_path / "journal.sqlite")) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_journal_page_cache_is_bounded(tmp_path: Path) -> None:
+    # SQLite's default (2 MiB a connection) times a thousand workers would be 2 GiB.
+    journal = SqliteJournal(tmp_path / "journal.sqlite")
+    try:
+        assert journal._db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        journal.close()
