@@ -13,7 +13,6 @@ the app), goes to the app, whose routes also still document both.
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +21,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qkt.records import to_json
+from qkt.worker.bearer import bearer_problem
 
 HEALTH: Final = b'{"status":"ok"}'
 _JSON: Final = (b"content-type", b"application/json")
@@ -56,19 +56,14 @@ async def _answer(send: Send, body: bytes) -> None:
 
 
 def _authorized(scope: Scope, token_file: Path | None) -> bool:
-    """The request carries the daemon's bearer token (or this worker has none, `qkt run`).
-    False whenever the app's own check might say anything else."""
-    if token_file is None:
-        return True
-    given = b""
+    """The request carries the daemon's bearer token (or this worker has none, `qkt run`):
+    the app's own check (`bearer_problem`). False whenever the app might say anything else."""
+    given = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, given = value.partition(b" ")
+            scheme, _, credentials = value.partition(b" ")
             if scheme.lower() != b"bearer":
                 return False
+            given = credentials.decode("latin-1")
             break
-    try:
-        expected = token_file.read_bytes().strip()
-    except OSError:
-        return False
-    return bool(expected) and hmac.compare_digest(given.strip(), expected)
+    return bearer_problem(token_file, given) is None

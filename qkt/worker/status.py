@@ -8,7 +8,6 @@ Errors leave as `{"error": {"code", "message"}}` (`qkt.httperrors`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from qkt.errors import UnauthorizedError
 from qkt.httperrors import error_responses, install_error_handlers
 from qkt.records import to_json
 from qkt.worker import metrics
+from qkt.worker.bearer import bearer_problem
 from qkt.worker.events import EventRing, WorkerEvent
 from qkt.worker.haltroutes import install_halt_routes
 from qkt.worker.record import WorkerStatus
@@ -282,13 +282,6 @@ def _frame(event: WorkerEvent) -> bytes:
 
 
 def _check_token(token_file: Path | None, credentials: HTTPAuthorizationCredentials | None) -> None:
-    if token_file is None:
-        return
-    try:
-        expected = token_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        raise UnauthorizedError("this worker's token file cannot be read") from None
-    if credentials is None or not expected:
-        raise UnauthorizedError("send Authorization: Bearer <token> (the daemon's control.token)")
-    if not hmac.compare_digest(credentials.credentials.strip().encode(), expected.encode()):
-        raise UnauthorizedError("wrong bearer token")
+    problem = bearer_problem(token_file, None if credentials is None else credentials.credentials)
+    if problem is not None:
+        raise UnauthorizedError(problem)
