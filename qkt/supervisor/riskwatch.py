@@ -10,7 +10,10 @@ Two jobs, both from the `/status` of each running worker:
   them with flatten when `[risk] flatten = true`. The peak is kept in memory: it starts again
   from the summed equity when the daemon starts and after every resume.
 
-Per-strategy limits are enforced by the workers themselves: this only reports them.
+Per-strategy limits are enforced by the workers themselves: this only reports them. Without
+daemon-wide limits, a worker is read only when its heartbeat says its halt changed (and once
+per process): a thousand idle workers cost no request at all. With them, every worker is read
+every round, for the summed equity.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class RiskWatch:
         self._peak: Decimal | None = None  # the summed equity's peak
         self._resumes = halts.resumes
         self._enforced: HaltKind | None = None  # the daemon-wide breach already acted on
+        # Per strategy: (pid, halt changes) of the heartbeat at the last read that was taken in.
+        self._synced: dict[str, tuple[int, int]] = {}
 
     async def run(self) -> None:
         """Check every interval until cancelled; a failed check is logged, never fatal."""
@@ -68,6 +73,18 @@ class RiskWatch:
         running = [
             h for h in registry.handles() if h.state is WorkerState.RUNNING and h.port is not None
         ]
+        limits = self._settings.portfolio
+        stamps = {h.name: _stamp(h) for h in running}
+        for gone in self._synced.keys() - stamps.keys():
+            del self._synced[gone]
+        if limits.max_daily_loss is None and limits.max_drawdown_pct is None:
+            running = [  # only the halts to keep in step: read the workers whose halt moved
+                h
+                for h in running
+                if stamps[h.name] is None
+                or stamps[h.name] != self._synced.get(h.name)
+                or h.name in halts.pending
+            ]
         marks = [halts.mark(h.name) for h in running]
         found = await asyncio.gather(
             *(registry.status_of(h.name) for h in running), return_exceptions=True
@@ -87,10 +104,14 @@ class RiskWatch:
             equities.append(
                 StrategyEquity(handle.name, Decimal(risk.equity), Decimal(risk.day_start_equity))
             )
-            if not stale and handle.name in registry and handle.deployment.halt != risk.halt:
+            if stale:
+                continue
+            if handle.name in registry and handle.deployment.halt != risk.halt:
                 self._report(handle, handle.deployment.halt, risk.halt)
                 halts.remember(handle, risk.halt)
                 synced = True
+            if (stamp := stamps[handle.name]) is not None:
+                self._synced[handle.name] = stamp
         if synced:
             registry.save()
         await self._portfolio(equities)
@@ -145,6 +166,15 @@ class RiskWatch:
             await halts.kill(None, True, "daemon", reason=breach.reason)
         else:
             await halts.halt_all(halts.targets(None), breach.reason, "daemon", breach.kind)
+
+
+def _stamp(handle: WorkerHandle) -> tuple[int, int] | None:
+    """(pid, halt changes) of the worker's last heartbeat; None without one (then it is read
+    every round, as before heartbeats carried halts)."""
+    if handle.heartbeat is None:
+        return None
+    beat = handle.heartbeat.read()
+    return beat.pid, beat.halts
 
 
 def _figure(reason: str) -> str:

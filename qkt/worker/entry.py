@@ -90,7 +90,7 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
         heartbeat = HeartbeatWriter(heartbeat_file(spec.state_dir, spec.name))
     lifeline = Lifeline(spec.parent_pid, heartbeat=heartbeat)
     runner = WorkerRunner(spec, program, lifeline)
-    lifeline.report_trades(runner.trades_so_far)
+    lifeline.report(runner.trades_so_far, runner.halt_changes)
     lifeline.install()
     try:
         return await runner.run()

@@ -61,6 +61,7 @@ class Lifeline:
         self._interval_s = interval_s
         self._heartbeat = heartbeat
         self._trades: Callable[[], int | None] = lambda: None
+        self._halts: Callable[[], int] = lambda: 0
         self._event = asyncio.Event()
         self._request: StopRequest | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -83,14 +84,15 @@ class Lifeline:
         assert self._request is not None
         return self._request
 
-    def report_trades(self, trades: Callable[[], int | None]) -> None:
-        """What each heartbeat says the trade count is (the daemon's `qkt list` shows it)."""
-        self._trades = trades
+    def report(self, trades: Callable[[], int | None], halts: Callable[[], int]) -> None:
+        """What each heartbeat says: the trade count (the daemon's `qkt list` shows it) and how
+        many times the halt changed (the daemon reads the worker's halt when that moves)."""
+        self._trades, self._halts = trades, halts
 
     def beat(self) -> None:
         """One heartbeat now (the runner beats at once when it is ready, then the timer)."""
         if self._heartbeat is not None:
-            self._heartbeat.beat(self._trades())
+            self._heartbeat.beat(self._trades(), self._halts())
 
     def install(self) -> None:
         """Take over SIGTERM/SIGINT in the running loop and start watching the parent."""

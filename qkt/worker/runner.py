@@ -33,6 +33,7 @@ from qkt.engine import (
     EngineEvent,
     Fill,
     FillAt,
+    HaltInfo,
     LogEvent,
     LogLevel,
     OrderEvent,
@@ -133,6 +134,8 @@ class WorkerRunner:
         self._subscriber: HubSubscriber | None = None
         self._risk: WorkerRisk | None = None
         self._behind = MarketBehind()
+        self._last_halt: HaltInfo | None = None
+        self._halt_changes = 0
         self._market_ms = 0  # close time of the latest candle seen: the engine's clock
         self._started_wall = time.time()
         self._started = time.monotonic()
@@ -374,6 +377,14 @@ class WorkerRunner:
     def trades_so_far(self) -> int | None:
         """The engine's trade count (None before the journal is open): for the heartbeat."""
         return None if self._engine is None else self._engine.trade_count
+
+    def halt_changes(self) -> int:
+        """How many times the strategy's halt changed (halted, lifted, replaced) as seen by the
+        heartbeat, which carries it: the daemon reads a worker's halt only when this moves."""
+        halt = None if self._engine is None else self._engine.halt_info
+        if halt != self._last_halt:
+            self._last_halt, self._halt_changes = halt, self._halt_changes + 1
+        return self._halt_changes
 
     def trade_total(self) -> int:
         """Fills in the journal."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.records import RunningStatus
 from qkt.supervisor.riskconfig import RiskSettings
 from qkt.supervisor.riskwatch import RiskWatch
+from qkt.worker.heartbeat import HeartbeatReader, HeartbeatWriter
 
 NOW = 1_772_400_000_000
 
@@ -240,6 +242,49 @@ def test_a_breach_is_reported_even_while_the_operator_works_on_another_strategy(
     assert (EventKind.RISK, "a") not in [(e.kind, e.strategy) for e in s.events]
     halted = s.handles[0].deployment.halt
     assert halted is not None and halted.kind == "operator"  # what the verb recorded
+
+
+def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_says_its_halt_moved(
+    tmp_path: Path,
+) -> None:
+    """A thousand idle workers must not cost a thousand /status requests every round: the
+    heartbeat carries how many times each worker's halt changed, and only a change (or a new
+    process) sends the daemon to read it."""
+    s = Setup()
+    beats = {}
+    for found in s.handles:
+        path = tmp_path / found.name / "heartbeat"
+        path.parent.mkdir()
+        beats[found.name] = HeartbeatWriter(path)
+        beats[found.name].beat(0, halts=0)
+        found.heartbeat = HeartbeatReader(path)
+    read: list[str] = []
+    status_of = s.registry.status_of
+
+    async def counted(name: str) -> RunningStatus:
+        read.append(name)
+        return await status_of(name)
+
+    s.registry.status_of = counted  # type: ignore[method-assign]
+    watcher = watch(s)
+    asyncio.run(watcher.check())
+    assert sorted(read) == ["a", "b"]  # new processes: each read once
+    read.clear()
+    asyncio.run(watcher.check())
+    assert read == []  # nothing moved: nothing asked
+    s.workers["a"].halt = halt_json("max_loss_streak", "risk")
+    beats["a"].beat(3, halts=1)  # the worker's next beat says its halt changed
+    asyncio.run(watcher.check())
+    assert read == ["a"]
+    halted = s.handles[0].deployment.halt
+    assert halted is not None and halted.kind == "max_loss_streak"
+    assert [(e.kind, e.strategy) for e in s.events] == [
+        (EventKind.RISK, "a"),
+        (EventKind.HALT, "a"),
+    ]
+    read.clear()
+    asyncio.run(watch(s, max_daily_loss=Decimal(100)).check())
+    assert sorted(read) == ["a", "b"]  # daemon-wide limits sum every equity: all are read
 
 
 def test_the_summed_daily_loss_halts_every_strategy_once() -> None:
