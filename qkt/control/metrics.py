@@ -34,18 +34,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_S: Final = 5.0
+IDLE_STOP_S: Final = 120.0  # nobody scraped or asked for figures this long: stop refreshing
 
 
 class FiguresPoller:
     """Keeps every running worker's last `/status` at most REFRESH_S old, in the background."""
 
-    def __init__(self, daemon: Daemon, interval_s: float = REFRESH_S) -> None:
+    def __init__(
+        self, daemon: Daemon, interval_s: float = REFRESH_S, idle_stop_s: float = IDLE_STOP_S
+    ) -> None:
         self._daemon = daemon
         self._interval = interval_s
+        self._idle_stop = idle_stop_s
+        self._asked = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
     async def ensure_running(self) -> None:
-        """On the first scrape: one refresh now (so it has figures), then the background loop."""
+        """On the first scrape: one refresh now (so it has figures), then the background loop,
+        which ends once nobody has asked for IDLE_STOP_S (one `qkt list -a` must not have a
+        thousand workers asked for their `/status` every 5 s for the rest of the day)."""
+        self._asked = time.monotonic()
         if self._task is not None and not self._task.done():
             return
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="metrics-figures")
@@ -73,6 +81,8 @@ class FiguresPoller:
     async def _loop(self) -> None:
         while not self._daemon.stopping:
             await asyncio.sleep(self._interval)
+            if time.monotonic() - self._asked > self._idle_stop:
+                return  # the next scrape starts it again, with a refresh first
             try:
                 await asyncio.wait_for(self._daemon.registry.refresh(), self._interval * 2)
             except Exception as error:  # a slow worker must not end the loop

@@ -6,6 +6,7 @@ token, so a scrape configuration survives a daemon restart (new token, same --co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -15,6 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from qkt.control.metrics import FiguresPoller
 from tests.helpers import REPO_ROOT, wait_until
 from tests.supervisor.daemons import running_daemon, strategy
 
@@ -70,3 +72,41 @@ def test_one_scrape_has_every_strategy_and_survives_a_restart(tmp_path: Path) ->
     with running_daemon(tmp_path / "s", *args) as daemon:
         assert daemon.token() != first_token
         assert wait_until(lambda: equities(port) == expected, timeout=30)
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    async def refresh(self) -> None:
+        self.refreshes += 1
+
+
+class _Daemon:
+    stopping = False
+
+    def __init__(self) -> None:
+        self.registry = _Registry()
+
+
+def test_the_figures_stop_being_refreshed_when_nobody_asks_and_start_again_on_a_scrape() -> None:
+    """One `qkt list -a` (or a scrape that stopped) must not have every worker asked for its
+    /status every few seconds for the rest of the daemon's life."""
+    daemon = _Daemon()
+    poller = FiguresPoller(daemon, interval_s=0.01, idle_stop_s=0.5)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await poller.ensure_running()
+        task = poller._task
+        assert task is not None and daemon.registry.refreshes >= 1
+        await asyncio.wait_for(task, timeout=10)  # ends by itself: nobody asked since
+        stopped_at = daemon.registry.refreshes
+        assert stopped_at >= 2  # it did refresh in the background meanwhile
+        await asyncio.sleep(0.05)
+        assert daemon.registry.refreshes == stopped_at  # and no more once stopped
+        await poller.ensure_running()  # the next scrape: figures now, and the loop again
+        assert daemon.registry.refreshes == stopped_at + 1
+        assert poller._task is not None and not poller._task.done()
+        poller._task.cancel()
+
+    asyncio.run(scenario())
