@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import qkt
-from qkt.control.client import ControlClient
-from qkt.errors import QktError
+from bench.daemons import connect_when_up
 from qkt.paths import StateDir
 
 STRATEGY = """\
@@ -60,17 +59,6 @@ def wall(argv: Sequence[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def _connect(state: StateDir, proc: subprocess.Popen[bytes]) -> ControlClient:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return ControlClient.connect(state, probe=True)
-        except QktError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def compile_like_an_install() -> None:
     """Write qkt's bytecode, as pip does when it installs a package (not an editable one):
     measured without it, a shell with PYTHONDONTWRITEBYTECODE=1 (this box's, many images')
@@ -90,7 +78,7 @@ def measure(runs: int) -> list[tuple[str, float, float]]:
     daemon = [sys.executable, "-m", "qkt", "daemon", "--load-dir", str(root), "--speed", "60"]
     proc = subprocess.Popen(daemon, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client = _connect(state, proc)
+        client = connect_when_up(state, proc)
         deadline = time.monotonic() + 60
         while len([e for e in client.list() if e.state == "running"]) < 3:
             if time.monotonic() > deadline:

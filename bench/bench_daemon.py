@@ -20,8 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from qkt.control.client import ControlClient
-from qkt.errors import QktError
+from bench.daemons import connect_when_up
 from qkt.paths import StateDir
 
 STRATEGY = """\
@@ -34,17 +33,6 @@ RULES
 """
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
 MIB = 1024 * 1024
-
-
-def _connect(state: StateDir, proc: subprocess.Popen[bytes]) -> ControlClient:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return ControlClient.connect(state, probe=True)
-        except QktError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def measure(spawn: str, count: int) -> dict[str, float]:
@@ -69,7 +57,7 @@ def measure(spawn: str, count: int) -> dict[str, float]:
         ]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            client = _connect(state, proc)
+            client = connect_when_up(state, proc)
             latencies = []
             for i in range(count):
                 start = time.perf_counter()

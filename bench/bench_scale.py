@@ -32,6 +32,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.daemons import connect_when_up
 from bench.scale_baselines import bare_process_rss, pyzmq_hop_ms, timed_runs
 from qkt.control.client import ControlClient
 from qkt.errors import QktError
@@ -64,17 +65,6 @@ def _count() -> int:
 def _daemon(state: StateDir, *extra: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "qkt", "daemon", "--state-dir", str(state.root), *extra]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _connect(state: StateDir, proc: subprocess.Popen[bytes]) -> ControlClient:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return ControlClient.connect(state)
-        except QktError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _wait_running(client: ControlClient, count: int, timeout_s: float) -> tuple[float, float]:
@@ -160,7 +150,7 @@ def run(count: int) -> None:
         state = StateDir(root / "s")
         proc = _daemon(state, "--load-dir", str(load))
         try:
-            client = _connect(state, proc)
+            client = connect_when_up(state, proc)
             deploy_s, _ = _wait_running(client, count, 1800)
             print(f"deployed {count} in {deploy_s:.0f} s")
             pids = [e.pid for e in client.list() if e.pid]
@@ -189,7 +179,7 @@ def run(count: int) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
             proc = _daemon(state)
-            client = _connect(state, proc)
+            client = connect_when_up(state, proc)
             recover_s, slowest_list = _wait_running(client, count, 1800)
             client.close()
         finally:
