@@ -58,7 +58,7 @@ class FiguresPoller:
             return
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="metrics-figures")
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._daemon.registry.refresh(), self._interval)
+            await asyncio.wait_for(self._daemon.registry.status_all(), self._interval)
 
     async def fresh(self, max_age_s: float = REFRESH_S + 1.0) -> None:
         """Figures no older than `max_age_s` for every running worker: asks them only when
@@ -75,7 +75,7 @@ class FiguresPoller:
                 continue
             figures = registry.figures.get(handle.name)
             if figures is None or figures.at_ms < oldest:
-                await registry.refresh()
+                await registry.status_all()
                 return
 
     async def _loop(self) -> None:
@@ -84,7 +84,7 @@ class FiguresPoller:
             if time.monotonic() - self._asked > self._idle_stop:
                 return  # the next scrape starts it again, with a refresh first
             try:
-                await asyncio.wait_for(self._daemon.registry.refresh(), self._interval * 2)
+                await asyncio.wait_for(self._daemon.registry.status_all(), self._interval * 2)
             except Exception as error:  # a slow worker must not end the loop
                 log.debug("refreshing the workers' figures: %r", error)
 

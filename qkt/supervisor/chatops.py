@@ -33,7 +33,7 @@ class ChatActions:
 
     async def list(self) -> str:
         registry = self._daemon.registry
-        await registry.refresh()
+        await registry.status_all()  # the trade counts below, fresh
         handles = registry.handles()
         if not handles:
             return "no strategies deployed"

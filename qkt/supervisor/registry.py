@@ -89,13 +89,10 @@ class Registry(Fleet):
         feeds = self.needs.feeds(handle.name)
         return replace(handle.entry(), stale=is_stale(feeds), warming=warming_text(feeds))
 
-    async def refresh(self) -> None:
-        """Bring the workers' figures (`self.figures`, for `/metrics` and `list -a`) up to date
-        through the status cache: at a bounded rate, never one request per worker at once."""
-        await self._statuses.all()
-
     async def status_all(self) -> list[StrategyStatus]:
-        """Every strategy's status, from the cache (`StatusCache`): never N requests a call."""
+        """Every strategy's status, from the cache (`StatusCache`): never N requests a call.
+        Asking it also brings the workers' figures (`self.figures`, for `/metrics` and `list
+        -a`) up to date."""
         return await self._statuses.all()
 
     async def _fetch_status(self, handle: WorkerHandle) -> dict[str, Any]:

@@ -78,8 +78,9 @@ class _Registry:
     def __init__(self) -> None:
         self.refreshes = 0
 
-    async def refresh(self) -> None:
+    async def status_all(self) -> list[object]:
         self.refreshes += 1
+        return []
 
 
 class _Daemon:
