@@ -93,11 +93,16 @@ def open_private_append(path: Path) -> int:
 
 class PrivateLogFileHandler(logging.handlers.RotatingFileHandler):
     """A log file that rotates by size, is reopened at its path when someone else moved or
-    deleted it (logrotate), is created 0600 and is never opened through a symlink."""
+    deleted it (logrotate), is created 0600 and is never opened through a symlink.
+
+    A line costs one `stat` (has the file moved? how long is it?) and one `write`;
+    RotatingFileHandler's own check stats the path twice more, seeks and formats every record
+    twice, which shows when a thousand workers log the same candle.
+    """
 
     def __init__(self, filename: Path, rotation: LogRotation | None = None) -> None:
         rotation = rotation or LogRotation()
-        self.dev, self.ino = -1, -1
+        self.dev, self.ino, self.size = -1, -1, 0
         super().__init__(
             filename,
             maxBytes=rotation.max_bytes,
@@ -109,25 +114,40 @@ class PrivateLogFileHandler(logging.handlers.RotatingFileHandler):
     def _statstream(self) -> None:
         if self.stream is not None:
             info = os.fstat(self.stream.fileno())
-            self.dev, self.ino = info.st_dev, info.st_ino
+            self.dev, self.ino, self.size = info.st_dev, info.st_ino, info.st_size
 
-    def _reopen_if_moved(self) -> None:
-        """WatchedFileHandler's check: a file no longer at our path is reopened there."""
+    def _reopen_if_moved(self) -> io.TextIOWrapper:
+        """The open file at our path: WatchedFileHandler's check, a file no longer at our path
+        is reopened there."""
         try:
             info: os.stat_result | None = os.stat(self.baseFilename)
         except FileNotFoundError:
             info = None
-        if info is not None and (info.st_dev, info.st_ino) == (self.dev, self.ino):
-            return
+        if info is not None and (info.st_dev, info.st_ino) == (self.dev, self.ino) and self.stream:
+            self.size = info.st_size  # what this handler wrote, and the process's own stderr
+            return self.stream
         if self.stream is not None:
             self.stream.flush()
             self.stream.close()
-        self.stream = self._open()
+        self.stream = stream = self._open()
         self._statstream()
+        return stream
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._reopen_if_moved()
-        super().emit(record)
+        try:
+            stream = self._reopen_if_moved()
+            line = self.format(record) + self.terminator
+            size = len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
+            # A file holds at most max_bytes, unless one line alone is longer.
+            if self.maxBytes > 0 and self.size and self.size + size > self.maxBytes:
+                self.doRollover()
+                stream = self._reopen_if_moved()
+            stream.write(line)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
     def doRollover(self) -> None:
         super().doRollover()
@@ -275,5 +295,11 @@ def configure(
         handler.addFilter(RepeatFilter())
         root.addHandler(handler)
     root.setLevel(level)
+    # A line names its logger, level and time only: skip what a record would otherwise look up
+    # (the caller's frame, thread and process), as logging's docs suggest ("Optimization").
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # uvicorn's access log would drown the strategy's own lines.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

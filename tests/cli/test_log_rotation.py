@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qkt.log import RULE_FIRED, LogRotation, RuleFiringFilter
+from qkt.log import RULE_FIRED, LogRotation, PrivateLogFileHandler, RuleFiringFilter
 from tests.helpers import PYTHON, wait_until
 from tests.supervisor.daemons import REAL_WORKER, child_env, running_daemon, strategy
 
@@ -105,3 +105,30 @@ def test_rotation_settings_come_from_the_environment() -> None:
     rotation.export(env)
     assert LogRotation.from_env(env) == rotation
     assert LogRotation.from_env({}) == LogRotation()
+
+
+def test_a_file_rotates_before_a_line_would_take_it_past_its_limit(tmp_path: Path) -> None:
+    """Bytes the handler did not write (the worker's own stderr, which shares the file) count
+    too: the size is the file's, not a tally of the handler's lines."""
+    path = tmp_path / "w.log"
+    handler = PrivateLogFileHandler(path, LogRotation(max_bytes=1000, backups=2))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    try:
+
+        def line(text: str) -> None:
+            handler.emit(logging.LogRecord("w", logging.INFO, "x", 1, text, None, None))
+
+        line("a" * 399)  # 400 bytes with its newline
+        with path.open("a") as stderr:
+            stderr.write("b" * 499 + "\n")  # 900 bytes now
+        line("c" * 99)  # exactly 1,000: still fits
+        assert path.stat().st_size == 1000
+        assert not (tmp_path / "w.log.1").exists()
+        line("d")  # one byte more would pass the limit: rotated first
+        assert (tmp_path / "w.log.1").stat().st_size == 1000
+        assert path.read_text() == "d\n"
+        line("é" * 600)  # 1,201 bytes in UTF-8: too long for any file, written alone
+        assert path.read_text() == "é" * 600 + "\n"
+        assert (tmp_path / "w.log.1").read_text() == "d\n"
+    finally:
+        handler.close()
