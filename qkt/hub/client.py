@@ -38,10 +38,12 @@ log = logging.getLogger(__name__)
 # RCVHWM, then the hub drops, then gap repair fetches them back from the history ring).
 DEFAULT_MAX_BUFFERED: Final = 10_000
 RCVHWM: Final = 100_000
-# Messages read straight off the socket after each awaited one, before the reader yields to
-# the event loop: one asyncio wake-up (a future, an EVENTS check) per message was most of a
-# subscriber's cost under a burst.
+# Messages read off the socket in one go before the reader lets the consumer run. The reader is
+# a callback on the socket's descriptor, not a task awaiting pyzmq's asyncio recv: a future, a
+# task step and a failed non-blocking read per candle were most of a worker's cost to receive
+# one, and a thousand workers receive the same minute's candle at once.
 DRAIN_BATCH: Final = 256
+_POLLIN: Final = int(zmq.POLLIN)
 _LOGGED_MALFORMED: Final = 10  # log the first few bad frames, then one in every 1000
 
 
@@ -106,20 +108,21 @@ class HubSubscriber:
         self._max_buffered = max_buffered
         self._own_context = context is None
         self._context = context if context is not None else zmq.asyncio.Context()
-        self._sub = self._context.socket(zmq.SUB)
+        # A plain socket: the event loop watches its descriptor (see _pump).
+        self._sub: zmq.Socket[bytes] = zmq.Socket(self._context, zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, RCVHWM)
         self._sub.connect(endpoints.pub)
-        # The same socket without the asyncio layer, for reads that must not wait (see _read).
-        self._sub_now: zmq.Socket[bytes] = zmq.Socket.shadow(self._sub.underlying)
         self._snapshots = SnapshotRequester(
             self._context, endpoints.snapshot, request_timeout_s, self._note_malformed
         )
         self._tracks: dict[bytes, _Track] = {}
         self._out: deque[SequencedCandle] = deque()
         self._ready = asyncio.Event()  # something to deliver, or the reader stopped
-        self._drained = asyncio.Event()  # the consumer caught up; the reader may read again
-        self._reader: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set when the reader starts
+        self._failed: asyncio.Future[None] | None = None  # done when the reader stopped on an error
+        self._paused = False  # the consumer is behind: read again once it caught up
+        self._repairing: asyncio.Task[None] | None = None  # reading waits for a gap's repair
         self._closed = False
         self._delivered = self._duplicates = self._buffered = 0
         self._repaired = self._missed = self._malformed = 0
@@ -147,8 +150,8 @@ class HubSubscriber:
                 self._sub.subscribe(topic)
         if not new:
             return
-        self._drained.set()  # a reader paused on a full backlog must see the sync markers
         self._start_reader()
+        self._pump_soon()  # a reader paused on a full backlog must see the sync markers
         try:
             await self._await_synced(new)
             for track in new:
@@ -160,6 +163,7 @@ class HubSubscriber:
     def unsubscribe(self, keys: Iterable[CandleKey]) -> None:
         """Stop following `keys` (candles already queued are still delivered)."""
         self._forget(t for t in (self._tracks.get(wire.topic(k)) for k in keys) if t is not None)
+        self._pump_soon()
 
     def stats(self) -> SubscriberStats:
         """Counters of what this subscriber has seen."""
@@ -179,14 +183,15 @@ class HubSubscriber:
         while not self._out:
             if self._closed:
                 raise StopAsyncIteration
-            if self._reader is not None and self._reader.done():
-                error = self._reader.exception()
+            if self._failed is not None and self._failed.done():
+                error = self._failed.exception()  # never None: only _fail completes it
                 raise HubError(f"the hub subscriber's reader stopped: {error!r}") from error
             self._ready.clear()
             await self._ready.wait()
         item = self._out.popleft()
-        if len(self._out) < self._max_buffered // 2:
-            self._drained.set()
+        if self._paused and len(self._out) < self._max_buffered // 2:
+            self._paused = False
+            self._pump_soon()
         return item
 
     async def aclose(self) -> None:
@@ -194,10 +199,12 @@ class HubSubscriber:
         if self._closed:
             return
         self._closed = True
-        if self._reader is not None:
-            self._reader.cancel()
+        if self._repairing is not None:
+            self._repairing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+                await self._repairing
+        if self._loop is not None:
+            self._loop.remove_reader(self._sub.FD)
         self._sub.close(linger=0)
         self._snapshots.close()
         if self._own_context:
@@ -213,11 +220,11 @@ class HubSubscriber:
     # -- subscribing -------------------------------------------------------------------------
 
     async def _await_synced(self, tracks: list[_Track]) -> None:
-        assert self._reader is not None
+        assert self._failed is not None
         waiting: asyncio.Future[list[None]] = asyncio.gather(
             *(asyncio.shield(track.synced) for track in tracks)
         )
-        watched: set[asyncio.Future[Any]] = {waiting, self._reader}
+        watched: set[asyncio.Future[Any]] = {waiting, self._failed}
         done, _ = await asyncio.wait(
             watched,
             timeout=self._connect_timeout_s,
@@ -228,8 +235,8 @@ class HubSubscriber:
         waiting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waiting
-        if self._reader in done:
-            raise HubError(f"the hub subscriber's reader stopped: {self._reader.exception()!r}")
+        if self._failed in done:
+            raise HubError(f"the hub subscriber's reader stopped: {self._failed.exception()!r}")
         raise HubUnavailableError(
             f"no CandleHub answered at {self._endpoints.pub} within "
             f"{self._connect_timeout_s:g} s (is the daemon running?)"
@@ -268,47 +275,72 @@ class HubSubscriber:
     # -- the live stream ---------------------------------------------------------------------
 
     def _start_reader(self) -> None:
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(
-                self._read(), name="hub-subscriber-reader"
-            )
-            self._reader.add_done_callback(lambda _: self._ready.set())
+        if self._loop is None:
+            self._loop = loop = asyncio.get_running_loop()
+            self._failed = loop.create_future()
+            # Its error reaches the consumer through __anext__ (or subscribe), not the loop's log.
+            self._failed.add_done_callback(lambda failed: failed.exception())
+            loop.add_reader(self._sub.FD, self._pump)
 
-    async def _read(self) -> None:
-        while True:
-            # Back-pressure: stop reading while the consumer is behind (ZeroMQ buffers, then the
-            # hub drops, then gap repair catches up), but never while a key waits for its sync
-            # marker, or subscribe() would time out behind an unread backlog.
-            while len(self._out) >= self._max_buffered and not self._any_syncing():
-                self._drained.clear()
-                await self._drained.wait()
-            frames = await self._sub.recv_multipart()
-            await self._handle(frames)
-            await self._drain()
+    def _pump_soon(self) -> None:
+        # ZeroMQ's descriptor is edge-triggered: it signals when messages arrive, not while
+        # some wait. Anything that may have left messages unread (a batch cut short, a paused
+        # or repairing reader, a (un)subscription that let ZeroMQ process its queue) looks again.
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon(self._pump)
 
-    async def _drain(self) -> None:
-        """Handle what is already queued on the socket, up to DRAIN_BATCH, then let the
-        consumer run. The awaited recv checks the socket's events before it waits, so a
-        message this leaves behind is never stranded."""
-        for _ in range(DRAIN_BATCH):
-            if len(self._out) >= self._max_buffered and not self._any_syncing():
-                break
-            try:
-                frames = self._sub_now.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            gap = self._take(frames)
-            if gap is not None:
-                await self._repair(*gap)
-        await asyncio.sleep(0)
+    def _pump(self) -> None:
+        """Read and deliver what is queued on the socket, without waiting: up to DRAIN_BATCH
+        messages, then again on the loop's next turn."""
+        if self._closed:
+            return
+        try:
+            for _ in range(DRAIN_BATCH):
+                # EVENTS first, even when not reading now: asking it lets ZeroMQ take in what
+                # woke the descriptor, which would otherwise stay readable and wake us again.
+                if not int(self._sub.getsockopt(zmq.EVENTS)) & _POLLIN:
+                    return
+                if self._repairing is not None or self._stopped:
+                    return  # read again once the repair is done
+                # Back-pressure: stop reading while the consumer is behind (ZeroMQ buffers,
+                # then the hub drops, then gap repair catches up), but never while a key waits
+                # for its sync marker, or subscribe() would time out behind an unread backlog.
+                if len(self._out) >= self._max_buffered and not self._any_syncing():
+                    self._paused = True
+                    return
+                gap = self._take(self._sub.recv_multipart(zmq.NOBLOCK))
+                if gap is not None:
+                    assert self._loop is not None
+                    self._repairing = self._loop.create_task(self._repair_then_read(*gap))
+                    return
+        except Exception as error:
+            self._fail(error)
+            return
+        self._pump_soon()
+
+    async def _repair_then_read(self, track: _Track, item: SequencedCandle) -> None:
+        try:
+            await self._repair(track, item)
+        except Exception as error:
+            self._fail(error)
+            return
+        self._repairing = None
+        self._pump()
+
+    @property
+    def _stopped(self) -> bool:
+        return self._failed is not None and self._failed.done()
+
+    def _fail(self, error: BaseException) -> None:
+        """The reader stopped: the consumer and a waiting subscribe() hear why."""
+        if self._loop is not None and not self._sub.closed:
+            self._loop.remove_reader(self._sub.FD)
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_exception(error)
+        self._ready.set()
 
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
-
-    async def _handle(self, frames: list[bytes]) -> None:
-        gap = self._take(frames)
-        if gap is not None:
-            await self._repair(*gap)
 
     def _take(self, frames: list[bytes]) -> tuple[_Track, SequencedCandle] | None:
         """Decode and deliver one message without waiting; (track, candle) if the candle comes
