@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -33,6 +33,11 @@ class EventKind(Enum):
     REJECTED = "order_rejected"  # an order refused: halted, a limit, or no buying power
 
 
+# An event's JSON body, or what makes it when someone reads the event: most events of a candle
+# are never read (nobody follows /events), and a thousand workers publish theirs at once.
+Body = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerEvent:
     """One event: its id in the ring, kind, time (epoch ms) and JSON body."""
@@ -40,7 +45,12 @@ class WorkerEvent:
     id: int
     kind: EventKind
     ts: int
-    data: dict[str, Any]
+    body: Body
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON body (made now if it was published as a call)."""
+        return self.body() if callable(self.body) else self.body
 
     def to_json(self) -> dict[str, Any]:
         """The body plus `event_id`, `type` and `ts` (a trade's own `id` is its fill id)."""
@@ -109,8 +119,10 @@ class EventRing:
         """Live subscribers now."""
         return len(self._subscribers)
 
-    def publish(self, kind: EventKind, data: dict[str, Any], ts: int | None = None) -> WorkerEvent:
-        """Number, keep and fan out one event (`ts` defaults to the wall clock)."""
+    def publish(self, kind: EventKind, data: Body, ts: int | None = None) -> WorkerEvent:
+        """Number, keep and fan out one event (`ts` defaults to the wall clock); `data` is its
+        JSON body or a call that makes it, made when the event is read. The call must give
+        the same body whenever it is made (it reads immutable records)."""
         stamp = ts if ts is not None else int(time.time() * 1000)
         event = WorkerEvent(self._next_id, kind, stamp, data)
         self._next_id += 1

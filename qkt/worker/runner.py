@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -74,6 +75,11 @@ from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.worker")
 strategy_log = logging.getLogger("qkt.strategy")
+
+
+def _candle_body(item: SequencedCandle) -> dict[str, Any]:
+    """A candle event's JSON body: the candle and its seq in the hub."""
+    return {**candle_to_json(item.candle), "seq": item.seq}
 
 
 class RunState(Enum):
@@ -260,9 +266,7 @@ class WorkerRunner:
             journal.record_equity(candle.end_ms, engine.account)
             journal.save_state(engine.export_state())
         self.candles[str(candle.key)] = self.candles.get(str(candle.key), 0) + 1
-        self.ring.publish(
-            EventKind.CANDLE, {**candle_to_json(candle), "seq": item.seq}, ts=candle.end_ms
-        )
+        self.ring.publish(EventKind.CANDLE, functools.partial(_candle_body, item), ts=candle.end_ms)
         self._report(events)
 
     def _report(self, events: list[EngineEvent]) -> None:
@@ -270,26 +274,26 @@ class WorkerRunner:
             self._risk.count(events)
         for event in events:
             if isinstance(event, TradeEvent):
-                self.ring.publish(EventKind.TRADE, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.TRADE, event.to_json, ts=event.ts)
                 strategy_log.info("%s", fill_line(event.fill, with_time=False))
                 if self.hooks.on_fill is not None:
                     self.hooks.on_fill(event.fill)
             elif isinstance(event, SignalEvent):
-                self.ring.publish(EventKind.SIGNAL, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.SIGNAL, event.to_json, ts=event.ts)
                 strategy_log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
             elif isinstance(event, OrderEvent):
-                self.ring.publish(EventKind.ORDER, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.ORDER, event.to_json, ts=event.ts)
             elif isinstance(event, LogEvent):
-                self.ring.publish(EventKind.LOG, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.LOG, event.to_json, ts=event.ts)
                 level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
                 strategy_log.log(level, "%s", event.message)
             elif isinstance(event, RiskEvent):
-                self.ring.publish(EventKind.RISK, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.RISK, event.to_json, ts=event.ts)
                 strategy_log.warning(
                     "RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason
                 )
             elif isinstance(event, OrderRejectedEvent):
-                self.ring.publish(EventKind.REJECTED, event.to_json(), ts=event.ts)
+                self.ring.publish(EventKind.REJECTED, event.to_json, ts=event.ts)
                 strategy_log.info("order rejected: %s", event.reason)
 
     def _now_ms(self) -> int:

@@ -26,6 +26,21 @@ def test_ids_increase_and_the_ring_keeps_the_last_capacity_events() -> None:
     assert body == {"event_id": 12, "message": "m11", "type": "log", "ts": 1011}
 
 
+def test_a_body_published_as_a_call_is_made_when_the_event_is_read() -> None:
+    made: list[int] = []
+
+    def body() -> dict[str, object]:
+        made.append(1)
+        return {"message": "late"}
+
+    ring = EventRing(capacity=5)
+    ring.publish(EventKind.LOG, body, ts=7)
+    assert made == []  # publishing alone makes nothing
+    (event,) = ring.latest(1)
+    assert event.to_json() == {"event_id": 1, "message": "late", "type": "log", "ts": 7}
+    assert event.data == {"message": "late"} and len(made) == 2
+
+
 def test_a_slow_subscriber_drops_its_oldest_events_and_publishing_never_waits() -> None:
     async def scenario() -> None:
         ring = EventRing(capacity=100, queue_size=3)
