@@ -52,7 +52,8 @@ def fill(folder: Path) -> None:
     filled it first: on a loaded box it may trade for a while before this runs)."""
     chunk = b"\0" * 65536
     try:
-        f = open(folder / "filler", "wb")  # closed by the `with` below
+        # Unbuffered: closing must not flush a buffer the full disk refused a moment ago.
+        f = open(folder / "filler", "wb", buffering=0)  # closed by the `with` below
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
@@ -61,7 +62,6 @@ def fill(folder: Path) -> None:
         with contextlib.suppress(OSError):
             while True:
                 f.write(chunk)
-                f.flush()
                 os.fsync(f.fileno())
 
 
