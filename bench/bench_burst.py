@@ -4,25 +4,33 @@ The candle-burst latency of `bench_scale` (every worker woken by the same closed
 on a box with fewer cores than workers, about the CPU each worker spends on one candle times
 the workers per core. This splits that CPU into the steps a worker takes for one live candle,
 in the order the runner (`qkt/worker/runner.py`) takes them, for the strategy `bench_scale`
-deploys (a fill on every candle):
+deploys (on every candle a buy and a close: two orders, two fills, one transaction):
 
 1. decode the hub's message (`qkt.hub.wire.decode_message`: orjson, Decimal prices);
 2. the engine: marks, indicators, rules, the paper fill (`StrategyEngine.on_candle`);
 3. the journal's transaction: the fill, the order, the equity row and the engine state,
    committed with SQLite `synchronous=FULL` (WAL): one fsync, which is what makes a fill
    survive a power cut;
-4. the log lines of its fill and of the rule that fired (formatted, written to the log file).
+4. the log lines of its fill and of the rule that fired, through the worker's own logging
+   (`qkt.log.configure`: its file handler, filters and format).
 
 The same commit with `synchronous=OFF` is timed as well, to show the fsync's share. Medians
 and 99th percentiles in microseconds per candle, one process, CANDLES candles (default 2,000).
+
+Then the disk's part of a burst: a thousand workers each commit their own journal at the same
+moment, and the disk takes the flushes (fdatasync, as SQLite's commit) one after another. Timed
+with a thread per file, each appending a commit's worth (24 KiB, six WAL frames) and flushing
+it at once: when the last flush returns is the floor of the burst's latency no CPU work removes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -32,6 +40,7 @@ from typing import Final
 from qkt.dsl import compile_source
 from qkt.engine import EngineConfig, EngineEvent, SignalEvent, StrategyEngine, TradeEvent
 from qkt.hub.wire import SequencedCandle, decode_message, encode_candle
+from qkt.log import configure
 from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.report import fill_line
@@ -100,13 +109,44 @@ def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
 
 
 def _file_logger(path: Path) -> logging.Logger:
-    log = logging.getLogger("bench.burst")
-    log.propagate = False
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    return log
+    configure(file=path)  # as a worker sets itself up
+    return logging.getLogger("qkt.strategy")
+
+
+def concurrent_flushes(count: int, size: int = 24 * 1024) -> list[float]:
+    """Milliseconds until each of `count` files, written and flushed by `count` threads at
+    once, is on disk (sorted)."""
+    with tempfile.TemporaryDirectory(prefix="qkt-flush-") as tmp:
+        fds = [
+            os.open(f"{tmp}/{i}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            for i in range(count)
+        ]
+        try:
+            for fd in fds:  # each file exists on disk before the burst, as a journal does
+                os.write(fd, b"\0" * 4096)
+                os.fdatasync(fd)
+            go = threading.Event()
+            done: list[float] = []
+            start = 0.0
+
+            def commit(fd: int) -> None:
+                go.wait()
+                os.write(fd, b"\1" * size)
+                os.fdatasync(fd)
+                done.append((time.perf_counter() - start) * 1000)
+
+            threads = [threading.Thread(target=commit, args=(fd,)) for fd in fds]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.5)  # every thread waiting on the event
+            start = time.perf_counter()
+            go.set()
+            for thread in threads:
+                thread.join()
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return sorted(done)
 
 
 def _p(values: list[float], share: float) -> float:
@@ -118,7 +158,7 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000
     full = run(count, "FULL")
     off = run(count, "OFF")
-    print(f"One worker, {count} candles, a fill on each: microseconds per candle")
+    print(f"One worker, {count} candles, a buy and a close on each: microseconds per candle")
     print("| step | median | p99 |")
     print("|---|---:|---:|")
     for step, values in full.items():
@@ -129,6 +169,12 @@ def main() -> None:
         f"| journal with synchronous=OFF (no fsync) | {statistics.median(off['journal']):.0f} "
         f"| {_p(off['journal'], 0.99):.0f} |"
     )
+    for workers in (100, 1000):
+        flushed = concurrent_flushes(workers)
+        print(
+            f"{workers} journals flushed at once: p50 {_p(flushed, 0.5):.0f} ms, "
+            f"p99 {_p(flushed, 0.99):.0f} ms, last {flushed[-1]:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `python -m bench.bench_scale [N]` (or `QKT_BENCH_SCALE=N make bench`; default 1,000, fewer if
 the box has not the memory for them: ~14 MiB each is asked for). One daemon (fork server, SIM
 market at speed 1, 1m candles on 20 symbols, several strategies per key) gets N strategies from
-`--load-dir`, each flipping its position on every candle (one fill journaled per candle), then:
+`--load-dir`, each buying and closing on every candle (a market order fills before the next
+rule runs: two fills, journaled in the candle's one transaction), then:
 
 - memory: mean PSS and USS per worker, just deployed and again after a candle and a `/status`
   read (`qkt status`), against a bare fastapi + uvicorn + pyzmq process's RSS;
