@@ -10,9 +10,11 @@ rule runs: two fills, journaled in the candle's one transaction), then:
   read (`qkt status`), against a bare fastapi + uvicorn + pyzmq process's RSS;
 - idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
   candles, in cores;
-- candle-burst latency: every worker's FILL line (written after the candle's journal commit)
-  minus the minute boundary where the candle closed, p50/p99 over all N workers on the same
-  minute, against a raw pyzmq PUB->SUB one-way hop over ipc;
+- candle-burst latency: every worker's first FILL line (written after the candle's journal
+  commit) minus the minute boundary where the candle closed, p50/p99 over all N workers on the
+  same minute, against a raw pyzmq PUB->SUB one-way hop over ipc; and the p99 of each of the
+  next minutes' bursts too (QKT_BENCH_BURSTS minutes in all, default 4): one burst swings with
+  what else the box does at that second;
 - `qkt list` wall time against `python -c pass` (median of 5 each);
 - daemon restart: SIGTERM, start again, time until all N are `running` again, and the slowest
   `GET /list` answered meanwhile.
@@ -50,6 +52,8 @@ SYMBOLS = tuple(f"S{i:02d}USDT" for i in range(20))
 MIB = 1024 * 1024
 # Asked of the box per strategy: a worker's ~11 MiB PSS, the daemon's share and headroom.
 WANT_PER_WORKER = 14 * MIB
+# Minutes of candle bursts observed (the first one measured in detail), QKT_BENCH_BURSTS.
+BURSTS = int(os.environ.get("QKT_BENCH_BURSTS", "4"))
 FILL_TIME = re.compile(r"^(\S+Z) .*qkt\.strategy: FILL")
 
 
@@ -96,6 +100,18 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
     return total
 
 
+def _vmstat() -> dict[str, int]:
+    """The kernel's counters of pages read back in (major faults, evicted file pages faulted
+    again): a box that reclaims idle memory behind the workers' backs (DAMON's pageout on a
+    VM, say) makes a burst fault its code back in, which shows as CPU and latency."""
+    try:
+        lines = Path("/proc/vmstat").read_text().splitlines()
+    except OSError:
+        return {}
+    wanted = ("pgmajfault", "workingset_refault_file")
+    return {k: int(v) for k, v in (line.split() for line in lines) if k in wanted}
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     daemon = psutil.Process(pid)
     return [daemon, *daemon.children(recursive=True)]
@@ -117,18 +133,21 @@ def _sleep_to_second(second: int) -> None:
     time.sleep((second - now % 60) % 60)
 
 
-def _burst_ms(logs: Path, minute: int) -> list[float]:
-    """Each worker's first FILL after the candle closing at `minute` (epoch s): ms after it."""
-    found = []
+def _bursts_ms(logs: Path, first: int, last: int) -> dict[int, list[float]]:
+    """For each minute from `first` to `last` (epoch s): each worker's first FILL after the
+    candle closing then, in ms after it."""
+    found: dict[int, list[float]] = {m: [] for m in range(first, last + 1, 60)}
     for log in logs.glob("s*.log"):
+        seen: set[int] = set()
         for line in log.read_text(errors="replace").splitlines():
             match = FILL_TIME.match(line)
             if match is None:
                 continue
             at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
-            if minute <= at < minute + 60:
-                found.append((at - minute) * 1000)
-                break
+            minute = int(at // 60) * 60
+            if minute in found and minute not in seen:
+                seen.add(minute)
+                found[minute].append((at - minute) * 1000)
     return found
 
 
@@ -161,12 +180,12 @@ def run(count: int) -> None:
             minute = int(time.time() // 60 + 1) * 60
             tree = _tree(proc.pid)
             cpu_before, window_start = _cpu_s(tree), time.monotonic()
-            daemon_before = _cpu_s(tree[:1])
+            daemon_before, faults_before = _cpu_s(tree[:1]), _vmstat()
             time.sleep(minute + 20 - time.time())
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             daemon_burst_ms = (_cpu_s(tree[:1]) - daemon_before - idle_daemon * window) * 1000
-            burst = _burst_ms(state.logs_dir, minute)
+            faults = {k: v - faults_before.get(k, 0) for k, v in _vmstat().items()}
             # Again after a candle and an answer to the daemon's `/status` (a `qkt status`, the
             # alerts' figures): what a worker holds from then on. The daemon asks its workers
             # at a bounded rate (statuses.py: 20 a second), hence the wait.
@@ -179,6 +198,11 @@ def run(count: int) -> None:
                 [sys.executable, "-m", "qkt", "list", "--state-dir", str(state.root)]
             )
             client.close()
+            time.sleep(max(0.0, minute + 60 * (BURSTS - 1) + 20 - time.time()))
+            # Every minute's burst since the measured one whose 20 s are over: a single burst
+            # swings with what else the box (and the host under it) does at that second.
+            bursts = _bursts_ms(state.logs_dir, minute, int((time.time() - 20) // 60) * 60)
+            burst = bursts[minute]
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
             proc = _daemon(state)
@@ -207,8 +231,18 @@ def run(count: int) -> None:
             f"pyzmq hop p99 {hop[1]:.3f} ms",
             _percentile(burst, 0.99) / hop[1],
         ),
+        (
+            "burst p99, each minute",
+            ", ".join(f"{_percentile(v, 0.99):.0f}" for v in bursts.values()) + " ms",
+            f"workers filled: {', '.join(str(len(v)) for v in bursts.values())}",
+            0.0,
+        ),
         ("CPU per worker per candle", f"{burst_cpu_ms:.1f} ms", "daemon and hub included", 0.0),
         ("the daemon's CPU for that candle", f"{daemon_burst_ms:.0f} ms", "", 0.0),
+        *(
+            (f"{name} during the burst", f"{pages}", "pages, the whole box", 0.0)
+            for name, pages in faults.items()
+        ),
         (
             "qkt list",
             f"{list_s * 1000:.0f} ms",
