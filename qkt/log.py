@@ -117,8 +117,8 @@ class PrivateLogFileHandler(logging.handlers.RotatingFileHandler):
             self.dev, self.ino, self.size = info.st_dev, info.st_ino, info.st_size
 
     def _reopen_if_moved(self) -> io.TextIOWrapper:
-        """The open file at our path: WatchedFileHandler's check, a file no longer at our path
-        is reopened there."""
+        """The stream to write to, with `size` brought up to date: a file no longer at our
+        path (moved or deleted by someone else) is reopened there, as WatchedFileHandler does."""
         try:
             info: os.stat_result | None = os.stat(self.baseFilename)
         except FileNotFoundError:
