@@ -180,7 +180,13 @@ def make_server(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="on",
+        # What none of our apps uses, left out: each is code every worker would run (and pages
+        # it would copy from the fork server) for nothing. No app has startup or shutdown
+        # handlers or a websocket route, and nothing stands between a client and 127.0.0.1
+        # whose X-Forwarded-For headers could be trusted.
+        lifespan="off",
+        ws="none",
+        proxy_headers=False,
         timeout_graceful_shutdown=2,
         log_config=None,
         http=guarded_protocol(limits) if limits is not None else "auto",
