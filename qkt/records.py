@@ -11,6 +11,7 @@ Supported field types: `str`, `int`, `float`, `bool`, `None` unions, `list[T]`, 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -51,13 +52,36 @@ reader's view of the object stays exactly what it was)."""
 def to_json(record: object) -> dict[str, Any]:
     """The record as a JSON-able dict (nested records too), in field order."""
     assert dataclasses.is_dataclass(record) and not isinstance(record, type)
-    data = dataclasses.asdict(record)
+    data: dict[str, Any] = _plain(record)
     for field in dataclasses.fields(record):
         if field.metadata.get("rest"):
             data.update(data.pop(field.name))
         elif field.metadata.get("omit_none") and data[field.name] is None:
             del data[field.name]
     return data
+
+
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict` for the field types records have, without its deep copy of every
+    string and number (immutable: the copy is the same object), which made a `GET /list` of a
+    thousand strategies spend 30 ms in `copy.deepcopy`."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, list | tuple):
+        return kind(_plain(each) for each in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def decode(cls: type[R], raw: object, *, where: str = "") -> R:
@@ -70,21 +94,19 @@ def decode(cls: type[R], raw: object, *, where: str = "") -> R:
     if not isinstance(raw, dict):
         raise RecordError(f"{where}: expected an object, got {type(raw).__name__}")
     values: dict[str, Any] = {}
-    known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if field.metadata.get("rest"):
-            values[field.name] = {k: v for k, v in raw.items() if k not in known}
+    slots, known = _plan(cls)
+    for slot in slots:
+        if slot.rest:
+            values[slot.name] = {k: v for k, v in raw.items() if k not in known}
             continue
-        if field.name not in raw:
-            if (
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING
-            ):
-                raise RecordError(f"{where}: missing field {field.name!r}")
-            continue
-        values[field.name] = _value(
-            _hints(cls)[field.name], raw[field.name], f"{where}.{field.name}"
-        )
+        value = raw.get(slot.name, _MISSING)
+        if value is _MISSING:
+            if slot.required:
+                raise RecordError(f"{where}: missing field {slot.name!r}")
+        elif type(value) in slot.exact:  # a string, a number, a null: taken as it is
+            values[slot.name] = value
+        else:
+            values[slot.name] = _value(slot.hint, value, f"{where}.{slot.name}")
     return cls(**values)
 
 
@@ -97,6 +119,55 @@ def decode_list(cls: type[R], raw: object, *, where: str = "") -> list[R]:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_EXACT: dict[Any, frozenset[type]] = {}
+_MISSING: Final = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Slot:
+    """How `decode` reads one field of a record class, worked out once per class (a `qkt list`
+    of a thousand strategies decodes a thousand records)."""
+
+    name: str
+    hint: Any  # the field's resolved type
+    exact: frozenset[type]  # what it takes as it is (`_exact_types`)
+    required: bool  # no default
+    rest: bool  # holds the object's unknown keys (REST)
+
+
+_PLANS: dict[type, tuple[tuple[_Slot, ...], frozenset[str]]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
+    """The slots of `cls` and its field names."""
+    found = _PLANS.get(cls)
+    if found is None:
+        hints = _hints(cls)
+        slots = tuple(
+            _Slot(
+                field.name,
+                hints[field.name],
+                _exact_types(hints[field.name]),
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING,
+                bool(field.metadata.get("rest")),
+            )
+            for field in dataclasses.fields(cls)
+        )
+        found = _PLANS[cls] = (slots, frozenset(slot.name for slot in slots))
+    return found
+
+
+def _exact_types(kind: Any) -> frozenset[type]:
+    """The types whose values a field of type `kind` takes as they are, when a type check is
+    all it takes (`str`, `int`, `bool`, None and unions of them); empty for anything else."""
+    found = _EXACT.get(kind)
+    if found is None:
+        union = typing.get_origin(kind) in (Union, types.UnionType)
+        options = typing.get_args(kind) if union else (kind,)
+        plain = all(option in (str, int, bool, type(None)) for option in options)
+        found = _EXACT[kind] = frozenset(options) if plain else frozenset()
+    return found
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -108,7 +179,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _value(kind: Any, value: object, where: str) -> Any:
-    if kind is Any:
+    if kind is Any or type(value) in _exact_types(kind):
         return value
     origin = typing.get_origin(kind)
     if origin in (Union, types.UnionType):
