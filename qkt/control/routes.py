@@ -129,7 +129,8 @@ def _records(items: list[dict[str, Any]], model: type[BaseModel]) -> Response:
     against it (with a thousand strategies that check was most of a `qkt list`'s wait): the
     records are the schema (a test holds the models equal to them); a field a record leaves
     out while None is written as null, as the model writes it."""
-    defaults = {name: field.default for name, field in model.model_fields.items()}
+    fields = model.model_fields.items()
+    defaults = {name: field.default for name, field in fields if not field.is_required()}
     shaped = [{**defaults, **item} for item in items]
     return Response(orjson.dumps(shaped), media_type="application/json")
 
