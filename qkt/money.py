@@ -38,7 +38,10 @@ def plain(value: Decimal) -> str:
     For values that travel on (wire frames, deploy arguments), where the sender's precision is
     part of the value; `to_str` is for figures qkt computed itself.
     """
-    return format(value, "f")
+    # str() gives the same digits and exponent, sooner (the hub writes five a candle), unless
+    # it chose exponent form, which it marks with an E.
+    text = str(value)
+    return format(value, "f") if "E" in text else text
 
 
 def to_str(value: Decimal) -> str:

@@ -105,11 +105,11 @@ def encode_candle(item: SequencedCandle) -> list[bytes]:
         "epoch": item.epoch,
         "seq": item.seq,
         "open_ms": c.open_ms,
-        "open": _plain(c.open),
-        "high": _plain(c.high),
-        "low": _plain(c.low),
-        "close": _plain(c.close),
-        "volume": _plain(c.volume),
+        "open": plain(c.open),
+        "high": plain(c.high),
+        "low": plain(c.low),
+        "close": plain(c.close),
+        "volume": plain(c.volume),
     }
     return [topic_frame, orjson.dumps(payload)]
 
@@ -118,13 +118,6 @@ def encode_candle(item: SequencedCandle) -> list[bytes]:
 @functools.lru_cache(maxsize=4096)
 def _key_frames(key: CandleKey) -> tuple[bytes, str]:
     return topic(key), str(key)
-
-
-def _plain(value: Decimal) -> str:
-    """`money.plain(value)`, sooner: str() of a decimal is already plain (the same digits and
-    exponent) unless it chose exponent form, which it marks with an E."""
-    text = str(value)
-    return plain(value) if "E" in text else text
 
 
 def encode_sync(topic_frame: bytes) -> list[bytes]:
@@ -198,11 +191,11 @@ def encode_reply(reply: SnapshotReply) -> bytes:
         [
             item.seq,
             item.candle.open_ms,
-            _plain(item.candle.open),
-            _plain(item.candle.high),
-            _plain(item.candle.low),
-            _plain(item.candle.close),
-            _plain(item.candle.volume),
+            plain(item.candle.open),
+            plain(item.candle.high),
+            plain(item.candle.low),
+            plain(item.candle.close),
+            plain(item.candle.volume),
         ]
         for item in reply.candles
     ]
@@ -320,19 +313,12 @@ def _candle(key: CandleKey, obj: dict[str, Any]) -> Candle:
 
 
 def _decimal(obj: dict[str, Any], name: str) -> Decimal:
-    """Field `name` as an exact decimal; this runs five times a candle, so the common case
-    (a string that is a finite decimal) is tried first and the checks that explain a
-    refusal run only on refusal."""
+    """Field `name` as an exact decimal; this runs five times a candle, so a string goes
+    straight to `parse_decimal` and the type check that explains a refusal runs only then."""
     text = obj.get(name)
-    if type(text) is str:
-        try:
-            value = Decimal(text)
-        except ArithmeticError:
-            pass
-        else:
-            if value.is_finite():
-                return value
+    if type(text) is not str:
+        text = _get(obj, name, str)  # raises, naming what came instead
     try:
-        return parse_decimal(_get(obj, name, str))
+        return parse_decimal(text)
     except ValueError as error:
         raise WireError(f"field {name!r}: {error}") from None
