@@ -53,7 +53,7 @@ def to_json(record: object) -> dict[str, Any]:
     """The record as a JSON-able dict (nested records too), in field order."""
     assert dataclasses.is_dataclass(record) and not isinstance(record, type)
     data: dict[str, Any] = _plain(record)
-    for field in dataclasses.fields(record):
+    for field in _fields(type(record)):
         if field.metadata.get("rest"):
             data.update(data.pop(field.name))
         elif field.metadata.get("omit_none") and data[field.name] is None:
@@ -62,7 +62,16 @@ def to_json(record: object) -> dict[str, Any]:
 
 
 _LEAVES: Final = frozenset({str, int, float, bool, type(None)})
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    """`dataclasses.fields(cls)`, once per class (a `qkt list` of a thousand strategies writes
+    and reads a thousand records)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = dataclasses.fields(cls)
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -72,11 +81,8 @@ def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _LEAVES:
         return value
-    names = _FIELD_NAMES.get(kind)
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-    if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+    if kind in _FIELDS or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return {f.name: _plain(getattr(value, f.name)) for f in _fields(kind)}
     if isinstance(value, list | tuple):
         return kind(_plain(each) for each in value)
     if isinstance(value, dict):
@@ -152,7 +158,7 @@ def _plan(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
                 and field.default_factory is dataclasses.MISSING,
                 bool(field.metadata.get("rest")),
             )
-            for field in dataclasses.fields(cls)
+            for field in _fields(cls)
         )
         found = _PLANS[cls] = (slots, frozenset(slot.name for slot in slots))
     return found
