@@ -44,7 +44,7 @@ from qkt.engine.actions import ActionResolver, OcoRequest, Skip
 from qkt.engine.config import EngineConfig
 from qkt.engine.evaluator import Evaluator
 from qkt.engine.events import EngineEvent, EventBuffer, LogLevel, SignalEvent
-from qkt.engine.feeding import Feeder, feeders
+from qkt.engine.feeding import Feeder, IndicatorSlot, feeders
 from qkt.engine.guard import Guard
 from qkt.engine.halt import HaltInfo, HaltKind, KillResult
 from qkt.engine.margin import available
@@ -83,6 +83,7 @@ class StrategyEngine:
         self._events = EventBuffer()
         self._portfolio = Portfolio(self.config.balance)
         self._slots = SlotTable(self._plan)
+        self._indicator_texts: list[tuple[str, IndicatorSlot]] | None = None  # see indicators
         self._candles: dict[str, Candle] = {}  # alias -> its latest closed candle
         self._seen_epochs: dict[Instrument, int] = {}
         self._seen_transitions = -1  # the portfolio's transition count last observed
@@ -440,12 +441,14 @@ class StrategyEngine:
     def indicators(self) -> dict[str, Decimal | None]:
         """Each indicator's latest value (None until warm) by its text, `EMA(btc.close, 50)`;
         a call written twice is one indicator. What a trader checks a chart against."""
-        slots = self._slots.indicators
-        values: dict[str, Decimal | None] = {}
-        for number in sorted(slots):  # an inner indicator before the one it feeds
-            value = slots[number].value
-            values[plain(slots[number].node)] = value if isinstance(value, Decimal) else None
-        return values
+        if self._indicator_texts is None:  # rendered at the first ask, not at every /status
+            slots = self._slots.indicators
+            # By number: an inner indicator before the one it feeds.
+            self._indicator_texts = [(plain(slots[n].node), slots[n]) for n in sorted(slots)]
+        return {
+            text: slot.value if isinstance(slot.value, Decimal) else None
+            for text, slot in self._indicator_texts
+        }
 
     @property
     def last_candle_ms(self) -> dict[CandleKey, int]:
