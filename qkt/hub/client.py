@@ -18,7 +18,7 @@ import contextlib
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -43,7 +43,7 @@ RCVHWM: Final = 100_000
 # task step and a failed non-blocking read per candle were most of a worker's cost to receive
 # one, and a thousand workers receive the same minute's candle at once.
 DRAIN_BATCH: Final = 256
-_POLLIN: Final = int(zmq.POLLIN)
+_NOBLOCK: Final = int(zmq.NOBLOCK)  # an int: or-ing pyzmq's flag enum costs a call a read
 _LOGGED_MALFORMED: Final = 10  # log the first few bad frames, then one in every 1000
 
 
@@ -295,28 +295,48 @@ class HubSubscriber:
         if self._closed:
             return
         try:
+            if self._repairing is not None or self._stopped or self._pause_if_behind():
+                # Not reading now (a repair or the consumer will call again); asking EVENTS
+                # lets ZeroMQ take in what woke the descriptor, which would otherwise stay
+                # readable and wake us again at once.
+                self._sub.getsockopt(zmq.EVENTS)
+                return
             for _ in range(DRAIN_BATCH):
-                # EVENTS first, even when not reading now: asking it lets ZeroMQ take in what
-                # woke the descriptor, which would otherwise stay readable and wake us again.
-                if not int(self._sub.getsockopt(zmq.EVENTS)) & _POLLIN:
-                    return
-                if self._repairing is not None or self._stopped:
-                    return  # read again once the repair is done
-                # Back-pressure: stop reading while the consumer is behind (ZeroMQ buffers,
-                # then the hub drops, then gap repair catches up), but never while a key waits
-                # for its sync marker, or subscribe() would time out behind an unread backlog.
-                if len(self._out) >= self._max_buffered and not self._any_syncing():
-                    self._paused = True
-                    return
-                gap = self._take(self._sub.recv_multipart(zmq.NOBLOCK))
+                try:
+                    head = self._sub.recv(_NOBLOCK, copy=False)
+                except zmq.Again:
+                    return  # all read: the descriptor wakes us when more comes
+                gap = self._take(self._rest_of(head))
                 if gap is not None:
                     assert self._loop is not None
                     self._repairing = self._loop.create_task(self._repair_then_read(*gap))
+                    return
+                if len(self._out) >= self._max_buffered and self._pause_if_behind():
                     return
         except Exception as error:
             self._fail(error)
             return
         self._pump_soon()
+
+    def _pause_if_behind(self) -> bool:
+        """Back-pressure: stop reading while the consumer is behind (ZeroMQ buffers, then the
+        hub drops, then gap repair catches up), but never while a key waits for its sync
+        marker, or subscribe() would time out behind an unread backlog."""
+        if len(self._out) < self._max_buffered or self._any_syncing():
+            return False
+        self._paused = True
+        return True
+
+    def _rest_of(self, head: zmq.Frame) -> list[bytes | memoryview]:
+        """The frames of the message that starts with `head` (ZeroMQ delivers a message's
+        frames together). Frames read without a copy carry their more-flag: a copying read
+        would ask the socket for it, one call a frame, at a cost like the read's own."""
+        frames: list[bytes | memoryview] = [head.bytes]
+        frame = head
+        while frame.more:
+            frame = self._sub.recv(_NOBLOCK, copy=False)
+            frames.append(frame.buffer)
+        return frames
 
     async def _repair_then_read(self, track: _Track, item: SequencedCandle) -> None:
         try:
@@ -342,7 +362,7 @@ class HubSubscriber:
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
 
-    def _take(self, frames: list[bytes]) -> tuple[_Track, SequencedCandle] | None:
+    def _take(self, frames: list[bytes | memoryview]) -> tuple[_Track, SequencedCandle] | None:
         """Decode and deliver one message without waiting; (track, candle) if the candle comes
         after a gap that must be repaired first. Sync: this runs once a message."""
         try:
@@ -426,7 +446,7 @@ class HubSubscriber:
             except Exception:
                 log.exception("the on_gap callback failed")
 
-    def _note_malformed(self, error: WireError, frames: list[bytes]) -> None:
+    def _note_malformed(self, error: WireError, frames: Sequence[bytes | memoryview]) -> None:
         self._malformed += 1
         if self._malformed <= _LOGGED_MALFORMED or self._malformed % 1000 == 0:
             preview = [bytes(f[:80]) for f in frames[:3]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import zmq
 import zmq.asyncio
@@ -14,7 +14,7 @@ from qkt.hub.errors import WireError
 from qkt.hub.wire import SnapshotReply, SnapshotRequest
 from qkt.market.models import CandleKey
 
-MalformedHook = Callable[[WireError, list[bytes]], None]
+MalformedHook = Callable[[WireError, Sequence[bytes | memoryview]], None]
 
 
 class SnapshotRequester:
