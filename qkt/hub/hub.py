@@ -324,7 +324,7 @@ class CandleHub:
     async def _pump(self, broker: str, feed: CandleFeed) -> None:
         try:
             async for candle in feed.candles():
-                await self._publish(candle)
+                self._publish(candle)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -333,14 +333,14 @@ class CandleHub:
             self._failed.add(broker)
             log.exception("the %s feed failed; its keys get no more candles", broker)
 
-    async def _publish(self, candle: Candle) -> None:
+    def _publish(self, candle: Candle) -> None:
         stream = self._keys.get(candle.key)
         if stream is None:
             self.dropped_unacquired += 1
             return
-        await stream.offer(candle)
+        stream.offer(candle)
 
-    async def _send(self, item: SequencedCandle) -> None:
+    def _send(self, item: SequencedCandle) -> None:
         assert self._publisher is not None  # candles flow only after start()
         self._publisher.send(wire.encode_candle(item))
 

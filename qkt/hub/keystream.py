@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Final
 
 from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats, Warmth
@@ -28,7 +28,7 @@ from qkt.market.models import Candle, CandleKey
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[SequencedCandle], Awaitable[None]]
+Send = Callable[[SequencedCandle], None]
 NOT_LIVE_STATES: Final = frozenset({"reconnecting", "stale", "failed", "closed"})
 STALE_CADENCES: Final = 1.5
 STALE_SLACK_S: Final = 1.0
@@ -158,33 +158,33 @@ class KeyStream:
                         log.warning("%s: could not fill a gap before %d: %s", self.key, first_live,
                                     getattr(error, "reason", "timeout"))  # fmt: skip
                         hole = []
-                    await self._emit_all(history, into_ring_only)
+                    self._emit_all(history, into_ring_only)
                     history, into_ring_only = hole, False
-            await self._emit_all(history, into_ring_only)
+            self._emit_all(history, into_ring_only)
             index = 0
             while index < len(self._pending):  # more may arrive while these are sent
-                await self._accept(self._pending[index])
+                self._accept(self._pending[index])
                 index += 1
         finally:
             self._pending = []
             self._holding = False
             self.ready.set()
 
-    async def _emit_all(self, candles: list[Candle], into_ring_only: bool) -> None:
+    def _emit_all(self, candles: list[Candle], into_ring_only: bool) -> None:
         for candle in candles:
             if into_ring_only:
                 if self.last_open_ms is None or candle.open_ms > self.last_open_ms:
                     self.ring.add(candle)
                     self.last_open_ms, self.last_close_ts = candle.open_ms, candle.end_ms
             else:
-                await self._accept(candle)
+                self._accept(candle)
 
     def _next_open(self) -> int | None:
         return None if self.last_open_ms is None else self.last_open_ms + self.key.timeframe.ms
 
     # -- live candles ------------------------------------------------------------------------
 
-    async def offer(self, candle: Candle) -> None:
+    def offer(self, candle: Candle) -> None:
         """A live candle from the feed: hold it, repair a hole before it, or publish it."""
         self._heard = time.monotonic()
         if self._holding:
@@ -205,9 +205,9 @@ class KeyStream:
                 self._stitch([], into_ring_only=False), name=f"hub-repair-{self.key}"
             )
             return
-        await self._accept(candle)
+        self._accept(candle)
 
-    async def _accept(self, candle: Candle) -> None:
+    def _accept(self, candle: Candle) -> None:
         if self.last_open_ms is not None and candle.open_ms <= self.last_open_ms:
             self.duplicates += 1
             level = logging.DEBUG if candle.open_ms == self.last_open_ms else logging.WARNING
@@ -217,7 +217,7 @@ class KeyStream:
         item = self.ring.add(candle)  # ring first: a snapshot may promise it before PUB sends
         self.published += 1
         self.last_close_ts = candle.end_ms
-        await self._send(item)
+        self._send(item)
 
     # -- what the daemon reads ---------------------------------------------------------------
 

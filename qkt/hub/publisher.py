@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 # default of 1000; a subscriber that falls further behind repairs from the history ring.
 DEFAULT_SNDHWM: Final = 100_000
 _POLLIN: Final = int(zmq.POLLIN)
+_SEND_MORE: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
+_SEND_LAST: Final = int(zmq.NOBLOCK)
 
 
 class Publisher:
@@ -57,8 +59,14 @@ class Publisher:
 
     def send(self, frames: list[bytes]) -> None:
         """Publish one multipart message; never blocks (a full subscriber pipe drops)."""
+        # Frame by frame with ready-made int flags: pyzmq's send_multipart checks each frame's
+        # type and or-s its flag enums, which was a third of a candle's cost to publish.
+        *head, last = frames
+        send = self._socket.send
         with contextlib.suppress(zmq.Again):  # not raised by an XPUB; dropping is the contract
-            self._socket.send_multipart(frames, zmq.NOBLOCK)
+            for frame in head:
+                send(frame, _SEND_MORE)
+            send(last, _SEND_LAST)
         self._look_soon()
 
     def _look_soon(self) -> None:
