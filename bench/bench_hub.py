@@ -38,7 +38,7 @@ from qkt.paths import StateDir
 
 KEYS = [CandleKey.parse(f"SIM:SYM{i}USDT:1m") for i in range(10)]
 CANDLES = 50_000  # in total, spread round-robin over KEYS
-FANOUT = (1, 4, 16, 50)
+FANOUT = tuple(int(n) for n in os.environ.get("QKT_BENCH_FANOUT", "1,4,16,50").split(","))
 TARGETS = {1: 0.6, 50: 0.4}  # issue 17: hub >= this x raw
 ROUNDS = 3  # per case and side; the best of each is kept (load from elsewhere only slows)
 WARMUP = 2000
