@@ -155,6 +155,24 @@ class Guard:
         self._events.add(RiskEvent(now, "resume", halt.kind.value, f"resumed by {by}", by))
         return halt
 
+    def status(self, available: Decimal) -> dict[str, Any]:
+        """The halt, the limits and the figures they are measured from, as JSON (money as exact
+        strings); `available`: the balance new entries may use (margin.py)."""
+        monitor, equity = self.monitor, self._portfolio.equity
+        halt = self.halted
+        return {
+            "halted": halt is not None,
+            "halt": None if halt is None else halt.to_json(),
+            "limits": self._config.limits.to_json(),
+            "equity": to_str(equity),
+            "day_start_equity": to_str(monitor.day_start_equity),
+            "daily_pnl": to_str(CONTEXT.subtract(equity, monitor.day_start_equity)),
+            "peak_equity": to_str(monitor.peak_equity),
+            "loss_streak": monitor.loss_streak,
+            "orders_last_minute": monitor.orders_in_last_minute(self.clock()),
+            "available": to_str(available),
+        }
+
     # -- state ----------------------------------------------------------------------------------
 
     def export(self) -> dict[str, Any]:

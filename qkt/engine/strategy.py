@@ -37,7 +37,6 @@ from qkt.dsl.program import (
     LogAction,
     OrderAction,
     Program,
-    Snapshot,
 )
 from qkt.dsl.summary import plain
 from qkt.engine.actions import ActionResolver, OcoRequest, Skip
@@ -57,9 +56,9 @@ from qkt.engine.risk import RiskMonitor
 from qkt.engine.routes import Route, Routes
 from qkt.engine.slots import SlotTable
 from qkt.engine.state import STATE_VERSION, EngineState, candle_from_json, candle_to_json
-from qkt.engine.values import UNDEFINED, Value
+from qkt.engine.transitions import PositionWatch
+from qkt.engine.values import Value
 from qkt.market.models import Candle, CandleKey
-from qkt.money import CONTEXT, to_str
 
 
 class StrategyEngine:
@@ -85,8 +84,7 @@ class StrategyEngine:
         self._slots = SlotTable(self._plan)
         self._indicator_texts: list[tuple[str, IndicatorSlot]] | None = None  # see indicators
         self._candles: dict[str, Candle] = {}  # alias -> its latest closed candle
-        self._seen_epochs: dict[Instrument, int] = {}
-        self._seen_transitions = -1  # the portfolio's transition count last observed
+        self._seen_epochs: dict[Instrument, int] = {}  # a restored state's, for the watch
         self._clock = clock or (lambda: self._events.now_ms)
         self._own_clock = clock is None  # the clock is the candles': `tick` can be skipped early
         self._guard, self._broker = self._book(self._portfolio)
@@ -99,6 +97,14 @@ class StrategyEngine:
         last_ms: dict[CandleKey, int] = {}
         if state is not None:
             last_ms = self._restore(state)
+        self._watch = PositionWatch(
+            self._plan,
+            self._portfolio,
+            self._slots,
+            self._evaluator.value,
+            self._value_in_slot,
+            self._seen_epochs,
+        )
         self._routes = self._build_routes()
         for key, ms in last_ms.items():
             route = self._routes.get(key)
@@ -142,8 +148,8 @@ class StrategyEngine:
             guard.tick()  # after the marks: a day starts from the equity at its first close
         if route.finest:
             self._broker.on_candle(candle, route.instrument)
-            if self._portfolio.transitions != self._seen_transitions:
-                self._observe_positions()
+            if self._watch.behind:
+                self._watch.observe()
         self._guard.check_equity()
         evaluator = self._evaluator
         for rule, condition in route.rules:
@@ -167,7 +173,7 @@ class StrategyEngine:
         for candle, route in accepted:
             if route.finest:
                 self._broker.on_candle(candle, route.instrument)
-                self._observe_positions()
+                self._watch.observe()
         due = [(rule.index, rule, c, code) for c, r in accepted for rule, code in r.rules]
         for _, rule, candle, condition in sorted(due, key=lambda item: item[0]):
             self._run(rule, candle, condition)
@@ -254,7 +260,7 @@ class StrategyEngine:
         self._events.add(signal)
         action = rule.action
         if isinstance(action, OrderAction):
-            self._capture(action.side, action.stream)
+            self._watch.capture(action.side, action.stream)
             self._place(action, rule)
         elif isinstance(action, CloseAction):
             self._close_position(self._plan.instruments[action.stream], rule)
@@ -263,7 +269,7 @@ class StrategyEngine:
                 self._close_position(instrument, rule)
         elif isinstance(action, LogAction):
             self._events.log(action.text, level=LogLevel.INFO, rule=rule.index)
-        self._observe_positions()
+        self._watch.observe()
 
     def _place(self, action: OrderAction, rule: CompiledRule) -> None:
         latest = self._candles.get(action.stream)
@@ -302,7 +308,7 @@ class StrategyEngine:
             price = self._portfolio.mark_of(instrument)
             if price is not None:
                 self._broker.close(instrument, price, self._events.now_ms, None)
-        self._observe_positions()
+        self._watch.observe()
         return self._events.drain()
 
     # -- halt, resume, kill (halt.py, guard.py) ------------------------------------------------
@@ -352,46 +358,7 @@ class StrategyEngine:
     def risk_status(self) -> dict[str, Any]:
         """The halt, the limits and the figures they are measured from, as JSON (money as exact
         strings): for `/status`, and for the daemon's daemon-wide limits."""
-        monitor, equity = self._guard.monitor, self._portfolio.equity
-        halt = self._guard.halted
-        return {
-            "halted": halt is not None,
-            "halt": None if halt is None else halt.to_json(),
-            "limits": self.config.limits.to_json(),
-            "equity": to_str(equity),
-            "day_start_equity": to_str(monitor.day_start_equity),
-            "daily_pnl": to_str(CONTEXT.subtract(equity, monitor.day_start_equity)),
-            "peak_equity": to_str(monitor.peak_equity),
-            "loss_streak": monitor.loss_streak,
-            "orders_last_minute": monitor.orders_in_last_minute(self._clock()),
-            "available": to_str(self.available),
-        }
-
-    def _capture(self, side: str, stream: str) -> None:
-        for node in self._plan.stateful.values():
-            if isinstance(node, Snapshot) and node.kind == side and node.stream == stream:
-                self._slots.captured[node.slot] = self._evaluator.value(node.value)
-
-    def _observe_positions(self) -> None:
-        """Apply transitions: empty `SINCE OPEN`, capture or clear `@open`."""
-        transitions = self._portfolio.transitions
-        if transitions == self._seen_transitions:
-            return  # no position opened, closed or flipped since the last look
-        self._seen_transitions = transitions
-        for instrument, streams in self._plan.streams.items():
-            epoch = self._portfolio.epoch(instrument)
-            if epoch == self._seen_epochs.get(instrument, 0):
-                continue
-            self._seen_epochs[instrument] = epoch
-            is_open = self._portfolio.position(instrument) != 0
-            for node in self._plan.stateful.values():
-                if getattr(node, "stream", None) not in streams:
-                    continue
-                if isinstance(node, CompiledAggregate) and node.window is None:
-                    self._slots.since_open[node.slot].reset()
-                elif isinstance(node, Snapshot) and node.kind == "OPEN":
-                    value = self._value_in_slot(node.slot, node.value) if is_open else UNDEFINED
-                    self._slots.captured[node.slot] = value
+        return self._guard.status(self.available)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -480,7 +447,7 @@ class StrategyEngine:
             slots=self._slots.export(),
             candles={alias: candle_to_json(c) for alias, c in self._candles.items()},
             last_candle_ms={str(k): ms for k, ms in self._routes.last_ms().items()},
-            seen_epochs={str(i): e for i, e in self._seen_epochs.items()},
+            seen_epochs={str(i): e for i, e in self._watch.seen_epochs.items()},
             logged_once=self._events.export(),
             risk=self._guard.export(),
         )
