@@ -14,7 +14,9 @@ rule runs: two fills, journaled in the candle's one transaction), then:
   commit) minus the minute boundary where the candle closed, p50/p99 over all N workers on the
   same minute, against a raw pyzmq PUB->SUB one-way hop over ipc; and the p99 of each of the
   next minutes' bursts too (QKT_BENCH_BURSTS minutes in all, default 4): one burst swings with
-  what else the box does at that second;
+  what else the box does at that second; with the CPU it cost per worker and the share of
+  the box's CPU the hypervisor took meanwhile (steal time: on a shared VM the same burst can
+  cost several times the CPU from one run to the next);
 - `qkt list` wall time against `python -c pass` (median of 5 each);
 - daemon restart: SIGTERM, start again, time until all N are `running` again, and the slowest
   `GET /list` answered meanwhile.
@@ -112,6 +114,16 @@ def _vmstat() -> dict[str, int]:
     return {k: int(v) for k, v in (line.split() for line in lines) if k in wanted}
 
 
+def _stolen_s() -> float:
+    """CPU seconds the hypervisor has taken from this box's vCPUs so far (steal time in
+    /proc/stat: a vCPU wanted to run and the host ran something else); 0 where not reported."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     daemon = psutil.Process(pid)
     return [daemon, *daemon.children(recursive=True)]
@@ -181,11 +193,13 @@ def run(count: int) -> None:
             tree = _tree(proc.pid)
             cpu_before, window_start = _cpu_s(tree), time.monotonic()
             daemon_before, faults_before = _cpu_s(tree[:1]), _vmstat()
+            stolen_before = _stolen_s()
             time.sleep(minute + 20 - time.time())
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             daemon_burst_ms = (_cpu_s(tree[:1]) - daemon_before - idle_daemon * window) * 1000
             faults = {k: v - faults_before.get(k, 0) for k, v in _vmstat().items()}
+            stolen_share = (_stolen_s() - stolen_before) / (window * (os.cpu_count() or 1))
             # Again after a candle and an answer to the daemon's `/status` (a `qkt status`, the
             # alerts' figures): what a worker holds from then on. The daemon asks its workers
             # at a bounded rate (statuses.py: 20 a second), hence the wait.
@@ -239,6 +253,12 @@ def run(count: int) -> None:
         ),
         ("CPU per worker per candle", f"{burst_cpu_ms:.1f} ms", "daemon and hub included", 0.0),
         ("the daemon's CPU for that candle", f"{daemon_burst_ms:.0f} ms", "", 0.0),
+        (
+            "CPU stolen by the host, that minute",
+            f"{stolen_share * 100:.1f} %",
+            "of the box's cores, /proc/stat",
+            stolen_share,
+        ),
         *(
             (f"{name} during the burst", f"{pages}", "pages, the whole box", 0.0)
             for name, pages in faults.items()
