@@ -345,11 +345,14 @@ class CandleHub:
         self._publisher.send(wire.encode_candle(item))
 
     async def _watch_freshness(self) -> None:
-        """Judge every key's freshness periodically; tell listeners about each change."""
+        """Judge every key's freshness periodically; tell listeners about each change. Fetch a
+        candle the feed owes from history (KeyStream.fetch_overdue)."""
         while True:
             await asyncio.sleep(self._config.freshness_interval_s)
             for key, stream in list(self._keys.items()):
-                event = stream.check(self._feed_health(key.broker)[0])
+                feed_state = self._feed_health(key.broker)[0]
+                stream.fetch_overdue(feed_state)
+                event = stream.check(feed_state)
                 if event is None:
                     continue
                 log.log(

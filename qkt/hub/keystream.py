@@ -5,8 +5,11 @@ history source, however many acquires come meanwhile (a later one asking for mor
 same fetch). Live candles arriving meanwhile are held back, then the two are stitched: history
 stops before the first live candle, and a hole between them is fetched, so the ring holds one
 gap-free, duplicate-free series. The same repair runs whenever a live candle skips buckets (a
-reconnect that lost candles). History goes into the ring only (nobody has read the key yet: the
-snapshot socket holds requests until the fill is done); repaired and live candles are published.
+reconnect that lost candles), and when the candle due next has not come a few seconds after its
+close: a feed that started (or reconnected) in the middle of a bucket drops that half-built
+candle, which would otherwise come a whole bar late, with the next one. History goes into the
+ring only (nobody has read the key yet: the snapshot socket holds requests until the fill is
+done); repaired and live candles are published.
 
 Freshness: the key is stale while its feed is not connected, or when no candle came for longer
 than its cadence allows (1.5 cadences plus a second of slack); each change is one `FeedEvent`.
@@ -32,6 +35,10 @@ Send = Callable[[SequencedCandle], None]
 NOT_LIVE_STATES: Final = frozenset({"reconnecting", "stale", "failed", "closed"})
 STALE_CADENCES: Final = 1.5
 STALE_SLACK_S: Final = 1.0
+# A candle due from the feed and not there this long after its close (or a twentieth of its
+# cadence, if longer) is fetched from history: a feed delivers well within a second of the close.
+OVERDUE_GRACE_S: Final = 3.0
+OVERDUE_GRACE_CADENCES: Final = 0.05
 
 
 class KeyStream:
@@ -71,6 +78,8 @@ class KeyStream:
         self._history_candles = 0
         self._reason: str | None = None
         self._no_repair = source is None  # a source that can never help is not asked again
+        self._overdue: tuple[int, float] | None = None  # (open time due, when first seen closed)
+        self._overdue_asked: int | None = None  # the open time last fetched for being overdue
         # Silence is counted from one cadence after the acquire: the first candle may take that.
         self._heard = time.monotonic() + self.cadence_s
         self.stale = False
@@ -218,6 +227,45 @@ class KeyStream:
         self.published += 1
         self.last_close_ts = candle.end_ms
         self._send(item)
+
+    def fetch_overdue(self, feed_state: str) -> None:
+        """Fetch the candle due next from history if its bucket closed (on the source's clock) a
+        grace ago and the live feed has not delivered it; at most once per candle, and not while
+        the feed is down (its reconnect repairs what it lost)."""
+        expected = self._next_open()
+        source = self._source
+        if (
+            expected is None
+            or source is None
+            or self._holding
+            or self._no_repair
+            or feed_state in NOT_LIVE_STATES
+            or expected == self._overdue_asked
+        ):
+            return
+        closed_end = last_closed_end(self.key, source.now_ms())
+        if closed_end < expected + self.key.timeframe.ms:
+            return  # not closed yet
+        now = time.monotonic()
+        if self._overdue is None or self._overdue[0] != expected:
+            self._overdue = (expected, now)
+        if now - self._overdue[1] < max(OVERDUE_GRACE_S, self.cadence_s * OVERDUE_GRACE_CADENCES):
+            return
+        self._overdue_asked = expected
+        log.info("%s: the candle at %d did not come from the feed; fetching it", self.key, expected)
+        self._holding = True
+        self._task = asyncio.get_running_loop().create_task(
+            self._fill(source, expected, closed_end), name=f"hub-overdue-{self.key}"
+        )
+
+    async def _fill(self, source: HistorySource, start: int, end: int) -> None:
+        try:
+            candles = await self._fetch(source, start, end)
+        except (HistoryError, TimeoutError) as error:
+            log.warning("%s: could not fetch the candles from %d: %s", self.key, start,
+                        getattr(error, "reason", "timeout"))  # fmt: skip
+            candles = []
+        await self._stitch(candles, into_ring_only=False)
 
     # -- what the daemon reads ---------------------------------------------------------------
 

@@ -237,3 +237,30 @@ def test_history_that_comes_after_a_subscriber_started_never_reaches_it_as_live(
         fake.add_klines("BTCUSDT", walk_rows(end - 50 * MINUTE, 50))
         fake.rest_delay_s = 1.0
         run(scenario(fake))
+
+
+def test_the_candle_a_feed_started_in_comes_seconds_after_its_close(state_root: Path) -> None:
+    """The simulated market of a symbol starts when its key is acquired, so the bucket it
+    starts in is half-built and the feed drops it. The hub fetches it from history a few
+    seconds after its close, rather than when the next candle shows the hole, a bar later."""
+    key = CandleKey.parse("SIM:BTCUSDT:1m")
+    start = _bucket_now() + MINUTE - 1_500  # market time: 1.5 s before a minute closes
+
+    async def scenario() -> None:
+        options = FeedOptions(seed=3, speed=1, sim_start_ms=start)
+
+        def factory(broker: str) -> SimulatedFeed:
+            return SimulatedFeed(options, broker)
+
+        async with CandleHub(factory, StateDir(state_root), HubConfig()) as hub:
+            hub.acquire(key, history=10)
+            assert (await hub.backfilled(key)).candles == 10
+            async with HubSubscriber(hub.endpoints) as sub:
+                await sub.subscribe([key], warmup=0)
+                (first,) = await take(sub, 1, timeout=30)  # a bar later would be ~60 s
+                [stats] = hub.stats()
+        assert first.candle.open_ms == start - start % MINUTE  # the bucket the walk began in
+        assert not first.snapshot and first.seq == 11  # live, right after the 10 of history
+        assert stats.duplicates_dropped == 0
+
+    run(scenario())
