@@ -170,10 +170,8 @@ class KeyStream:
                     self._emit_all(history, into_ring_only)
                     history, into_ring_only = hole, False
             self._emit_all(history, into_ring_only)
-            index = 0
-            while index < len(self._pending):  # more may arrive while these are sent
-                self._accept(self._pending[index])
-                index += 1
+            for candle in self._pending:  # the live candles held meanwhile, in order
+                self._accept(candle)
         finally:
             self._pending = []
             self._holding = False
@@ -264,6 +262,7 @@ class KeyStream:
         except (HistoryError, TimeoutError) as error:
             log.warning("%s: could not fetch the candles from %d: %s", self.key, start,
                         getattr(error, "reason", "timeout"))  # fmt: skip
+            self._no_repair = isinstance(error, HistoryError) and error.permanent
             candles = []
         await self._stitch(candles, into_ring_only=False)
 
