@@ -226,7 +226,7 @@ class KeyStream:
         self.last_close_ts = candle.end_ms
         self._send(item)
 
-    def fetch_overdue(self, feed_state: str) -> None:
+    def fetch_overdue(self, feed_state: str, now: float | None = None) -> None:
         """Fetch the candle due next from history if its bucket closed (on the source's clock) a
         grace ago and the live feed has not delivered it; at most once per candle, and not while
         the feed is down (its reconnect repairs what it lost)."""
@@ -244,7 +244,7 @@ class KeyStream:
         closed_end = last_closed_end(self.key, source.now_ms())
         if closed_end < expected + self.key.timeframe.ms:
             return  # not closed yet
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         if self._overdue is None or self._overdue[0] != expected:
             self._overdue = (expected, now)
         if now - self._overdue[1] < max(OVERDUE_GRACE_S, self.cadence_s * OVERDUE_GRACE_CADENCES):
