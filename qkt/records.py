@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Final, TypeVar, Union, dataclass_transform
@@ -62,16 +63,14 @@ def to_json(record: object) -> dict[str, Any]:
 
 
 _LEAVES: Final = frozenset({str, int, float, bool, type(None)})
-_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
 
 
+# Worked out once per record class (or field type), not once per record: a `qkt list` of a
+# thousand strategies writes and reads a thousand records.
+@functools.cache
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    """`dataclasses.fields(cls)`, once per class (a `qkt list` of a thousand strategies writes
-    and reads a thousand records)."""
-    found = _FIELDS.get(cls)
-    if found is None:
-        found = _FIELDS[cls] = dataclasses.fields(cls)
-    return found
+    """`dataclasses.fields(cls)`."""
+    return dataclasses.fields(cls)
 
 
 def _plain(value: Any) -> Any:
@@ -81,7 +80,7 @@ def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _LEAVES:
         return value
-    if kind in _FIELDS or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+    if dataclasses.is_dataclass(kind):
         return {f.name: _plain(getattr(value, f.name)) for f in _fields(kind)}
     if isinstance(value, list | tuple):
         return kind(_plain(each) for each in value)
@@ -100,7 +99,7 @@ def decode(cls: type[R], raw: object, *, where: str = "") -> R:
     if not isinstance(raw, dict):
         raise RecordError(f"{where}: expected an object, got {type(raw).__name__}")
     values: dict[str, Any] = {}
-    slots, known = _plan(cls)
+    slots, known = _plan(typing.cast(type, cls))  # mypy: a type[R] may not be Hashable
     for slot in slots:
         if slot.rest:
             values[slot.name] = {k: v for k, v in raw.items() if k not in known}
@@ -124,15 +123,12 @@ def decode_list(cls: type[R], raw: object, *, where: str = "") -> list[R]:
     return [decode(cls, item, where=f"{where}[{i}]") for i, item in enumerate(raw)]
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-_EXACT: dict[Any, frozenset[type]] = {}
 _MISSING: Final = object()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Slot:
-    """How `decode` reads one field of a record class, worked out once per class (a `qkt list`
-    of a thousand strategies decodes a thousand records)."""
+    """How `decode` reads one field of a record class (`_plan`)."""
 
     name: str
     hint: Any  # the field's resolved type
@@ -141,47 +137,37 @@ class _Slot:
     rest: bool  # holds the object's unknown keys (REST)
 
 
-_PLANS: dict[type, tuple[tuple[_Slot, ...], frozenset[str]]] = {}
-
-
+@functools.cache
 def _plan(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
     """The slots of `cls` and its field names."""
-    found = _PLANS.get(cls)
-    if found is None:
-        hints = _hints(cls)
-        slots = tuple(
-            _Slot(
-                field.name,
-                hints[field.name],
-                _exact_types(hints[field.name]),
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING,
-                bool(field.metadata.get("rest")),
-            )
-            for field in _fields(cls)
+    hints = _hints(cls)
+    slots = tuple(
+        _Slot(
+            field.name,
+            hints[field.name],
+            _exact_types(hints[field.name]),
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+            bool(field.metadata.get("rest")),
         )
-        found = _PLANS[cls] = (slots, frozenset(slot.name for slot in slots))
-    return found
+        for field in _fields(cls)
+    )
+    return slots, frozenset(slot.name for slot in slots)
 
 
+@functools.cache
 def _exact_types(kind: Any) -> frozenset[type]:
     """The types whose values a field of type `kind` takes as they are, when a type check is
     all it takes (`str`, `int`, `bool`, None and unions of them); empty for anything else."""
-    found = _EXACT.get(kind)
-    if found is None:
-        union = typing.get_origin(kind) in (Union, types.UnionType)
-        options = typing.get_args(kind) if union else (kind,)
-        plain = all(option in (str, int, bool, type(None)) for option in options)
-        found = _EXACT[kind] = frozenset(options) if plain else frozenset()
-    return found
+    union = typing.get_origin(kind) in (Union, types.UnionType)
+    options = typing.get_args(kind) if union else (kind,)
+    plain = all(option in (str, int, bool, type(None)) for option in options)
+    return frozenset(options) if plain else frozenset()
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    """The resolved field types of `cls` (annotations are strings here), computed once."""
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+    """The resolved field types of `cls` (annotations are strings here)."""
+    return typing.get_type_hints(cls)
 
 
 def _value(kind: Any, value: object, where: str) -> Any:
