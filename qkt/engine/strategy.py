@@ -148,8 +148,7 @@ class StrategyEngine:
             guard.tick()  # after the marks: a day starts from the equity at its first close
         if route.finest:
             self._broker.on_candle(candle, route.instrument)
-            if self._watch.behind:
-                self._watch.observe()
+            self._watch.observe()
         self._guard.check_equity()
         evaluator = self._evaluator
         for rule, condition in route.rules:

@@ -41,11 +41,6 @@ class PositionWatch:
         self.seen_epochs = seen_epochs
         self._seen_transitions = -1  # the portfolio's transition count last observed
 
-    @property
-    def behind(self) -> bool:
-        """A position opened, closed or flipped since the last `observe`."""
-        return self._portfolio.transitions != self._seen_transitions
-
     def capture(self, side: str, stream: str) -> None:
         """A `side` (BUY or SELL) rule of `stream` fires: its `@buy`/`@sell` snapshots take
         their values now."""
@@ -55,9 +50,10 @@ class PositionWatch:
 
     def observe(self) -> None:
         """Apply transitions: empty `SINCE OPEN`, capture or clear `@open`."""
-        if not self.behind:
-            return
-        self._seen_transitions = self._portfolio.transitions
+        transitions = self._portfolio.transitions
+        if transitions == self._seen_transitions:
+            return  # no position opened, closed or flipped since the last look
+        self._seen_transitions = transitions
         for instrument, streams in self._plan.streams.items():
             epoch = self._portfolio.epoch(instrument)
             if epoch == self.seen_epochs.get(instrument, 0):
