@@ -115,13 +115,9 @@ def _vmstat() -> dict[str, int]:
 
 
 def _stolen_s() -> float:
-    """CPU seconds the hypervisor has taken from this box's vCPUs so far (steal time in
-    /proc/stat: a vCPU wanted to run and the host ran something else); 0 where not reported."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return 0.0
-    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+    """CPU seconds the hypervisor has taken from this box's vCPUs so far (steal time: a vCPU
+    wanted to run and the host ran something else); 0 where the kernel does not report it."""
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
 
 
 def _tree(pid: int) -> list[psutil.Process]:
