@@ -4,9 +4,11 @@ Each symbol's market is a pure function of market time (`simpath.PricePath`): a 
 fast swings whose sizes grow like a random walk's, with a 15-30 minute swing that makes EMA
 crossovers and RSI extremes happen every few tens of market minutes, as on a real chart. About
 ten trades print per market second at the symbol's tick and lot size. Trades are generated
-lazily, a market second at a time, only when the clock has passed them: the feed sleeps until the
-next candle of a subscribed key is due. The past is served by `SimHistory` from the same path, so
-history and the live walk meet exactly; the clock (`simclock`) can continue a previous daemon's.
+lazily, a market second at a time, only when the clock has passed them: the feed wakes once a
+wall second (and when a subscribed key's candle is due) to draw what passed, so that a candle is
+out within milliseconds of its close rather than after a minute's drawing. The past is served
+by `SimHistory` from the same path, so history and the live walk meet exactly; the clock
+(`simclock`) can continue a previous daemon's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from qkt.market.simclock import MarketClock, start_ms_for
 from qkt.market.simpath import PricePath
 
 _MAX_STEP_MS: Final = 60_000  # generate at most a market minute per step, then let others run
+# Draw the trades as market time passes, at least once a wall second, not all of a candle's at
+# its close: a minute of 20 symbols' trades took ~150 ms to draw and aggregate, all of it between
+# the candle's end and its publishing, while every strategy on the key waited for it.
+_DRAW_EVERY_S: Final = 1.0
 _PAGE: Final = 100  # candles per history page (the loop runs between pages)
 
 __all__ = [
@@ -169,9 +175,11 @@ class SimulatedFeed:
         return merge_closed(batches)
 
     def _next_wake_ms(self, now_ms: int) -> int:
-        """When the next candle of a subscribed key closes (market ms), or -1 if none is wanted."""
+        """When to step next (market ms): the next close of a subscribed key, or sooner, so that
+        a close finds at most a wall second of trades left to draw; -1 if no key is wanted."""
         ends = [key.timeframe.bucket(now_ms) + key.timeframe.ms for key in self._outbox.keys]
-        return min(min(ends), now_ms + _MAX_STEP_MS) if ends else -1
+        step_ms = min(_MAX_STEP_MS, max(1, int(_DRAW_EVERY_S * 1000 * self.clock.speed)))
+        return min(min(ends), now_ms + step_ms) if ends else -1
 
 
 class SimHistory:

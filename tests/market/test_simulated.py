@@ -114,6 +114,29 @@ def test_subscribing_while_running_starts_with_whole_candles_and_unsubscribe_sto
     asyncio.run(asyncio.wait_for(scenario(), timeout=60))
 
 
+def test_the_feed_draws_trades_as_time_passes_not_all_of_a_candle_at_its_close() -> None:
+    # At speed 1 an hour candle closes an hour from now; the feed still steps (draws the trades
+    # that passed) every wall second, so that the close finds a second of them left, not an hour.
+    async def scenario() -> int:
+        feed = SimulatedFeed(FeedOptions(seed=1, speed=1, sim_start_ms=T0 + 60_000))
+        feed.subscribe(CandleKey.parse("SIM:BTCUSDT:1h"))
+        steps, last_age = 0, None
+
+        def stepped_again() -> bool:
+            nonlocal steps, last_age
+            age = feed.status().last_message_age_ms
+            if age is not None and (last_age is None or age < last_age):
+                steps += 1  # the age since the feed's last step fell: it stepped
+            last_age = age
+            return steps >= 3
+
+        async with Collector(feed) as got:
+            await wait_until_async(stepped_again, timeout=10, interval=0.05)
+        return len(got.candles)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=60)) == 0  # and no candle closed
+
+
 def test_sim_serves_any_brokers_keys_for_sim_mode() -> None:
     key = CandleKey.parse("BYBIT:BTCUSDT:1s")
 
