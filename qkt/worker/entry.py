@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import sqlite3
+import sys
+from typing import Final
 
 from qkt import __version__
 from qkt.dsl import CompileError, Program, compile_bytes
@@ -20,6 +23,8 @@ from qkt.errors import QktError
 from qkt.log import configure
 from qkt.money import to_str
 from qkt.osproc import set_parent_death_signal
+from qkt.supervisor.heapholes import plug_heap_holes
+from qkt.worker.codepack import HotCode, code_of, pack_code
 from qkt.worker.exitcodes import (
     EXIT_ALREADY_RUNNING,
     EXIT_FAILED,
@@ -35,6 +40,19 @@ from qkt.worker.runner import RunSummary, WorkerRunner
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.worker")
+# What a live worker runs that the rehearsal (no hub, no parent, no signals) does not: its
+# code is packed with the rehearsed code all the same (`prepare_fork`).
+LIVE_ONLY: Final = (
+    "qkt.hub.client",
+    "qkt.hub.requester",
+    "qkt.worker.lifeline",
+    "qkt.worker.entry",
+    "zmq.sugar.socket",
+    "zmq.sugar.context",
+    "zmq.sugar.attrsettr",
+    "zmq._future",
+    "zmq.asyncio",
+)
 
 
 def run_worker(spec: WorkerSpec) -> int:
@@ -100,8 +118,15 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
 
 def prepare_fork() -> None:
     """What the fork server runs once, before its first fork: what every worker would otherwise
-    import, build and first run after the fork, done once in memory all of them share."""
+    import, build and first run after the fork, done once in memory all of them share; then the
+    code a worker runs packed together (`codepack`), and rehearsed again to warm the copies."""
     prebuild_status_app()
+    with HotCode() as hot:
+        rehearse()
+    live = [sys.modules[name] for name in LIVE_ONLY if name in sys.modules]
+    gc.collect()
+    plug_heap_holes()  # the copies go to fresh memory side by side, not into scattered holes
+    pack_code(hot.codes | code_of(*live))
     rehearse()
 
 
