@@ -11,8 +11,10 @@ rule runs: two fills, journaled in the candle's one transaction), then:
 - idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
   candles, in cores;
 - candle-burst latency: every worker's first FILL line (written after the candle's journal
-  commit) minus the minute boundary where the candle closed, p50/p99 over all N workers on the
-  same minute, against a raw pyzmq PUB->SUB one-way hop over ipc; and the p99 of each of the
+  commit) minus the moment the hub published its key's candle (a SUB of the bench on the hub's
+  PUB socket sees each one go out; how long after the minute that was is shown too),
+  p50/p99 over all N workers on the same minute, against a raw pyzmq PUB->SUB one-way hop over
+  ipc; and the p99 of each of the
   next minutes' bursts too (QKT_BENCH_BURSTS minutes in all, default 4): one burst swings with
   what else the box does at that second; with the CPU it cost per worker and the share of
   the box's CPU the hypervisor took meanwhile (steal time: on a shared VM the same burst can
@@ -38,6 +40,7 @@ from pathlib import Path
 import psutil
 
 from bench.daemons import connect_when_up
+from bench.publish_watch import PublishWatch
 from bench.scale_baselines import bare_process_rss, pyzmq_hop_ms, timed_runs
 from qkt.control.client import ControlClient
 from qkt.errors import QktError
@@ -141,22 +144,34 @@ def _sleep_to_second(second: int) -> None:
     time.sleep((second - now % 60) % 60)
 
 
-def _bursts_ms(logs: Path, first: int, last: int) -> dict[int, list[float]]:
-    """For each minute from `first` to `last` (epoch s): each worker's first FILL after the
-    candle closing then, in ms after it."""
-    found: dict[int, list[float]] = {m: [] for m in range(first, last + 1, 60)}
+def _fills(logs: Path, first: int, last: int) -> dict[int, dict[str, float]]:
+    """For each minute from `first` to `last` (epoch s): the symbol of each worker's candle and
+    its first FILL after that minute (wall time, epoch s), by worker."""
+    found: dict[int, dict[str, float]] = {m: {} for m in range(first, last + 1, 60)}
     for log in logs.glob("s*.log"):
-        seen: set[int] = set()
+        if not (number := log.stem[1:]).isdigit():
+            continue
+        symbol = SYMBOLS[int(number) % len(SYMBOLS)]  # as run() deployed it
         for line in log.read_text(errors="replace").splitlines():
             match = FILL_TIME.match(line)
             if match is None:
                 continue
             at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
             minute = int(at // 60) * 60
-            if minute in found and minute not in seen:
-                seen.add(minute)
-                found[minute].append((at - minute) * 1000)
+            if minute in found:
+                found[minute].setdefault(f"{log.stem} {symbol}", at)
     return found
+
+
+def _since_published(fills: dict[str, float], published: dict[str, float]) -> list[float]:
+    """Each worker's fill in ms after the hub sent its key's candle (after the minute, if the
+    watch missed that candle: the feed's part is then counted too)."""
+    out = []
+    for worker, at in fills.items():
+        symbol = worker.split()[1]
+        sent = published.get(symbol, int(at // 60) * 60)
+        out.append((at - sent) * 1000)
+    return out
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -177,6 +192,7 @@ def run(count: int) -> None:
             (load / f"s{i}.qkt").write_text(STRATEGY.format(i=i, symbol=symbol))
         state = StateDir(root / "s")
         proc = _daemon(state, "--load-dir", str(load))
+        watch = PublishWatch(state)
         try:
             client = connect_when_up(state, proc)
             deploy_s, _ = _wait_running(client, count, 1800)
@@ -184,6 +200,7 @@ def run(count: int) -> None:
             pids = [e.pid for e in client.list() if e.pid]
             deployed = _memory(pids)
             idle, idle_daemon = _idle_cores(proc.pid)
+            watch.start()  # from here to the last burst: when the hub sent each candle
             _sleep_to_second(58)
             minute = int(time.time() // 60 + 1) * 60
             tree = _tree(proc.pid)
@@ -211,8 +228,12 @@ def run(count: int) -> None:
             time.sleep(max(0.0, minute + 60 * (BURSTS - 1) + 20 - time.time()))
             # Every minute's burst since the measured one whose 20 s are over: a single burst
             # swings with what else the box (and the host under it) does at that second.
-            bursts = _bursts_ms(state.logs_dir, minute, int((time.time() - 20) // 60) * 60)
+            last_minute = int((time.time() - 20) // 60) * 60
+            fills = _fills(state.logs_dir, minute, last_minute)
+            watch.stop()
+            bursts = {m: _since_published(f, watch.published(m)) for m, f in fills.items()}
             burst = bursts[minute]
+            sent = [at - minute for at in watch.published(minute).values()]
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
             proc = _daemon(state)
@@ -220,6 +241,7 @@ def run(count: int) -> None:
             recover_s, slowest_list = _wait_running(client, count, 1800)
             client.close()
         finally:
+            watch.stop()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
     bare = bare_rss / MIB
@@ -229,6 +251,12 @@ def run(count: int) -> None:
         *((f"{name}, after a candle", f"{v:.1f} MiB", base, v / bare) for name, v in settled),
         ("idle CPU, all processes", f"{idle:.3f} cores", "target < 0.3 cores", idle),
         ("idle CPU, the daemon alone", f"{idle_daemon:.3f} cores", "", idle_daemon),
+        (
+            "hub sent the minute's candles",
+            f"{min(sent) * 1000:.0f}-{max(sent) * 1000:.0f} ms" if sent else "not seen",
+            "after the minute: the feed's part",
+            0.0,
+        ),
         (
             f"burst latency p50 ({len(burst)} workers)",
             f"{_percentile(burst, 0.5):.0f} ms",
