@@ -55,7 +55,7 @@ RULES
 """
 SYMBOLS = tuple(f"S{i:02d}USDT" for i in range(20))
 MIB = 1024 * 1024
-# Asked of the box per strategy: a worker's ~11 MiB PSS, the daemon's share and headroom.
+# Asked of the box per strategy: a worker's ~9 MiB PSS, the daemon's share and headroom.
 WANT_PER_WORKER = 14 * MIB
 # Minutes of candle bursts observed (the first one measured in detail), QKT_BENCH_BURSTS.
 BURSTS = int(os.environ.get("QKT_BENCH_BURSTS", "4"))
