@@ -33,8 +33,8 @@ from typing import Any, Final
 import orjson
 
 from qkt import osproc, proctitle
+from qkt.heapholes import plug_heap_holes
 from qkt.paths import make_private_dir
-from qkt.supervisor.heapholes import plug_heap_holes
 from qkt.supervisor.process import set_parent_death_signal
 from qkt.worker.spec import WorkerSpec
 

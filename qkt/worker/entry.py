@@ -20,10 +20,10 @@ from typing import Final
 from qkt import __version__
 from qkt.dsl import CompileError, Program, compile_bytes
 from qkt.errors import QktError
+from qkt.heapholes import plug_heap_holes
 from qkt.log import configure
 from qkt.money import to_str
 from qkt.osproc import set_parent_death_signal
-from qkt.supervisor.heapholes import plug_heap_holes
 from qkt.worker.codepack import HotCode, code_of, pack_code
 from qkt.worker.exitcodes import (
     EXIT_ALREADY_RUNNING,

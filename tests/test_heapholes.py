@@ -7,13 +7,13 @@ import subprocess
 
 import pytest
 
-from qkt.supervisor.heapholes import glibc_malloc
+from qkt.heapholes import glibc_malloc
 from tests.helpers import PYTHON
 
 # In a fresh interpreter, as the fork server: a test process's heap depends on what ran before.
 SCENARIO = """
 import json
-from qkt.supervisor import heapholes
+from qkt import heapholes
 libc = heapholes.glibc_malloc()
 chunks = [libc.malloc(40 + (i % 50) * 48) for i in range(400)]  # holes of many sizes,
 for chunk in chunks[::2]:  # between chunks that stay in use
