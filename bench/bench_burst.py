@@ -16,6 +16,8 @@ deploys (on every candle a buy and a close: two orders, two fills, one transacti
 
 The same commit with `synchronous=OFF` is timed as well, to show the fsync's share. Medians
 and 99th percentiles in microseconds per candle, one process, CANDLES candles (default 2,000).
+Then the CPU time of all four steps, one candle after another and after 50 ms idle before each:
+a worker meets a candle after a minute of sleep, with its code and data out of the CPU's caches.
 
 Then the disk's part of a burst: a thousand workers each commit their own journal at the same
 moment, and the disk takes the flushes (fdatasync, as SQLite's commit) one after another. Timed
@@ -99,6 +101,31 @@ def run(count: int, synchronous: str) -> dict[str, list[float]]:
     return steps
 
 
+def run_cpu(count: int, pause_s: float) -> list[float]:
+    """This thread's CPU time (µs) for each of `count` candles, all four steps, one after
+    another or after a pause each (the first 200 candles warm the code up, untimed)."""
+    with tempfile.TemporaryDirectory(prefix="qkt-bench-burst-") as tmp:
+        journal = SqliteJournal(Path(tmp) / "journal.sqlite")
+        engine = StrategyEngine(compile_source(STRATEGY), EngineConfig(), journal)
+        log = _file_logger(Path(tmp) / "burst.log")
+        out = []
+        for n, frames in enumerate(candles(200 + count)):
+            if n >= 200 and pause_s:
+                time.sleep(pause_s)
+            began = time.thread_time_ns()
+            item = decode_message(frames)
+            assert isinstance(item, SequencedCandle)
+            with journal.transaction():
+                events = engine.on_candle(item.candle)
+                journal.record_equity(item.candle.end_ms, engine.account)
+                journal.save_state(engine.export_state())
+            _report(log, events)
+            if n >= 200:
+                out.append((time.thread_time_ns() - began) / 1000)
+        journal.close()
+    return out
+
+
 def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
     """The runner's lines for a candle's events: each fill and each rule that fired."""
     for event in events:
@@ -169,6 +196,14 @@ def main() -> None:
         f"| journal with synchronous=OFF (no fsync) | {statistics.median(off['journal']):.0f} "
         f"| {_p(off['journal'], 0.99):.0f} |"
     )
+    # The same steps, each candle after a pause: what a worker meets, woken once a candle, its
+    # code and data no longer in the CPU's caches (CPU time of this thread, so not the sleep).
+    for pause_s in (0.0, 0.05):
+        cpu = run_cpu(200, pause_s)
+        print(
+            f"CPU of all four, {'back to back' if not pause_s else f'after {pause_s:g} s idle'}: "
+            f"median {statistics.median(cpu):.0f} µs a candle"
+        )
     for workers in (100, 1000):
         flushed = concurrent_flushes(workers)
         print(
