@@ -3,8 +3,10 @@
 The burst bench measures a worker's latency from the moment the hub published its key's candle
 (issue 17's definition), not from the minute's end: a feed may deliver a candle some milliseconds
 after its close, and that is the feed's time, not the hub's or the worker's. A SUB socket of the
-bench on the hub's PUB socket receives every candle as the workers do; the time it arrives is
-when the hub sent it, give or take one local hop (`scale_baselines.pyzmq_hop_ms`).
+bench on the hub's PUB socket receives every candle as the workers do; the time the first of a
+minute's candles arrives is when the hub sent them, give or take one local hop
+(`scale_baselines.pyzmq_hop_ms`). The later ones of that minute may be seen late: the watch's
+thread is then one more process among a thousand woken by the same candles.
 """
 
 from __future__ import annotations
