@@ -11,8 +11,8 @@ rule runs: two fills, journaled in the candle's one transaction), then:
 - idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
   candles, in cores;
 - candle-burst latency: every worker's first FILL line (written after the candle's journal
-  commit) minus the moment the hub published the minute's candles (the first a SUB of the bench
-  on the hub's PUB socket saw; how long after the minute that was is shown too),
+  commit) minus the moment the hub published the minute's candles (by the hub's own clock,
+  `GET /hub`; how long after the minute that was is shown too),
   p50/p99 over all N workers on the same minute, against a raw pyzmq PUB->SUB one-way hop over
   ipc; and the p99 of each of the
   next minutes' bursts too (QKT_BENCH_BURSTS minutes in all, default 4): one burst swings with
@@ -40,7 +40,7 @@ from pathlib import Path
 import psutil
 
 from bench.daemons import connect_when_up
-from bench.publish_watch import PublishWatch
+from bench.publish_watch import ASKED_BY_S, PublishWatch
 from bench.scale_baselines import bare_process_rss, pyzmq_hop_ms, timed_runs
 from qkt.control.client import ControlClient
 from qkt.errors import QktError
@@ -163,10 +163,9 @@ def _fills(logs: Path, first: int, last: int) -> dict[int, list[float]]:
 
 
 def _since_sent(fills: list[float], minute: int, sent: dict[str, float]) -> list[float]:
-    """Each fill in ms after the hub sent the minute's candles. The hub sends every key's candle
-    of a minute in one go (within a millisecond); the first the watch saw is the time, as the
-    watch's thread, one more process among a thousand waking ones, sees the later ones late.
-    From the minute itself if the watch saw none (the feed's part is then counted too)."""
+    """Each fill in ms after the hub sent the minute's candles (it sends every key's candle of a
+    minute in one go: the first is the time). From the minute itself if the watch saw none (the
+    feed's part is then counted too)."""
     start = min(sent.values(), default=float(minute))
     return [(at - start) * 1000 for at in fills]
 
@@ -222,7 +221,8 @@ def run(count: int) -> None:
                 [sys.executable, "-m", "qkt", "list", "--state-dir", str(state.root)]
             )
             client.close()
-            time.sleep(max(0.0, minute + 60 * (BURSTS - 1) + 20 - time.time()))
+            # Until the last burst is over and the hub was asked when it sent that candle.
+            time.sleep(max(0.0, minute + 60 * (BURSTS - 1) + ASKED_BY_S - time.time()))
             # Every minute's burst since the measured one whose 20 s are over: a single burst
             # swings with what else the box (and the host under it) does at that second.
             last_minute = int((time.time() - 20) // 60) * 60
@@ -251,7 +251,7 @@ def run(count: int) -> None:
         (
             "hub sent the minute's candles",
             f"{min(sent) * 1000:.0f} ms" if sent else "not seen",
-            f"after the minute (the feed's part); seen until {max(sent, default=0) * 1000:.0f}",
+            f"after the minute (the feed's part); last {max(sent, default=0) * 1000:.0f}",
             0.0,
         ),
         (
