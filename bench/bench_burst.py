@@ -27,6 +27,7 @@ it at once: when the last flush returns is the floor of the burst's latency no C
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import statistics
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
@@ -56,6 +57,8 @@ RULES
 """
 KEY: Final = CandleKey.parse("SIM:S00USDT:1m")
 T0: Final = 1_767_225_600_000
+WARM_UP: Final = 200  # candles before the timed ones of run_cpu
+Worker = tuple[SqliteJournal, StrategyEngine, logging.Logger]
 
 
 def candles(count: int) -> list[list[bytes]]:
@@ -68,14 +71,23 @@ def candles(count: int) -> list[list[bytes]]:
     return out
 
 
-def run(count: int, synchronous: str) -> dict[str, list[float]]:
-    """Each step's duration (µs) for every candle, through one engine and one journal."""
-    steps: dict[str, list[float]] = {"decode": [], "engine": [], "journal": [], "log": []}
+@contextlib.contextmanager
+def _worker(synchronous: str = "FULL") -> Iterator[Worker]:
+    """One worker's journal, engine and logging, in a scratch folder, as the runner has them."""
     with tempfile.TemporaryDirectory(prefix="qkt-bench-burst-") as tmp:
         journal = SqliteJournal(Path(tmp) / "journal.sqlite")
         journal._db.execute(f"PRAGMA synchronous={synchronous}")  # the one setting compared
-        engine = StrategyEngine(compile_source(STRATEGY), EngineConfig(), journal)
-        log = _file_logger(Path(tmp) / "burst.log")
+        try:
+            engine = StrategyEngine(compile_source(STRATEGY), EngineConfig(), journal)
+            yield journal, engine, _file_logger(Path(tmp) / "burst.log")
+        finally:
+            journal.close()
+
+
+def run(count: int, synchronous: str) -> dict[str, list[float]]:
+    """Each step's duration (µs) for every candle, through one engine and one journal."""
+    steps: dict[str, list[float]] = {"decode": [], "engine": [], "journal": [], "log": []}
+    with _worker(synchronous) as (journal, engine, log):
         clock = time.perf_counter_ns
 
         def timed(step: str, work: Callable[[], object]) -> object:
@@ -97,20 +109,17 @@ def run(count: int, synchronous: str) -> dict[str, list[float]]:
             steps["engine"].append((engine_done - began) / 1000)
             steps["journal"].append((clock() - engine_done) / 1000)
             timed("log", lambda e=events: _report(log, e))  # type: ignore[misc]
-        journal.close()
     return steps
 
 
 def run_cpu(count: int, pause_s: float) -> list[float]:
     """This thread's CPU time (µs) for each of `count` candles, all four steps, one after
-    another or after a pause each (the first 200 candles warm the code up, untimed)."""
-    with tempfile.TemporaryDirectory(prefix="qkt-bench-burst-") as tmp:
-        journal = SqliteJournal(Path(tmp) / "journal.sqlite")
-        engine = StrategyEngine(compile_source(STRATEGY), EngineConfig(), journal)
-        log = _file_logger(Path(tmp) / "burst.log")
-        out = []
-        for n, frames in enumerate(candles(200 + count)):
-            if n >= 200 and pause_s:
+    another or after a pause each (WARM_UP candles before them warm the code up, untimed)."""
+    out = []
+    with _worker() as (journal, engine, log):
+        for n, frames in enumerate(candles(WARM_UP + count)):
+            timed = n >= WARM_UP
+            if timed and pause_s:
                 time.sleep(pause_s)
             began = time.thread_time_ns()
             item = decode_message(frames)
@@ -120,9 +129,8 @@ def run_cpu(count: int, pause_s: float) -> list[float]:
                 journal.record_equity(item.candle.end_ms, engine.account)
                 journal.save_state(engine.export_state())
             _report(log, events)
-            if n >= 200:
+            if timed:
                 out.append((time.thread_time_ns() - began) / 1000)
-        journal.close()
     return out
 
 

@@ -19,6 +19,7 @@ import time
 
 from qkt.control.client import ControlClient
 from qkt.errors import QktError
+from qkt.market.models import CandleKey
 from qkt.paths import StateDir
 
 _EVERY_S = 1.0
@@ -69,7 +70,7 @@ class PublishWatch:
                 for key in keys:
                     if key.last_close_ts is None or key.last_candle_age_ms is None:
                         continue
-                    symbol = key.key.split(":")[1]
+                    symbol = CandleKey.parse(key.key).symbol
                     sent = (asked + answered) / 2 - key.last_candle_age_ms / 1000
                     self._note((symbol, key.last_close_ts // 1000), trip, sent)
         finally:
