@@ -2,9 +2,9 @@
 
 Daemon figures (strategies by state, restarts, hub keys) are read from live state; each
 strategy's money and health (equity, PnL, trades, state, halt, warm-up, candle times) come from
-its worker's last `/status` answer, which the registry keeps. A `FiguresPoller` refreshes those
-answers every few seconds in the background, so a scrape never asks the workers itself (a
-Prometheus at 1 s against a thousand workers must not become a thousand requests a second).
+the figures its worker stores in its heartbeat file (`qkt.worker.beatfigures`), which the
+daemon reads from memory at each scrape: a Prometheus at 1 s against a thousand workers costs
+no request to any of them.
 
 Money is exported as floats: a Prometheus sample is a float. The exact figures stay in
 `/status` and `qkt list -a --json`.
@@ -12,13 +12,10 @@ Money is exported as floats: a Prometheus sample is a float. The exact figures s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -30,63 +27,6 @@ if TYPE_CHECKING:
     from prometheus_client import Metric
 
     from qkt.supervisor.daemon import Daemon
-
-log = logging.getLogger(__name__)
-
-REFRESH_S: Final = 5.0
-IDLE_STOP_S: Final = 120.0  # nobody scraped or asked for figures this long: stop refreshing
-
-
-class FiguresPoller:
-    """Keeps every running worker's last `/status` at most REFRESH_S old, in the background."""
-
-    def __init__(
-        self, daemon: Daemon, interval_s: float = REFRESH_S, idle_stop_s: float = IDLE_STOP_S
-    ) -> None:
-        self._daemon = daemon
-        self._interval = interval_s
-        self._idle_stop = idle_stop_s
-        self._asked = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
-
-    async def ensure_running(self) -> None:
-        """On the first scrape: one refresh now (so it has figures), then the background loop,
-        which ends once nobody has asked for IDLE_STOP_S (one `qkt list -a` must not have a
-        thousand workers asked for their `/status` every 5 s for the rest of the day)."""
-        self._asked = time.monotonic()
-        if self._task is not None and not self._task.done():
-            return
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="metrics-figures")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._daemon.registry.status_all(), self._interval)
-
-    async def fresh(self, max_age_s: float = REFRESH_S + 1.0) -> None:
-        """Figures no older than `max_age_s` for every running worker: asks them only when
-        some are older (the background refresh keeps them younger, so a `qkt list` costs the
-        workers nothing)."""
-        started = self._task is not None and not self._task.done()
-        await self.ensure_running()
-        if not started:
-            return  # ensure_running has just asked every worker
-        registry = self._daemon.registry
-        oldest = time.time() * 1000 - max_age_s * 1000
-        for handle in registry.handles():
-            if handle.state is not WorkerState.RUNNING:
-                continue
-            figures = registry.figures.get(handle.name)
-            if figures is None or figures.at_ms < oldest:
-                await registry.status_all()
-                return
-
-    async def _loop(self) -> None:
-        while not self._daemon.stopping:
-            await asyncio.sleep(self._interval)
-            if time.monotonic() - self._asked > self._idle_stop:
-                return  # the next scrape starts it again, with a refresh first
-            try:
-                await asyncio.wait_for(self._daemon.registry.status_all(), self._interval * 2)
-            except Exception as error:  # a slow worker must not end the loop
-                log.debug("refreshing the workers' figures: %r", error)
 
 
 class DaemonCollector(Collector):

@@ -263,9 +263,9 @@ async def notify_test(
     response_class=Response,
     responses={200: {"description": "Prometheus text exposition.", **_TEXT}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, daemon: DaemonDep) -> Response:
     """Prometheus text, no token needed (the control plane is loopback only): strategies by
     state, each strategy's equity, PnL, trades, state and feed freshness, the hub's keys."""
-    await request.app.state.figures.ensure_running()
+    await daemon.registry.current_figures()  # from the workers' heartbeat files
     body = render(request.app.state.metrics)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from qkt.control.auth import require_token
@@ -59,9 +59,9 @@ class RemoveResult(BaseModel):
 
 
 @router.get("/list/all", response_model=list[HistoryEntry], responses=errors())
-async def list_all(daemon: DaemonDep, request: Request) -> list[dict[str, Any]]:
+async def list_all(daemon: DaemonDep) -> list[dict[str, Any]]:
     """Every deployed strategy and every stopped one not removed, with the last figures."""
-    await request.app.state.figures.fresh()
+    await daemon.registry.current_figures()
     return [to_json(row) for row in operations.history(daemon.registry, daemon.state)]
 
 

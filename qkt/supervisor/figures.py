@@ -1,8 +1,9 @@
 """What the daemon remembers of each strategy's money, and of strategies no longer running.
 
 Wire records (light: the CLI decodes them without pydantic) for `GET /list/all` (`qkt list -a`)
-and the figures `/metrics` reads: every figure comes from a worker's last `/status` answer, kept
-by the registry each time it asks, so a scrape or a listing never fans out to every worker.
+and the figures `/metrics` reads: every figure comes from a worker's heartbeat file (the figures
+it stores there, `qkt.worker.beatfigures`) or its last `/status` answer, whichever is newer, so a
+scrape or a listing never fans out to every worker.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from qkt.records import RecordError, decode
 from qkt.supervisor.records import DeployArgs
+from qkt.worker.record import WorkerFigures
 
 
 @dataclass(frozen=True, slots=True)
 class LastFigures:
-    """A worker's account and health as its last `/status` answer gave them."""
+    """A worker's account and health as its heartbeat file or a `/status` answer gave them."""
 
     equity: str
     realized: str
@@ -26,7 +31,8 @@ class LastFigures:
     warm: bool
     halted: bool
     last_candle_ts: dict[str, int]  # per key: open time (epoch ms) of its last candle
-    at_ms: int  # when the daemon got this answer (epoch ms)
+    at_ms: int  # when the worker gave these figures (epoch ms)
+    day_start_equity: str | None = None  # the daily loss's base (None: a worker without risk)
 
 
 def figures_of(status: dict[str, Any], now_ms: int | None = None) -> LastFigures | None:
@@ -43,9 +49,35 @@ def figures_of(status: dict[str, Any], now_ms: int | None = None) -> LastFigures
             halted=bool(status.get("halted", False)),
             last_candle_ts={str(k): int(v) for k, v in dict(candles).items()},
             at_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+            day_start_equity=_day_start(status.get("risk")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _day_start(risk: object) -> str | None:
+    found = risk.get("day_start_equity") if isinstance(risk, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def figures_from_beat(text: bytes) -> LastFigures | None:
+    """The figures a worker stored in its heartbeat file; None if they do not decode."""
+    try:
+        found = decode(WorkerFigures, orjson.loads(text), where="heartbeat figures")
+    except (orjson.JSONDecodeError, RecordError):
+        return None
+    return LastFigures(
+        equity=found.equity,
+        realized=found.realized,
+        unrealized=found.unrealized,
+        total_pnl=found.total_pnl,
+        trades=found.trades,
+        warm=found.warm,
+        halted=found.halted,
+        last_candle_ts=found.last_candle_ts,
+        at_ms=found.at_ms,
+        day_start_equity=found.day_start_equity,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from qkt.supervisor import archive
 from qkt.supervisor.config import DaemonConfig
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.errors import BusyError, resource_error
-from qkt.supervisor.figures import LastFigures, figures_of
+from qkt.supervisor.figures import LastFigures, figures_from_beat, figures_of
 from qkt.supervisor.fleet import Fleet
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.probe import WorkerProbe
@@ -65,8 +65,10 @@ class Registry(Fleet):
     ) -> None:
         super().__init__(config, hub, spawner, reaper, probe, stopped, emit)
         self._statuses = StatusCache(self.status_of, self.handles)
-        # Each worker's last /status figures: `/metrics` and `qkt list -a` read these.
+        # Each worker's last figures (`read_figures`, `/status`): `/metrics` and `list -a` read
+        # these. And those of its heartbeat file, with their text: unchanged, not decoded again.
         self.figures: dict[str, LastFigures] = {}
+        self._beat_figures: dict[str, tuple[bytes, LastFigures]] = {}
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -94,6 +96,36 @@ class Registry(Fleet):
         Asking it also brings the workers' figures (`self.figures`, for `/metrics` and `list
         -a`) up to date."""
         return await self._statuses.all()
+
+    def read_figures(self) -> dict[str, LastFigures]:
+        """Every running worker's figures as its heartbeat file holds them (memory reads, no
+        request); also kept in `self.figures` where newer than what a `/status` brought."""
+        found: dict[str, LastFigures] = {}
+        for handle in self._handles.values():
+            reader = handle.heartbeat
+            if handle.state is not WorkerState.RUNNING or reader is None:
+                continue
+            text, cached = reader.figures(), self._beat_figures.get(handle.name)
+            if text is not None and (cached is None or cached[0] != text):
+                decoded = figures_from_beat(text)
+                if decoded is not None:
+                    cached = self._beat_figures[handle.name] = (text, decoded)
+            if cached is None:
+                continue
+            found[handle.name] = figures = cached[1]
+            known = self.figures.get(handle.name)
+            if known is None or figures.at_ms >= known.at_ms:
+                self.figures[handle.name] = figures
+        return found
+
+    async def current_figures(self) -> dict[str, LastFigures]:
+        """`read_figures`, and a `/status` of the running workers that have stored none yet
+        (a worker of an older qkt; `StatusCache` bounds how many one call asks)."""
+        self.read_figures()
+        running = (h for h in self._handles.values() if h.state is WorkerState.RUNNING)
+        if any(h.name not in self.figures for h in running):
+            await self.status_all()
+        return self.figures
 
     async def _fetch_status(self, handle: WorkerHandle) -> dict[str, Any]:
         """The worker's `/status` as it sent it (parsed into a record by `status_of`)."""
@@ -257,6 +289,7 @@ class Registry(Fleet):
             self.save()
         except OSError:
             log.exception("stopped %s, but deployments.json could not be written again", name)
+        self._beat_figures.pop(name, None)
         archive.retire(self._config.state, handle.deployment, code, self.figures.pop(name, None))
         log.info("stopped %s (%s)", name, "no process" if code is None else describe_exit(code))
         return StopResult(name, "stopped", code)

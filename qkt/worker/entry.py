@@ -24,6 +24,7 @@ from qkt.heapholes import plug_heap_holes
 from qkt.log import configure
 from qkt.money import to_str
 from qkt.osproc import set_parent_death_signal
+from qkt.worker.beatfigures import HeartbeatFigures
 from qkt.worker.codepack import HotCode, code_of, pack_code
 from qkt.worker.exitcodes import (
     EXIT_ALREADY_RUNNING,
@@ -108,7 +109,7 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
         heartbeat = HeartbeatWriter(heartbeat_file(spec.state_dir, spec.name))
     lifeline = Lifeline(spec.parent_pid, heartbeat=heartbeat)
     runner = WorkerRunner(spec, program, lifeline)
-    lifeline.report(runner.trades_so_far, runner.halt_changes)
+    lifeline.report(runner.trades_so_far, runner.halt_changes, HeartbeatFigures(runner.engine))
     lifeline.install()
     try:
         return await runner.run()

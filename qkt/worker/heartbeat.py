@@ -10,6 +10,13 @@ neither side an HTTP round trip, and 1,000 workers cost the daemon 1,000 memory 
 
 A beat proves that the worker's event loop runs: a loop stuck in a computation or a deadlock
 stops beating, which is what the daemon's watchdog looks for (`qkt.supervisor.watchdog`).
+
+After the beat the same file holds the strategy's figures (equity, PnL, trades, halt, warm-up,
+feed freshness: `qkt.worker.record.WorkerFigures` as JSON), rewritten by a beat when they have
+changed, for `/metrics`, `qkt list -a` and the daemon-wide risk limits: a scrape of a thousand
+strategies reads a thousand memory maps instead of asking a thousand workers for their `/status`.
+The figures go in behind a length and a CRC-32 of their text, so a reader that catches the
+writer halfway sees a mismatch and keeps what it had, with no lock between the processes.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import mmap
 import os
 import struct
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -29,6 +37,12 @@ from qkt.paths import StateDir, make_private_dir
 BEAT: Final = struct.Struct("<dqqq")
 BEAT_INTERVAL_S: Final = 2.0  # how often a worker beats (a tenth of the default hang timeout)
 FILE_NAME: Final = "heartbeat"
+# The figures: length and CRC-32 of their text at FIGURES_AT, the text after them. The file is
+# MAP_SIZE bytes; only the pages written take memory (one, for a strategy with a few keys).
+FIGURES_HEAD: Final = struct.Struct("<II")
+FIGURES_AT: Final = 64
+MAP_SIZE: Final = 16 * 1024
+FIGURES_MAX: Final = MAP_SIZE - FIGURES_AT - FIGURES_HEAD.size
 
 
 def heartbeat_file(state_dir: str | Path, name: str) -> Path:
@@ -47,13 +61,15 @@ class Beat:
 
 
 def _map(path: Path, flags: int, writable: bool) -> mmap.mmap:
-    """Map the first BEAT.size bytes of `path` (never through a symlink)."""
+    """Map `path` (never through a symlink): MAP_SIZE bytes, or what a reader finds of them
+    (a file of an older qkt holds only the beat: a reader must not map past its end)."""
     fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        if writable and os.fstat(fd).st_size < BEAT.size:
-            os.ftruncate(fd, BEAT.size)
+        size = os.fstat(fd).st_size
+        if writable and size < MAP_SIZE:
+            os.ftruncate(fd, size := MAP_SIZE)
         access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-        return mmap.mmap(fd, BEAT.size, access=access)
+        return mmap.mmap(fd, min(size, MAP_SIZE), access=access)
     finally:
         os.close(fd)  # the mapping keeps the file: no descriptor held per worker
 
@@ -73,6 +89,15 @@ class HeartbeatWriter:
         at = time.monotonic() if now is None else now
         BEAT.pack_into(self._map, 0, at, self._pid, -1 if trades is None else trades, halts)
 
+    def write_figures(self, text: bytes) -> bool:
+        """Store the figures' text (False, and nothing stored, if it is over FIGURES_MAX)."""
+        if len(text) > FIGURES_MAX:
+            return False
+        start = FIGURES_AT + FIGURES_HEAD.size
+        self._map[start : start + len(text)] = text
+        FIGURES_HEAD.pack_into(self._map, FIGURES_AT, len(text), zlib.crc32(text))
+        return True
+
     def close(self) -> None:
         with contextlib.suppress(ValueError, BufferError):
             self._map.close()
@@ -83,6 +108,9 @@ class HeartbeatReader:
 
     def __init__(self, path: Path) -> None:
         self._map = _map(path, os.O_RDONLY, writable=False)
+        if len(self._map) < BEAT.size:
+            self._map.close()
+            raise ValueError(f"{path} is too small for a heartbeat")
 
     @classmethod
     def open(cls, path: Path) -> HeartbeatReader | None:
@@ -96,6 +124,17 @@ class HeartbeatReader:
     def read(self) -> Beat:
         at, pid, trades, halts = BEAT.unpack_from(self._map, 0)
         return Beat(at, pid, None if trades < 0 else trades, halts)
+
+    def figures(self) -> bytes | None:
+        """The figures' text the worker stored last; None if none, or caught being rewritten."""
+        if len(self._map) < MAP_SIZE:
+            return None
+        length, crc = FIGURES_HEAD.unpack_from(self._map, FIGURES_AT)
+        if not 0 < length <= FIGURES_MAX:
+            return None
+        start = FIGURES_AT + FIGURES_HEAD.size
+        text = self._map[start : start + length]
+        return text if zlib.crc32(text) == crc else None
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, BufferError):

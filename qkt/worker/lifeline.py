@@ -62,6 +62,7 @@ class Lifeline:
         self._heartbeat = heartbeat
         self._trades: Callable[[], int | None] = lambda: None
         self._halts: Callable[[], int] = lambda: 0
+        self._figures: Callable[[], bytes | None] = lambda: None
         self._event = asyncio.Event()
         self._request: StopRequest | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -84,15 +85,26 @@ class Lifeline:
         assert self._request is not None
         return self._request
 
-    def report(self, trades: Callable[[], int | None], halts: Callable[[], int]) -> None:
-        """What each heartbeat says: the trade count (the daemon's `qkt list` shows it) and how
-        many times the halt changed (the daemon reads the worker's halt when that moves)."""
+    def report(
+        self,
+        trades: Callable[[], int | None],
+        halts: Callable[[], int],
+        figures: Callable[[], bytes | None] | None = None,
+    ) -> None:
+        """What each heartbeat says: the trade count (the daemon's `qkt list` shows it), how
+        many times the halt changed (the daemon reads the worker's halt when that moves) and,
+        when `figures` has new ones to store, the strategy's figures (`beatfigures`)."""
         self._trades, self._halts = trades, halts
+        if figures is not None:
+            self._figures = figures
 
     def beat(self) -> None:
         """One heartbeat now (the runner beats at once when it is ready, then the timer)."""
         if self._heartbeat is not None:
             self._heartbeat.beat(self._trades(), self._halts())
+            text = self._figures()
+            if text is not None and not self._heartbeat.write_figures(text):
+                log.warning("figures of %d bytes do not fit the heartbeat file", len(text))
 
     def install(self) -> None:
         """Take over SIGTERM/SIGINT in the running loop and start watching the parent."""

@@ -188,3 +188,20 @@ class WorkerStatus:
     # Each indicator's latest value by its text (`EMA(btc.close, 50)`), an exact decimal string,
     # None until warm; at the candles of `last_candle_ts`. None from a worker older than it.
     indicators: dict[str, str | None] | None = field(default=None, kw_only=True, metadata=OMIT_NONE)
+
+
+@wire_record
+class WorkerFigures:
+    """What a worker's heartbeat file carries besides the beat (`qkt.worker.heartbeat`): the
+    figures `/metrics`, `qkt list -a` and the daemon-wide limits read, without a `/status`."""
+
+    at_ms: int  # wall clock (epoch ms) when the worker took these figures
+    equity: str
+    realized: str
+    unrealized: str
+    total_pnl: str
+    day_start_equity: str  # equity at 00:00 UTC (or at the last resume): the daily loss's base
+    trades: int
+    warm: bool
+    halted: bool
+    last_candle_ts: dict[str, int]  # per key: open time of its last candle

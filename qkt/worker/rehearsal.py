@@ -34,6 +34,7 @@ from qkt.hub import SequencedCandle
 from qkt.hub.wire import decode_message, encode_candle
 from qkt.log import configure
 from qkt.market.models import Candle
+from qkt.worker.beatfigures import HeartbeatFigures
 from qkt.worker.heartbeat import HeartbeatWriter
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.prebuilt import prebuild_status_app, return_status_app
@@ -95,7 +96,9 @@ async def _run(spec: WorkerSpec) -> Rehearsal:
     program = compile_bytes(spec.source.encode(), spec.file).with_broker("SIM")
     heartbeat = HeartbeatWriter(Path(spec.state_dir) / "heartbeat")
     app = prebuild_status_app()
-    runner = _RehearsalRunner(spec, program, Lifeline(None, heartbeat=heartbeat))
+    lifeline = Lifeline(None, heartbeat=heartbeat)
+    runner = _RehearsalRunner(spec, program, lifeline)
+    lifeline.report(runner.trades_so_far, runner.halt_changes, HeartbeatFigures(runner.engine))
     try:
         summary = await runner.run()
     finally:

@@ -378,6 +378,10 @@ class WorkerRunner:
         assert self._journal is not None
         return self._journal.trades(after=after, limit=limit)
 
+    def engine(self) -> StrategyEngine | None:
+        """The engine once the journal is open (None before): for the heartbeat's figures."""
+        return self._engine
+
     def trades_so_far(self) -> int | None:
         """The engine's trade count (None before the journal is open): for the heartbeat."""
         return None if self._engine is None else self._engine.trade_count

@@ -13,6 +13,9 @@ Behaviour is chosen by comment lines in the strategy file (the file still compil
     -- fake: hang-after SECONDS      stop answering HTTP and beating after SECONDS (hung)
     -- fake: ignore-sigterm          ignore SIGTERM (only SIGKILL stops it)
     -- fake: broken-status           answer /status with a 500 (but /health with ok)
+    -- fake: figures-only            answer /status with a 500, but store figures in the
+                                     heartbeat file as a real worker does (so whatever the
+                                     daemon shows of them came from there)
 """
 
 from __future__ import annotations
@@ -98,6 +101,22 @@ class FakeWorker:
             "fake": True,
         }
 
+    def figures(self) -> bytes:
+        """What a real worker stores in its heartbeat file (`qkt.worker.record.WorkerFigures`)."""
+        status = self.status()
+        shown = (
+            "equity",
+            "realized",
+            "unrealized",
+            "total_pnl",
+            "trades",
+            "warm",
+            "last_candle_ts",
+        )
+        figures = {name: status[name] for name in shown}
+        figures.update(at_ms=int(time.time() * 1000), day_start_equity=status["equity"])
+        return json.dumps({**figures, "halted": False}).encode()
+
     def trades(self) -> int:
         return int((time.time() - self.started) / 0.2)
 
@@ -125,7 +144,7 @@ class FakeWorker:
                 path = urlparse(self.path).path
                 if path == "/health":
                     self._send(200, {"status": "ok"})
-                elif path == "/status" and "broken-status" in worker.rules:
+                elif path == "/status" and worker.rules.keys() & {"broken-status", "figures-only"}:
                     self._send(500, {"error": {"code": "internal", "message": "broken"}})
                 elif path == "/status":
                     self._send(200, worker.status())
@@ -199,6 +218,8 @@ class FakeWorker:
             if self.heartbeat is not None and not self.hung.is_set():
                 # A broken /status knows no trade count: the daemon must not make one up.
                 self.heartbeat.beat(None if "broken-status" in self.rules else self.trades())
+                if "broken-status" not in self.rules:
+                    self.heartbeat.write_figures(self.figures())
             log.debug("tick")
         log.info("fake worker %s stopping (flatten=%s)", self.spec.name, self.flattened)
         return 0

@@ -1,0 +1,85 @@
+"""The figures a worker's heartbeat carries: its account and health, for the daemon to read.
+
+`/metrics` (every strategy's equity, PnL, trades, halt, warm-up and feed freshness), `qkt list
+-a` and the daemon-wide risk limits need a few figures of every running strategy. Asked over
+HTTP they cost a `/status` request per worker: with a Prometheus scraping a thousand
+strategies, or a daemon-wide limit checked every second, that was the daemon's busiest work.
+Instead each worker stores them in its heartbeat file (`qkt.worker.heartbeat`), which the
+daemon has mapped already, and the daemon reads them from memory when asked.
+
+A beat stores them when they changed (a candle, a fill, a halt) and have then stayed the same
+for a whole beat interval, or when they have kept changing for `MAX_AGE_S` (a market faster
+than the beat): so they are a few seconds behind a candle at most, and never made while every
+worker of the box is busy with the same candle (the burst at each minute), where that work
+would delay them all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+import orjson
+
+from qkt.money import to_str
+from qkt.records import to_json
+from qkt.worker.record import WorkerFigures
+
+if TYPE_CHECKING:
+    from qkt.engine import StrategyEngine
+
+MAX_AGE_S: Final = 4.0  # figures that keep changing are stored at least this often
+
+
+def engine_figures(engine: StrategyEngine, now_ms: int) -> WorkerFigures:
+    """The figures of `engine` now."""
+    account = engine.account
+    return WorkerFigures(
+        at_ms=now_ms,
+        equity=to_str(account.equity),
+        realized=to_str(account.realized_pnl),
+        unrealized=to_str(account.unrealized_pnl),
+        total_pnl=to_str(account.total_pnl),
+        day_start_equity=to_str(engine.risk.day_start_equity),
+        trades=engine.trade_count,
+        warm=engine.warm,
+        halted=engine.halt_info is not None,
+        last_candle_ts={str(k): ms for k, ms in engine.last_candle_ms.items()},
+    )
+
+
+class HeartbeatFigures:
+    """Called at each beat: the figures' text to store now, or None (nothing new to store)."""
+
+    def __init__(
+        self,
+        engine: Callable[[], StrategyEngine | None],
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._seen: object = None  # what changes the figures, at the last beat
+        self._stored: object = None  # the same, when the stored figures were made
+        self._moving_since: float | None = None  # first beat that saw them differ from stored
+
+    def __call__(self) -> bytes | None:
+        engine = self._engine()
+        if engine is None:
+            return None
+        # Every figure moves only with one of these: a candle (marks, equity, the day), a fill,
+        # the halt, the warm-up's end.
+        now_seen = (engine.trade_count, engine.warm, engine.halt_info, engine.last_candle_ms)
+        settled, self._seen = now_seen == self._seen, now_seen
+        if now_seen == self._stored:
+            return None
+        now = self._clock()
+        if self._moving_since is None:
+            self._moving_since = now
+        first = self._stored is None
+        if not (first or settled or now - self._moving_since >= MAX_AGE_S):
+            return None  # still moving (a candle since the last beat): store at the next one
+        self._stored, self._moving_since = now_seen, None
+        return orjson.dumps(to_json(engine_figures(engine, self._wall_ms())))
