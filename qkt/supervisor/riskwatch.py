@@ -10,10 +10,12 @@ Two jobs, both from the `/status` of each running worker:
   them with flatten when `[risk] flatten = true`. The peak is kept in memory: it starts again
   from the summed equity when the daemon starts and after every resume.
 
-Per-strategy limits are enforced by the workers themselves: this only reports them. Without
-daemon-wide limits, a worker is read only when its heartbeat says its halt changed (and once
-per process): a thousand idle workers cost no request at all. With them, every worker is read
-every round, for the summed equity.
+Per-strategy limits are enforced by the workers themselves: this only reports them. A worker
+is read only when its heartbeat says its halt changed (and once per process): a thousand idle
+workers cost no request at all. The daemon-wide limits take each strategy's equity and the
+day's starting equity from the figures its worker stores in its heartbeat file (a few seconds
+behind a candle at most, `qkt.worker.beatfigures`), and read the `/status` only of a worker
+that stored none (an older qkt's), so checking them every second costs no request either.
 """
 
 from __future__ import annotations
@@ -77,21 +79,30 @@ class RiskWatch:
         stamps = {h.name: _stamp(h) for h in running}
         for gone in self._synced.keys() - stamps.keys():
             del self._synced[gone]
-        if limits.max_daily_loss is None and limits.max_drawdown_pct is None:
-            running = [  # only the halts to keep in step: read the workers whose halt moved
-                h
-                for h in running
-                if stamps[h.name] is None
-                or stamps[h.name] != self._synced.get(h.name)
-                or h.name in halts.pending
-            ]
-        marks = [halts.mark(h.name) for h in running]
-        found = await asyncio.gather(
-            *(registry.status_of(h.name) for h in running), return_exceptions=True
-        )
+        watching = limits.max_daily_loss is not None or limits.max_drawdown_pct is not None
+        figures = registry.read_figures() if watching else {}
         equities: list[StrategyEquity] = []
+        to_read = []
+        for h in running:
+            moved = stamps[h.name] is None or stamps[h.name] != self._synced.get(h.name)
+            stored = figures.get(h.name)
+            if moved or h.name in halts.pending:
+                to_read.append(h)  # its halt moved, or a verb's halt waits: its /status says
+            elif not watching:
+                continue
+            elif stored is None or stored.day_start_equity is None:
+                to_read.append(h)  # no figures in its heartbeat: its equity from /status
+            else:
+                equity = StrategyEquity(
+                    h.name, Decimal(stored.equity), Decimal(stored.day_start_equity)
+                )
+                equities.append(equity)
+        marks = [halts.mark(h.name) for h in to_read]
+        found = await asyncio.gather(
+            *(registry.status_of(h.name) for h in to_read), return_exceptions=True
+        )
         synced = False
-        for handle, mark, status in zip(running, marks, found, strict=True):
+        for handle, mark, status in zip(to_read, marks, found, strict=True):
             if not isinstance(status, RunningStatus) or status.risk is None:
                 continue
             # A verb on this strategy ran while its worker was read: the verb's word wins.

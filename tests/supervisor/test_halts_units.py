@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from qkt.engine import NotHaltedError, PortfolioLimits
@@ -16,6 +17,7 @@ from qkt.errors import NotFoundError
 from qkt.notify import Event, EventKind
 from qkt.records import decode
 from qkt.supervisor.deployments import Deployment
+from qkt.supervisor.figures import LastFigures, figures_from_beat
 from qkt.supervisor.halts import Halts
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.records import RunningStatus
@@ -112,6 +114,16 @@ class Registry:
 
     async def status_of(self, name: str) -> RunningStatus:
         return self.workers[name].status()
+
+    def read_figures(self) -> dict[str, LastFigures]:
+        """As the daemon's registry: what each worker stored in its heartbeat file."""
+        found = {}
+        for h in self._handles.values():
+            text = None if h.heartbeat is None else h.heartbeat.figures()
+            figures = None if text is None else figures_from_beat(text)
+            if figures is not None:
+                found[h.name] = figures
+        return found
 
 
 def handle(name: str, port: int, state: WorkerState = WorkerState.RUNNING) -> WorkerHandle:
@@ -284,7 +296,55 @@ def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_say
     ]
     read.clear()
     asyncio.run(watch(s, max_daily_loss=Decimal(100)).check())
-    assert sorted(read) == ["a", "b"]  # daemon-wide limits sum every equity: all are read
+    # Daemon-wide limits sum every equity: without figures in the heartbeats, all are read.
+    assert sorted(read) == ["a", "b"]
+
+
+def store_figures(writer: HeartbeatWriter, equity: Decimal, day_start: Decimal) -> None:
+    """What a worker's beat stores (`qkt.worker.record.WorkerFigures`)."""
+    figures = {
+        "at_ms": NOW, "equity": str(equity), "realized": "0", "unrealized": "0",
+        "total_pnl": "0", "day_start_equity": str(day_start), "trades": 0, "warm": True,
+        "halted": False, "last_candle_ts": {},
+    }  # fmt: skip
+    assert writer.write_figures(orjson.dumps(figures))
+
+
+def test_daemon_wide_limits_take_the_equities_from_the_heartbeats_without_asking(
+    tmp_path: Path,
+) -> None:
+    """Checked every second at a thousand workers, the summed equity must not cost a thousand
+    /status requests a second: it comes from the figures each worker stores with its beat."""
+    s = Setup()
+    beats = {}
+    for found in s.handles:
+        path = tmp_path / found.name / "heartbeat"
+        path.parent.mkdir()
+        beats[found.name] = HeartbeatWriter(path)
+        beats[found.name].beat(0, halts=0)
+        store_figures(beats[found.name], Decimal(1000), Decimal(1000))
+        found.heartbeat = HeartbeatReader(path)
+    read: list[str] = []
+    status_of = s.registry.status_of
+
+    async def counted(name: str) -> RunningStatus:
+        read.append(name)
+        return await status_of(name)
+
+    s.registry.status_of = counted  # type: ignore[method-assign]
+    watcher = watch(s, max_daily_loss=Decimal(100))
+    asyncio.run(watcher.check())
+    assert sorted(read) == ["a", "b"]  # new processes: each read once, for its halt
+    read.clear()
+    store_figures(beats["a"], Decimal(940), Decimal(1000))
+    store_figures(beats["b"], Decimal(970), Decimal(1000))
+    asyncio.run(watcher.check())
+    assert read == [] and all(h.deployment.halt is None for h in s.handles)  # lost 90
+    store_figures(beats["b"], Decimal(960), Decimal(1000))
+    asyncio.run(watcher.check())
+    assert read == []  # the /status of neither was asked for
+    for h in s.handles:  # lost 100 in all: every strategy halted by the daemon
+        assert h.deployment.halt is not None and h.deployment.halt.kind == "portfolio_daily_loss"
 
 
 def test_the_summed_daily_loss_halts_every_strategy_once() -> None:
