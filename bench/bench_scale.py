@@ -9,7 +9,7 @@ rule runs: two fills, journaled in the candle's one transaction), then:
 - memory: mean PSS and USS per worker, just deployed and again after a candle and a `/status`
   read (`qkt status`), against a bare fastapi + uvicorn + pyzmq process's RSS;
 - idle CPU: CPU time of the daemon, the fork server and every worker over a window between two
-  candles, in cores;
+  candles, in cores; and again with a Prometheus scraping the daemon's `/metrics` every second;
 - candle-burst latency: every worker's first FILL line (written after the candle's journal
   commit) minus the moment the hub published the minute's candles (by the hub's own clock,
   `GET /hub`; how long after the minute that was is shown too),
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -128,12 +129,15 @@ def _tree(pid: int) -> list[psutil.Process]:
     return [daemon, *daemon.children(recursive=True)]
 
 
-def _idle_cores(pid: int) -> tuple[float, float]:
+def _idle_cores(pid: int, scrape: Callable[[], object] | None = None) -> tuple[float, float]:
     """Cores used by the whole tree, and by the daemon alone, between two candles (from 5 s to
-    50 s past a minute)."""
+    50 s past a minute); with `scrape` called once a second meanwhile (a Prometheus)."""
     _sleep_to_second(5)
     tree = _tree(pid)
     before, daemon_before, start = _cpu_s(tree), _cpu_s(tree[:1]), time.monotonic()
+    while scrape is not None and time.time() % 60 < 49:
+        scrape()
+        time.sleep(1 - time.time() % 1)
     _sleep_to_second(50)
     elapsed = time.monotonic() - start
     return (_cpu_s(tree) - before) / elapsed, (_cpu_s(tree[:1]) - daemon_before) / elapsed
@@ -228,6 +232,10 @@ def run(count: int) -> None:
             last_minute = int((time.time() - 20) // 60) * 60
             fills = _fills(state.logs_dir, minute, last_minute)
             watch.stop()
+            # Idle again, with a Prometheus scraping `/metrics` every second meanwhile.
+            client = connect_when_up(state, proc)
+            scraped, scraped_daemon = _idle_cores(proc.pid, scrape=client.metrics)
+            client.close()
             bursts = {m: _since_sent(f, m, watch.published(m)) for m, f in fills.items()}
             burst = bursts[minute]
             sent = [at - minute for at in watch.published(minute).values()]
@@ -248,6 +256,8 @@ def run(count: int) -> None:
         *((f"{name}, after a candle", f"{v:.1f} MiB", base, v / bare) for name, v in settled),
         ("idle CPU, all processes", f"{idle:.3f} cores", "target < 0.3 cores", idle),
         ("idle CPU, the daemon alone", f"{idle_daemon:.3f} cores", "", idle_daemon),
+        ("idle, /metrics scraped every 1 s", f"{scraped:.3f} cores", "target < 0.3 cores", scraped),
+        ("the same, the daemon alone", f"{scraped_daemon:.3f} cores", "", scraped_daemon),
         (
             "hub sent the minute's candles",
             f"{min(sent) * 1000:.0f} ms" if sent else "not seen",
