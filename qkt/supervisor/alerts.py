@@ -8,8 +8,11 @@
     await alerts.aclose()                     # the stop message gets a few seconds to leave
 
 `emit` never blocks and never raises: a dead receiver costs the daemon nothing. The daily
-summary is built from the workers' last `/status` answers, gathered periodically and again
-right before the summary is due; its clock is injected (`clock=`) so tests need not wait.
+summary is built from the figures the workers store in their heartbeat files, gathered
+periodically and again right before the summary is due; its clock is injected (`clock=`) so
+tests need not wait. A worker's `/status` is asked only for what its heartbeat lacks: the fill
+behind a trade count that grew (when a channel wants fills), or figures it never stored (a worker
+of an older qkt), so neither a thousand strategies nor fills every few seconds fan out requests.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from qkt.hub import FeedEvent
 from qkt.notify import ChannelHealth, Event, EventKind, Notifier, NotifyConfig, SummaryScheduler
 from qkt.notify.summary import Clock, utc_now
 from qkt.supervisor.chatops import ChatActions
-from qkt.supervisor.dayfigures import DayFigures
-from qkt.supervisor.handle import WorkerState
+from qkt.supervisor.dayfigures import DayFigures, StrategyFigures
+from qkt.supervisor.figures import LastFigures
+from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.records import RunningStatus
+from qkt.timefmt import iso_utc
 
 if TYPE_CHECKING:
     from qkt.supervisor.daemon import Daemon
@@ -136,19 +141,39 @@ class Alerts:
             await asyncio.sleep(TICK_S)
 
     async def gather(self) -> None:
-        """Read every running worker's `/status` into the day's figures (and fills)."""
+        """Every running worker's figures into the day's figures, and its fills: from its
+        heartbeat file, and from its `/status` only where that lacks something."""
         assert self._daemon is not None
         registry = self._daemon.registry
         handles = registry.handles()
-        running = [h.name for h in handles if h.state is WorkerState.RUNNING]
+        running = [h for h in handles if h.state is WorkerState.RUNNING]
+        stored = registry.read_figures()
+        asked = [h.name for h in running if self._needs_status(h, stored.get(h.name))]
         found = await asyncio.gather(
-            *(registry.status_of(name) for name in running), return_exceptions=True
+            *(registry.status_of(name) for name in asked), return_exceptions=True
         )
         for status in found:
             if isinstance(status, RunningStatus):
                 self.figures.observe(status)
                 self._fills(status)
+        for handle in running:
+            figures = stored.get(handle.name)
+            if figures is None or handle.name in asked:
+                continue
+            started = None if handle.started_at_ms is None else iso_utc(handle.started_at_ms)
+            day = StrategyFigures(figures.equity, figures.realized, figures.trades)
+            self.figures.take(handle.name, day, started, handle.deployment.balance)
+            if handle.name not in self._trades:  # where new fills will count from
+                self._trades[handle.name] = _trades(handle, figures.trades)
         self.figures.forget_all_but(h.name for h in handles)
+
+    def _needs_status(self, handle: WorkerHandle, figures: LastFigures | None) -> bool:
+        """Its heartbeat stores no figures, or it filled since the last look and a channel
+        wants fills (the beat's trade count is at most a beat old; its fill is in `/status`)."""
+        if figures is None:
+            return True
+        before = self._trades.get(handle.name)
+        return self.wants_fills and before is not None and _trades(handle, figures.trades) > before
 
     def _fills(self, status: RunningStatus) -> None:
         """A fill event for the last trade when the trade count grew (fills are opt-in)."""
@@ -177,6 +202,11 @@ class Alerts:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.notifier.aclose(drain_s)
+
+
+def _trades(handle: WorkerHandle, stored: int) -> int:
+    """The trade count of its last beat, else of its stored figures."""
+    return stored if handle.trades is None else handle.trades
 
 
 class Collectors(Collector):

@@ -1,9 +1,10 @@
 """The daily summary's figures: each strategy's equity, its change since 00:00 UTC, realized PnL,
-trades and halts, from the workers' last `/status` answers.
+trades and halts, from the figures the workers store in their heartbeat files (or their `/status`).
 
-`DayFigures.observe` is fed every status the daemon gathers (periodically, and right before the
-summary); `DayFigures.summary(day)` is the `DaySummary` qkt.notify sends. The day's starting
-equity is the first one seen that UTC day (a strategy deployed today starts at its balance).
+`DayFigures.take` is fed the figures the daemon gathers (periodically, and right before the
+summary), `observe` a whole `/status`; `DayFigures.summary(day)` is the `DaySummary` qkt.notify
+sends. The day's starting equity is the first one seen that UTC day (a strategy deployed today
+starts at its balance).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class _Seen:
     halts: int
 
 
+@dataclass(frozen=True, slots=True)
+class StrategyFigures:
+    """What the summary takes of a strategy: money as exact decimal strings."""
+
+    equity: str
+    realized: str
+    trades: int
+
+
 def _decimal(text: str) -> Decimal:
     try:
         return Decimal(text)
@@ -46,23 +56,40 @@ class DayFigures:
 
     def observe(self, status: RunningStatus) -> None:
         """Take one worker's `/status` (money arrives as exact decimal strings)."""
-        today = self._clock().date()
-        equity = _decimal(status.equity)
         halts = status.extra.get("halts")
-        seen = self._seen.get(status.name)
+        self.take(
+            status.name,
+            StrategyFigures(status.equity, status.realized, status.trades),
+            status.started_at,
+            status.start_balance,
+            halts if isinstance(halts, int) and not isinstance(halts, bool) else None,
+        )
+
+    def take(
+        self,
+        name: str,
+        figures: StrategyFigures,
+        started_at: str | None,
+        start_balance: str,
+        halts: int | None = None,
+    ) -> None:
+        """Take one strategy's figures; `started_at` is its process's start (ISO 8601 UTC)."""
+        today = self._clock().date()
+        equity = _decimal(figures.equity)
+        seen = self._seen.get(name)
         if seen is None:
             # A worker that started today started the day at its balance; an older one is
             # first seen now (a daemon restart), so its change counts from here.
-            fresh = status.started_at[:10] == today.isoformat()
-            start = _decimal(status.start_balance) if fresh else equity
+            fresh = started_at is not None and started_at[:10] == today.isoformat()
+            start = _decimal(start_balance) if fresh else equity
             seen = _Seen(today, start, equity, Decimal(0), 0, 0, 0)
-            self._seen[status.name] = seen
+            self._seen[name] = seen
         elif seen.day != today:  # a new UTC day: its change counts from here
             seen.day, seen.day_start, seen.day_trades_start = today, seen.equity, seen.trades
         seen.equity = equity
-        seen.realized = _decimal(status.realized)
-        seen.trades = status.trades
-        if isinstance(halts, int) and not isinstance(halts, bool):
+        seen.realized = _decimal(figures.realized)
+        seen.trades = figures.trades
+        if halts is not None:
             seen.halts = halts
 
     def forget_all_but(self, names: Iterable[str]) -> None:

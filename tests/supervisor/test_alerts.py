@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from qkt.supervisor.alerts import Alerts
 from qkt.supervisor.chatops import ChatActions
 from qkt.supervisor.config import load_config
 from qkt.supervisor.errors import ConfigError
+from qkt.supervisor.figures import LastFigures
 from qkt.supervisor.handle import WorkerState
 from qkt.supervisor.records import RunningStatus
 from tests.fakes.notify_receivers import NotifyReceiver, notify_receiver
@@ -51,21 +53,41 @@ def status(
 
 
 @dataclass
+class FakeDeployment:
+    balance: str = "10000"
+
+
+@dataclass
 class FakeHandle:
     name: str
     state: WorkerState = WorkerState.RUNNING
     keys: tuple[CandleKey, ...] = (CandleKey.parse(KEY),)
+    trades: int | None = None  # the trade count of its last beat
+    started_at_ms: int | None = None
+    deployment: FakeDeployment = field(default_factory=FakeDeployment)
 
 
 @dataclass
 class FakeRegistry:
     statuses: dict[str, RunningStatus] = field(default_factory=dict)
+    stored: dict[str, LastFigures] = field(default_factory=dict)  # in the heartbeat files
+    beats: dict[str, int] = field(default_factory=dict)  # trade counts of the last beats
+    asked: list[str] = field(default_factory=list)
 
     def handles(self) -> list[FakeHandle]:
-        return [FakeHandle(name) for name in sorted(self.statuses)]
+        return [FakeHandle(name, trades=self.beats.get(name)) for name in sorted(self.statuses)]
 
     async def status_of(self, name: str) -> RunningStatus:
+        self.asked.append(name)
         return self.statuses[name]
+
+    def read_figures(self) -> dict[str, LastFigures]:
+        return dict(self.stored)
+
+
+def stored(equity: str, trades: int, realized: str = "0") -> LastFigures:
+    """Figures as a worker stores them in its heartbeat file."""
+    return LastFigures(equity, realized, "0", realized, trades, True, False, {}, 0, "10000")
 
 
 @dataclass
@@ -161,6 +183,52 @@ def test_fills_are_sent_only_to_a_channel_that_names_them(tmp_path: Path) -> Non
             "symbol": "BTCUSDT", "side": "sell", "qty": "0.01", "price": "20001.5", "fills": "2"
         }  # fmt: skip
         assert rx.posts("/hook/all") == []  # "*" leaves fills out
+
+
+def test_figures_come_from_the_heartbeats_and_a_status_only_for_a_new_fill(
+    tmp_path: Path,
+) -> None:
+    """A thousand strategies must not cost a thousand `/status` requests a minute for the
+    summary, or every 2 s for fills: the figures are read from the heartbeat files, and a worker
+    is asked only when its beat's trade count grew (its fill is in its `/status`)."""
+    trade = {
+        "id": 2, "order_id": 2, "ts": 1, "broker": "SIM", "symbol": "BTCUSDT", "side": "buy",
+        "qty": "0.01", "price": "20000", "fee": "0", "realized": "0", "position": "0.01",
+        "role": "taker", "rule": 1,
+    }  # fmt: skip
+    today = dt.datetime(2026, 5, 8, 12, tzinfo=dt.UTC)
+    with notify_receiver() as rx:
+        fills = {"kind": "webhook", "url": rx.url("/hook/fills"), "events": ["fill"], **FAST}
+        config = hooks(rx, tmp_path, fills=fills)
+
+        async def scenario() -> None:
+            daemon = FakeDaemon()
+            registry = daemon.registry
+            registry.statuses = {
+                "alpha": status("alpha", "10250.5", 1, "250.5", last=trade),
+                "beta": status("beta", "1", 0),
+            }
+            registry.stored = {"alpha": stored("10250.5", 0, "250.5"), "beta": stored("990", 0)}
+            registry.beats = {"alpha": 0, "beta": 0}
+            alerts = Alerts(config, clock=lambda: today)
+            await alerts.start(daemon)  # type: ignore[arg-type]
+            await alerts.gather()
+            await alerts.gather()
+            assert registry.asked == []  # everything from the heartbeats
+            rows = {row.name: row for row in alerts.figures.summary(today.date()).strategies}
+            assert rows["alpha"].equity == Decimal("10250.5")
+            assert rows["alpha"].realized == Decimal("250.5")
+            assert rows["beta"].equity == Decimal(990)
+            registry.beats["alpha"] = 1  # its next beat: one more trade
+            await alerts.gather()
+            # Only the one that filled, for its fill (the alerts' own 2 s round may ask too).
+            assert set(registry.asked) == {"alpha"}
+            await wait_until_async(lambda: rx.posts("/hook/fills"))
+            await alerts.aclose()
+
+        asyncio.run(scenario())
+        (fill,) = (post.json() for post in rx.posts("/hook/fills"))
+        assert fill["strategy"] == "alpha" and fill["fields"]["price"] == "20000"
 
 
 def test_chat_halt_and_resume_go_to_the_halting_service() -> None:
