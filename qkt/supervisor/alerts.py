@@ -64,6 +64,8 @@ class Alerts:
 
     def emit(self, event: Event) -> None:
         """Publish `event` to every channel subscribed to its kind. Never blocks or raises."""
+        if event.kind is EventKind.HALT and event.strategy is not None:
+            self.figures.halted(event.strategy)  # the summary's halts of the day
         self.notifier.publish(event)
 
     async def start(self, daemon: Daemon) -> None:

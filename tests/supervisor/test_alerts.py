@@ -14,12 +14,13 @@ import pytest
 
 from qkt.hub import FeedEvent
 from qkt.market.models import CandleKey
-from qkt.notify import NotifyConfigError, parse_notify_config
+from qkt.notify import Event, NotifyConfigError, parse_notify_config
 from qkt.paths import StateDir
 from qkt.records import decode
 from qkt.supervisor.alerts import Alerts
 from qkt.supervisor.chatops import ChatActions
 from qkt.supervisor.config import load_config
+from qkt.supervisor.dayfigures import StrategyFigures
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.figures import LastFigures
 from qkt.supervisor.handle import WorkerState
@@ -229,6 +230,25 @@ def test_figures_come_from_the_heartbeats_and_a_status_only_for_a_new_fill(
         asyncio.run(scenario())
         (fill,) = (post.json() for post in rx.posts("/hook/fills"))
         assert fill["strategy"] == "alpha" and fill["fields"]["price"] == "20000"
+
+
+def test_the_summary_counts_each_strategys_halts_of_the_day(tmp_path: Path) -> None:
+    """Its halts column was always 0: no worker's /status has such a count. The daemon sees
+    every halt as an event (by an operator, a strategy's limit, a daemon-wide limit)."""
+    now = [dt.datetime(2026, 5, 8, 9, tzinfo=dt.UTC)]
+    with notify_receiver() as rx:
+        alerts = Alerts(hooks(rx, tmp_path), clock=lambda: now[0])
+        alerts.figures.take("alpha", StrategyFigures("10000", "0", 0), None, "10000")
+        alerts.figures.take("beta", StrategyFigures("10000", "0", 0), None, "10000")
+        alerts.emit(Event.halt("alpha", "max_daily_loss 100 breached: lost 101"))
+        alerts.emit(Event.resume("alpha"))
+        alerts.emit(Event.halt("alpha", "halted by the operator"))
+        halts = {row.name: row.halts for row in alerts.figures.summary(now[0].date()).strategies}
+        assert halts == {"alpha": 2, "beta": 0}
+        now[0] += dt.timedelta(days=1)  # a new UTC day counts from zero
+        alerts.emit(Event.halt("beta", "halted by the operator"))
+        halts = {row.name: row.halts for row in alerts.figures.summary(now[0].date()).strategies}
+        assert halts == {"alpha": 0, "beta": 1}
 
 
 def test_chat_halt_and_resume_go_to_the_halting_service() -> None:
