@@ -109,7 +109,11 @@ async def _run(spec: WorkerSpec, program: Program) -> RunSummary:
         heartbeat = HeartbeatWriter(heartbeat_file(spec.state_dir, spec.name))
     lifeline = Lifeline(spec.parent_pid, heartbeat=heartbeat)
     runner = WorkerRunner(spec, program, lifeline)
-    lifeline.report(runner.trades_so_far, runner.halt_changes, HeartbeatFigures(runner.engine))
+    lifeline.report(
+        runner.trades_so_far,
+        runner.halt_changes,
+        HeartbeatFigures(runner.engine, runner.changes_so_far),
+    )
     lifeline.install()
     try:
         return await runner.run()

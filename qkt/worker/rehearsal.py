@@ -98,7 +98,11 @@ async def _run(spec: WorkerSpec) -> Rehearsal:
     app = prebuild_status_app()
     lifeline = Lifeline(None, heartbeat=heartbeat)
     runner = _RehearsalRunner(spec, program, lifeline)
-    lifeline.report(runner.trades_so_far, runner.halt_changes, HeartbeatFigures(runner.engine))
+    lifeline.report(
+        runner.trades_so_far,
+        runner.halt_changes,
+        HeartbeatFigures(runner.engine, runner.changes_so_far),
+    )
     try:
         summary = await runner.run()
     finally:

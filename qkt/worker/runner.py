@@ -135,6 +135,9 @@ class WorkerRunner:
         self.port: int | None = None
         self.candles: dict[str, int] = {str(key): 0 for key in program.keys}
         self.warmup_candles = 0
+        # Moves whenever the account or the halt may have (every report of a candle's or a
+        # verb's events): the heartbeat's figures are made again only when it moved.
+        self.changes = 0
         self._engine: StrategyEngine | None = None
         self._journal: SqliteJournal | None = None
         self._subscriber: HubSubscriber | None = None
@@ -270,6 +273,7 @@ class WorkerRunner:
         self._report(events)
 
     def _report(self, events: list[EngineEvent]) -> None:
+        self.changes += 1
         if self._risk is not None:
             self._risk.count(events)
         for event in events:
@@ -381,6 +385,10 @@ class WorkerRunner:
     def engine(self) -> StrategyEngine | None:
         """The engine once the journal is open (None before): for the heartbeat's figures."""
         return self._engine
+
+    def changes_so_far(self) -> int:
+        """`changes`, for the heartbeat's figures."""
+        return self.changes
 
     def trades_so_far(self) -> int | None:
         """The engine's trade count (None before the journal is open): for the heartbeat."""

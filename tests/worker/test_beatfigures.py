@@ -94,10 +94,20 @@ class Clock:
         return self.now
 
 
+class Changes:
+    """The runner's count of reports: it moves with every candle and verb."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        return self.count
+
+
 def test_figures_are_stored_once_settled_and_hold_the_engines_account() -> None:
     engine = StrategyEngine(compile_source(FLIPPER), EngineConfig(), MemoryJournal())
-    clock = Clock()
-    due = HeartbeatFigures(lambda: engine, clock=clock, wall_ms=lambda: 1_700_000_000_000)
+    clock, changes = Clock(), Changes()
+    due = HeartbeatFigures(lambda: engine, changes, clock=clock, wall_ms=lambda: 1_700_000_000_000)
     first = due()  # the first beat stores them at once
     assert first is not None
     figures = figures_from_beat(first)
@@ -107,6 +117,7 @@ def test_figures_are_stored_once_settled_and_hold_the_engines_account() -> None:
     clock.now += 2
     assert due() is None  # nothing changed
     engine.on_candle(candle(0, 100))  # a candle: a buy and a close fill
+    changes.count += 1
     clock.now += 2
     assert due() is None  # a candle since the last beat: the burst is still on, wait
     clock.now += 2
@@ -123,12 +134,13 @@ def test_figures_are_stored_once_settled_and_hold_the_engines_account() -> None:
 
 def test_figures_that_never_settle_are_still_stored_every_so_often() -> None:
     engine = StrategyEngine(compile_source(FLIPPER), EngineConfig(), MemoryJournal())
-    clock = Clock()
-    due = HeartbeatFigures(lambda: engine, clock=clock)
+    clock, changes = Clock(), Changes()
+    due = HeartbeatFigures(lambda: engine, changes, clock=clock)
     assert due() is not None
     stored = []
     for i in range(1, 12):  # a candle between every two beats (a fast simulated market)
         engine.on_candle(candle(i, 100 + i))
+        changes.count += 1
         clock.now += 2
         stored.append(due())
     # Stored once they have kept changing for MAX_AGE_S (two beats of 2 s after the beat that
@@ -138,7 +150,7 @@ def test_figures_that_never_settle_are_still_stored_every_so_often() -> None:
 
 
 def test_no_engine_yet_no_figures() -> None:
-    assert HeartbeatFigures(lambda: None)() is None
+    assert HeartbeatFigures(lambda: None, Changes())() is None
 
 
 def _scrape(port: int) -> dict[str, float]:
