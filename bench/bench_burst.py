@@ -19,6 +19,11 @@ and 99th percentiles in microseconds per candle, one process, CANDLES candles (d
 Then the CPU time of all four steps, one candle after another and after 50 ms idle before each:
 a worker meets a candle after a minute of sleep, with its code and data out of the CPU's caches.
 
+Then how much memory one candle's work touches (pages the kernel marks referenced, read from
+`/proc/PID/smaps` of a forked worker by its parent while it waits): the private part (Python's
+objects, the copies of code a worker has written to, malloc's heap, SQLite's cache) is what a
+thousand workers each bring back into the CPU's caches at every burst.
+
 Then the disk's part of a burst: a thousand workers each commit their own journal at the same
 moment, and the disk takes the flushes (fdatasync, as SQLite's commit) one after another. Timed
 with a thread per file, each appending a commit's worth (24 KiB, six WAL frames) and flushing
@@ -122,13 +127,7 @@ def run_cpu(count: int, pause_s: float) -> list[float]:
             if timed and pause_s:
                 time.sleep(pause_s)
             began = time.thread_time_ns()
-            item = decode_message(frames)
-            assert isinstance(item, SequencedCandle)
-            with journal.transaction():
-                events = engine.on_candle(item.candle)
-                journal.record_equity(item.candle.end_ms, engine.account)
-                journal.save_state(engine.export_state())
-            _report(log, events)
+            _one_candle(frames, journal, engine, log)
             if timed:
                 out.append((time.thread_time_ns() - began) / 1000)
     return out
@@ -146,6 +145,75 @@ def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
 def _file_logger(path: Path) -> logging.Logger:
     configure(file=path)  # as a worker sets itself up
     return logging.getLogger("qkt.strategy")
+
+
+def touched_kib(count: int) -> tuple[float, float, float]:
+    """Median KiB one candle touches in a forked worker: private (writable) and shared (code)
+    mappings, and the private KiB of a round with no candle (what the measuring costs)."""
+    to_parent, from_child = os.pipe()
+    to_child, from_parent = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: clear the referenced bits, do one candle, let the parent look
+        code = 1
+        try:
+            clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
+            with _worker() as (journal, engine, log):
+                for n, frames in enumerate(candles(WARM_UP + 2 * count)):
+                    measured = n >= WARM_UP
+                    if measured:
+                        os.write(clear, b"1")
+                    if not measured or n % 2:  # every other measured round: no candle
+                        _one_candle(frames, journal, engine, log)
+                    if measured:
+                        os.write(from_child, b"c" if n % 2 else b"-")
+                        os.read(to_child, 1)
+            code = 0
+        finally:
+            os._exit(code)
+    private: list[float] = []
+    shared: list[float] = []
+    idle: list[float] = []
+    try:
+        for _ in range(2 * count):
+            kind = os.read(to_parent, 1)
+            writable, text = _referenced_kib(pid)
+            if kind == b"c":
+                private.append(writable)
+                shared.append(text)
+            else:
+                idle.append(writable)
+            os.write(from_parent, b"k")
+    finally:
+        os.waitpid(pid, 0)
+        for fd in (to_parent, from_child, to_child, from_parent):
+            os.close(fd)
+    return statistics.median(private), statistics.median(shared), statistics.median(idle)
+
+
+def _one_candle(
+    frames: list[bytes], journal: SqliteJournal, engine: StrategyEngine, log: logging.Logger
+) -> None:
+    item = decode_message(frames)
+    assert isinstance(item, SequencedCandle)
+    with journal.transaction():
+        events = engine.on_candle(item.candle)
+        journal.record_equity(item.candle.end_ms, engine.account)
+        journal.save_state(engine.export_state())
+    _report(log, events)
+
+
+def _referenced_kib(pid: int) -> tuple[float, float]:
+    """KiB referenced in `pid`'s writable (private) mappings and in its read-only ones."""
+    writable = text = 0.0
+    is_writable = False
+    with open(f"/proc/{pid}/smaps", "rb") as smaps:
+        for line in smaps:
+            if line.startswith(b"Referenced:"):
+                kib = float(line.split()[1])
+                writable, text = (writable + kib, text) if is_writable else (writable, text + kib)
+            elif b"-" in line[:20] and not line[:1].isupper():  # a mapping's first line
+                is_writable = line.split()[1][1:2] == b"w"
+    return writable, text
 
 
 def concurrent_flushes(count: int, size: int = 24 * 1024) -> list[float]:
@@ -212,6 +280,11 @@ def main() -> None:
             f"CPU of all four, {'back to back' if not pause_s else f'after {pause_s:g} s idle'}: "
             f"median {statistics.median(cpu):.0f} µs a candle"
         )
+    private, shared, idle = touched_kib(40)
+    print(
+        f"Memory one candle touches: {private:.0f} KiB private, {shared:.0f} KiB of shared code "
+        f"(a round with no candle: {idle:.0f} KiB private)"
+    )
     for workers in (100, 1000):
         flushed = concurrent_flushes(workers)
         print(

@@ -259,6 +259,12 @@ def run(count: int) -> None:
         ("idle, /metrics scraped every 1 s", f"{scraped:.3f} cores", "target < 0.3 cores", scraped),
         ("the same, the daemon alone", f"{scraped_daemon:.3f} cores", "", scraped_daemon),
         (
+            "the daemon's CPU per scrape",
+            f"{(scraped_daemon - idle_daemon) * 1000:.0f} ms",
+            "(at one scrape a second)",
+            0.0,
+        ),
+        (
             "hub sent the minute's candles",
             f"{min(sent) * 1000:.0f} ms" if sent else "not seen",
             f"after the minute (the feed's part); last {max(sent, default=0) * 1000:.0f}",
