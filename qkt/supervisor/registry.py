@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 # `logs/daemon.log` is the daemon's own log: a strategy of that name would write into it.
 RESERVED_NAMES: Final = frozenset({"daemon"})
+# A worker stores figures in its heartbeat file at once when ready: one running longer without
+# any stores none (an older qkt's), and is asked its /status instead.
+_FIRST_FIGURES_MS: Final = 10_000
 # A stop asks the worker for its final figures first, for at most this long (a hung worker
 # must not slow its own stop down much).
 _FINAL_FIGURES_S: Final = 1.0
@@ -119,11 +122,13 @@ class Registry(Fleet):
         return found
 
     async def current_figures(self) -> dict[str, LastFigures]:
-        """`read_figures`, and a `/status` of the running workers that have stored none yet
-        (a worker of an older qkt; `StatusCache` bounds how many one call asks)."""
+        """`read_figures`, and a `/status` of the running workers that stored none in their
+        first seconds (a worker of an older qkt; `StatusCache` bounds how many a call asks).
+        A worker stores its first figures as soon as it is ready: a scrape during a deploy of
+        hundreds must not send the daemon asking each new one."""
         self.read_figures()
         running = (h for h in self._handles.values() if h.state is WorkerState.RUNNING)
-        if any(h.name not in self.figures for h in running):
+        if any(h.name not in self.figures and h.uptime_ms() > _FIRST_FIGURES_MS for h in running):
             await self.status_all()
         return self.figures
 

@@ -217,6 +217,9 @@ class WorkerRunner:
         keys = self.program.keys
         await subscriber.subscribe(keys, warmup=spec.warmup)
         self.state = RunState.RUNNING
+        # Trades and figures in the heartbeat file before the daemon sees this worker ready,
+        # not up to a beat later: `qkt list` and a scrape have them from the first look.
+        self.lifeline.beat()
         if self.port is not None:
             write_atomic(spec.port_file, f"{self.port}\n")
         self._say(f"running on {', '.join(str(k) for k in keys)}")

@@ -170,6 +170,8 @@ def test_a_real_workers_figures_reach_the_scrape_from_its_heartbeat(tmp_path: Pa
     with running_daemon(tmp_path / "s", "--control-port", "0", worker=REAL_WORKER) as daemon:
         assert daemon.cli("deploy", str(path)).returncode == 0
         port = int((tmp_path / "s" / "control.port").read_text())
+        # Stored before the worker said it was ready: the first scrape after the deploy has them.
+        assert _scrape(port)["qkt_strategy_equity"] == 10000
         assert wait_until(lambda: _scrape(port).get("qkt_strategy_trades", 0) >= 2, timeout=60)
         first = _scrape(port)
         assert first["qkt_strategy_figures_age_seconds"] <= MAX_AGE_S + 4
