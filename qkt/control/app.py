@@ -14,7 +14,7 @@ from qkt.control import riskroutes, routes, verbs
 from qkt.control.apidocs import render_page
 from qkt.control.auth import require_token
 from qkt.control.guard import RequestGuard
-from qkt.control.metrics import metrics_registry
+from qkt.control.metrics import Exposition
 from qkt.control.riskroutes import RISK_INPUTS
 from qkt.errors import QktError
 from qkt.httperrors import install_error_handlers
@@ -39,7 +39,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.daemon = daemon
-    app.state.metrics = metrics_registry(daemon)
+    app.state.metrics = Exposition(daemon)
     app.include_router(routes.public)
     app.include_router(routes.router)
     app.include_router(verbs.router)

@@ -11,7 +11,6 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, WithJsonSchema
 
 from qkt.control.auth import require_token
-from qkt.control.metrics import render
 from qkt.control.schemas import (
     NAME_DESCRIPTION,
     NAME_REGEX,
@@ -267,5 +266,5 @@ async def metrics(request: Request, daemon: DaemonDep) -> Response:
     """Prometheus text, no token needed (the control plane is loopback only): strategies by
     state, each strategy's equity, PnL, trades, state and feed freshness, the hub's keys."""
     await daemon.registry.current_figures()  # from the workers' heartbeat files
-    body = render(request.app.state.metrics)
+    body = request.app.state.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

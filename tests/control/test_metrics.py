@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
+from qkt.control.metrics import Exposition
+from qkt.supervisor.figures import LastFigures
+from qkt.supervisor.handle import WorkerState
 from tests.helpers import REPO_ROOT, wait_until
 from tests.supervisor.daemons import running_daemon, strategy
 
@@ -71,3 +80,50 @@ def test_one_scrape_has_every_strategy_and_survives_a_restart(tmp_path: Path) ->
     with running_daemon(tmp_path / "s", *args) as daemon:
         assert daemon.token() != first_token
         assert wait_until(lambda: equities(port) == expected, timeout=30)
+
+
+class Collected(Collector):
+    def collect(self) -> Iterator[Metric]:
+        return iter(())
+
+
+def test_the_figures_are_formatted_again_only_when_one_changed() -> None:
+    """At 1,000 strategies formatting 10,000 figure samples was most of a scrape's 0.2 s: a
+    scrape that finds no strategy's state, restarts or figures changed reuses their text."""
+    handles = [
+        SimpleNamespace(name=f"s{i}", state=WorkerState.RUNNING, restarts=0) for i in range(3)
+    ]
+    at_ms = int(time.time() * 1000)
+    figures = {
+        h.name: LastFigures("1000", "0", "0", "0", 2, True, False, {"SIM:BTCUSDT:1m": 0}, at_ms)
+        for h in handles
+    }
+    daemon = SimpleNamespace(
+        registry=SimpleNamespace(handles=lambda: handles, figures=figures),
+        hub_keys=lambda: [],
+        uptime_ms=lambda: 1000,
+        collector=Collected,
+    )
+    exposition = Exposition(daemon)  # type: ignore[arg-type]
+
+    def parsed() -> dict[str, dict[str, float]]:
+        found: dict[str, dict[str, float]] = {}
+        for family in text_string_to_metric_families(exposition.render().decode()):
+            for sample in family.samples:
+                name = sample.labels.get("name", "")
+                found.setdefault(sample.name, {})[name] = sample.value
+        return found
+
+    first = parsed()
+    assert first["qkt_strategy_equity"] == {"s0": 1000, "s1": 1000, "s2": 1000}
+    assert set(first["qkt_strategy_figures_age_seconds"]) == {"s0", "s1", "s2"}
+    text = exposition._figures_text
+    parsed()
+    assert exposition._figures_text is text  # nothing changed: not formatted again
+    figures["s1"] = replace(figures["s1"], equity="1250.5", trades=3)
+    handles[2].restarts = 1
+    again = parsed()
+    assert exposition._figures_text is not text
+    assert again["qkt_strategy_equity"]["s1"] == 1250.5
+    assert again["qkt_strategy_trades"]["s1"] == 3
+    assert again["qkt_strategy_restarts_total"]["s2"] == 1
