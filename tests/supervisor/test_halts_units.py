@@ -256,13 +256,9 @@ def test_a_breach_is_reported_even_while_the_operator_works_on_another_strategy(
     assert halted is not None and halted.kind == "operator"  # what the verb recorded
 
 
-def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_says_its_halt_moved(
-    tmp_path: Path,
-) -> None:
-    """A thousand idle workers must not cost a thousand /status requests every round: the
-    heartbeat carries how many times each worker's halt changed, and only a change (or a new
-    process) sends the daemon to read it."""
-    s = Setup()
+def beating(s: Setup, tmp_path: Path) -> tuple[dict[str, HeartbeatWriter], list[str]]:
+    """Each worker of `s` beats into a real heartbeat file the daemon's handle maps; the list
+    fills with the names whose `/status` the daemon asks for."""
     beats = {}
     for found in s.handles:
         path = tmp_path / found.name / "heartbeat"
@@ -278,6 +274,17 @@ def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_say
         return await status_of(name)
 
     s.registry.status_of = counted  # type: ignore[method-assign]
+    return beats, read
+
+
+def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_says_its_halt_moved(
+    tmp_path: Path,
+) -> None:
+    """A thousand idle workers must not cost a thousand /status requests every round: the
+    heartbeat carries how many times each worker's halt changed, and only a change (or a new
+    process) sends the daemon to read it."""
+    s = Setup()
+    beats, read = beating(s, tmp_path)
     watcher = watch(s)
     asyncio.run(watcher.check())
     assert sorted(read) == ["a", "b"]  # new processes: each read once
@@ -316,22 +323,9 @@ def test_daemon_wide_limits_take_the_equities_from_the_heartbeats_without_asking
     """Checked every second at a thousand workers, the summed equity must not cost a thousand
     /status requests a second: it comes from the figures each worker stores with its beat."""
     s = Setup()
-    beats = {}
-    for found in s.handles:
-        path = tmp_path / found.name / "heartbeat"
-        path.parent.mkdir()
-        beats[found.name] = HeartbeatWriter(path)
-        beats[found.name].beat(0, halts=0)
-        store_figures(beats[found.name], Decimal(1000), Decimal(1000))
-        found.heartbeat = HeartbeatReader(path)
-    read: list[str] = []
-    status_of = s.registry.status_of
-
-    async def counted(name: str) -> RunningStatus:
-        read.append(name)
-        return await status_of(name)
-
-    s.registry.status_of = counted  # type: ignore[method-assign]
+    beats, read = beating(s, tmp_path)
+    for writer in beats.values():
+        store_figures(writer, Decimal(1000), Decimal(1000))
     watcher = watch(s, max_daily_loss=Decimal(100))
     asyncio.run(watcher.check())
     assert sorted(read) == ["a", "b"]  # new processes: each read once, for its halt
