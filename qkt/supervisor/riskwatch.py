@@ -1,6 +1,7 @@
 """`RiskWatch`: the daemon reads its workers' risk figures every `[risk] check_interval_s`.
 
-Two jobs, both from the `/status` of each running worker:
+Two jobs, from what each running worker's heartbeat file holds and, where that is not enough,
+its `/status`:
 - keep each deployment's halt record in step with its worker (a strategy's own limit halted
   it, or a daily-loss halt lifted at 00:00 UTC), reporting each change as an event, so that
   `qkt list` shows it and a restarted worker is handed it;
