@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from qkt.supervisor.figures import LastFigures
-from qkt.supervisor.handle import WorkerState
+from qkt.supervisor.handle import WorkerHandle, WorkerState
 
 if TYPE_CHECKING:
     from prometheus_client import Metric
@@ -61,7 +61,9 @@ class DaemonCollector(Collector):
         for handle in handles:
             figures = figures_of.get(handle.name)
             if figures is not None:
-                age.add_metric([handle.name], max(0.0, (now_ms - figures.at_ms) / 1000))
+                age.add_metric(
+                    [handle.name], max(0.0, (now_ms - _vouched_ms(handle, figures)) / 1000)
+                )
         yield age
         published = CounterMetricFamily(
             "qkt_hub_candles_published", "Closed candles published, per hub key.", labels=["key"]
@@ -79,6 +81,17 @@ class DaemonCollector(Collector):
             "Seconds since the daemon started.",
             value=self._daemon.uptime_ms() / 1000,
         )
+
+
+def _vouched_ms(handle: WorkerHandle, figures: LastFigures) -> int:
+    """When `figures` were last known to be the worker's own: when taken, or a later beat of a
+    running worker that said its stored figures were still current (between candles, figures
+    do not change: they are not old, however long since they were taken)."""
+    reader = handle.heartbeat
+    if reader is None or handle.state is not WorkerState.RUNNING:
+        return figures.at_ms
+    confirmed = reader.figures_confirmed_ms()
+    return figures.at_ms if confirmed is None else max(figures.at_ms, confirmed)
 
 
 # One strategy as its series show it: name, state, restarts, figures (None: none yet).

@@ -11,11 +11,14 @@ A beat stores them when they changed (a candle, a fill, a halt) and have then st
 for a whole beat interval, or when they have kept changing for `MAX_AGE_S` (a market faster
 than the beat): so they are a few seconds behind a candle at most, and never made while every
 worker of the box is busy with the same candle (the burst at each minute), where that work
-would delay them all.
+would delay them all. Every beat at which the stored figures are still the worker's own says so
+(`confirm_figures`): their age, for the daemon, is the time since then, a beat at most while
+the worker runs, however long since its last candle.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
@@ -28,6 +31,9 @@ from qkt.worker.record import WorkerFigures
 
 if TYPE_CHECKING:
     from qkt.engine import StrategyEngine
+    from qkt.worker.heartbeat import HeartbeatWriter
+
+log = logging.getLogger(__name__)
 
 MAX_AGE_S: Final = 4.0  # figures that keep changing are stored at least this often
 
@@ -50,7 +56,7 @@ def engine_figures(engine: StrategyEngine, now_ms: int) -> WorkerFigures:
 
 
 class HeartbeatFigures:
-    """Called at each beat: the figures' text to store now, or None (nothing new to store)."""
+    """At each beat (`store`): the figures stored when due, and confirmed while current."""
 
     def __init__(
         self,
@@ -70,7 +76,17 @@ class HeartbeatFigures:
         self._stored: int | None = None  # the same, when the stored figures were made
         self._moving_since: float | None = None  # first beat that saw them differ from stored
 
-    def __call__(self) -> bytes | None:
+    def store(self, writer: HeartbeatWriter) -> None:
+        """One beat's part: new figures into `writer`'s file when due (`due`), and the time,
+        when what the file holds is what the worker has now."""
+        text = self.due()
+        if text is not None and not writer.write_figures(text):
+            log.warning("figures of %d bytes do not fit the heartbeat file", len(text))
+        elif self._stored is not None and self._stored == self._seen:
+            writer.confirm_figures(self._wall_ms())
+
+    def due(self) -> bytes | None:
+        """The figures' text to store now, or None (nothing new to store)."""
         now_seen = self._changes()
         settled, self._seen = now_seen == self._seen, now_seen
         if now_seen == self._stored:

@@ -41,6 +41,10 @@ FILE_NAME: Final = "heartbeat"
 # MAP_SIZE bytes; only the pages written take memory (one, for a strategy with a few keys).
 FIGURES_HEAD: Final = struct.Struct("<II")
 FIGURES_AT: Final = 64
+# Right after the beat: the wall clock (epoch ms) of the last beat at which the stored figures
+# were still the worker's figures (0: never): how old they are is how long since that.
+CONFIRMED: Final = struct.Struct("<q")
+CONFIRMED_AT: Final = BEAT.size
 MAP_SIZE: Final = 16 * 1024
 FIGURES_MAX: Final = MAP_SIZE - FIGURES_AT - FIGURES_HEAD.size
 
@@ -98,6 +102,10 @@ class HeartbeatWriter:
         FIGURES_HEAD.pack_into(self._map, FIGURES_AT, len(text), zlib.crc32(text))
         return True
 
+    def confirm_figures(self, wall_ms: int) -> None:
+        """The stored figures are still the worker's figures at `wall_ms`."""
+        CONFIRMED.pack_into(self._map, CONFIRMED_AT, wall_ms)
+
     def close(self) -> None:
         with contextlib.suppress(ValueError, BufferError):
             self._map.close()
@@ -124,6 +132,13 @@ class HeartbeatReader:
     def read(self) -> Beat:
         at, pid, trades, halts = BEAT.unpack_from(self._map, 0)
         return Beat(at, pid, None if trades < 0 else trades, halts)
+
+    def figures_confirmed_ms(self) -> int | None:
+        """When (epoch ms) the worker last said its stored figures were still current."""
+        if len(self._map) < MAP_SIZE:
+            return None
+        (wall_ms,) = CONFIRMED.unpack_from(self._map, CONFIRMED_AT)
+        return wall_ms or None
 
     def figures(self) -> bytes | None:
         """The figures' text the worker stored last; None if none, or caught being rewritten."""

@@ -23,6 +23,7 @@ from typing import Final
 
 import psutil
 
+from qkt.worker.beatfigures import HeartbeatFigures
 from qkt.worker.heartbeat import BEAT_INTERVAL_S, HeartbeatWriter
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class Lifeline:
         self._heartbeat = heartbeat
         self._trades: Callable[[], int | None] = lambda: None
         self._halts: Callable[[], int] = lambda: 0
-        self._figures: Callable[[], bytes | None] = lambda: None
+        self._figures: HeartbeatFigures | None = None
         self._event = asyncio.Event()
         self._request: StopRequest | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -89,22 +90,19 @@ class Lifeline:
         self,
         trades: Callable[[], int | None],
         halts: Callable[[], int],
-        figures: Callable[[], bytes | None] | None = None,
+        figures: HeartbeatFigures | None = None,
     ) -> None:
         """What each heartbeat says: the trade count (the daemon's `qkt list` shows it), how
         many times the halt changed (the daemon reads the worker's halt when that moves) and,
         when `figures` has new ones to store, the strategy's figures (`beatfigures`)."""
-        self._trades, self._halts = trades, halts
-        if figures is not None:
-            self._figures = figures
+        self._trades, self._halts, self._figures = trades, halts, figures
 
     def beat(self) -> None:
         """One heartbeat now (the runner beats at once when it is ready, then the timer)."""
         if self._heartbeat is not None:
             self._heartbeat.beat(self._trades(), self._halts())
-            text = self._figures()
-            if text is not None and not self._heartbeat.write_figures(text):
-                log.warning("figures of %d bytes do not fit the heartbeat file", len(text))
+            if self._figures is not None:
+                self._figures.store(self._heartbeat)
 
     def install(self) -> None:
         """Take over SIGTERM/SIGINT in the running loop and start watching the parent."""

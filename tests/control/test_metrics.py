@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from qkt.control.metrics import Exposition
 from qkt.supervisor.figures import LastFigures
 from qkt.supervisor.handle import WorkerState
+from qkt.worker.heartbeat import HeartbeatReader, HeartbeatWriter
 from tests.helpers import REPO_ROOT, wait_until
 from tests.supervisor.daemons import running_daemon, strategy
 
@@ -91,7 +92,8 @@ def test_the_figures_are_formatted_again_only_when_one_changed() -> None:
     """At 1,000 strategies formatting 10,000 figure samples was most of a scrape's 0.2 s: a
     scrape that finds no strategy's state, restarts or figures changed reuses their text."""
     handles = [
-        SimpleNamespace(name=f"s{i}", state=WorkerState.RUNNING, restarts=0) for i in range(3)
+        SimpleNamespace(name=f"s{i}", state=WorkerState.RUNNING, restarts=0, heartbeat=None)
+        for i in range(3)
     ]
     at_ms = int(time.time() * 1000)
     figures = {
@@ -127,3 +129,37 @@ def test_the_figures_are_formatted_again_only_when_one_changed() -> None:
     assert again["qkt_strategy_equity"]["s1"] == 1250.5
     assert again["qkt_strategy_trades"]["s1"] == 3
     assert again["qkt_strategy_restarts_total"]["s2"] == 1
+
+
+def test_the_figures_age_counts_from_the_last_beat_that_vouched_for_them(tmp_path: Path) -> None:
+    """A 1h strategy's figures, taken at its last candle, are not 40 minutes old while its
+    worker's beats keep saying they are still its figures; a stopped worker's are as old as
+    they are."""
+    writer = HeartbeatWriter(tmp_path / "heartbeat")
+    now_ms = int(time.time() * 1000)
+    taken = LastFigures("1000", "0", "0", "0", 2, True, False, {}, now_ms - 2_400_000)
+    writer.confirm_figures(now_ms - 1_000)
+    handle = SimpleNamespace(
+        name="hourly",
+        state=WorkerState.RUNNING,
+        restarts=0,
+        heartbeat=HeartbeatReader(tmp_path / "heartbeat"),
+    )
+    daemon = SimpleNamespace(
+        registry=SimpleNamespace(handles=lambda: [handle], figures={"hourly": taken}),
+        hub_keys=lambda: [],
+        uptime_ms=lambda: 1000,
+        collector=Collected,
+    )
+    exposition = Exposition(daemon)  # type: ignore[arg-type]
+
+    def age() -> float:
+        for family in text_string_to_metric_families(exposition.render().decode()):
+            for sample in family.samples:
+                if sample.name == "qkt_strategy_figures_age_seconds":
+                    return float(sample.value)
+        raise AssertionError("no figures age")
+
+    assert 0.5 < age() < 60
+    handle.state = WorkerState.BACKOFF  # not running: nothing vouches for them any more
+    assert age() > 2_000

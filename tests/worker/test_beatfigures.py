@@ -108,20 +108,20 @@ def test_figures_are_stored_once_settled_and_hold_the_engines_account() -> None:
     engine = StrategyEngine(compile_source(FLIPPER), EngineConfig(), MemoryJournal())
     clock, changes = Clock(), Changes()
     due = HeartbeatFigures(lambda: engine, changes, clock=clock, wall_ms=lambda: 1_700_000_000_000)
-    first = due()  # the first beat stores them at once
+    first = due.due()  # the first beat stores them at once
     assert first is not None
     figures = figures_from_beat(first)
     assert figures is not None
     assert (figures.equity, figures.trades, figures.halted) == ("10000", 0, False)
     assert figures.at_ms == 1_700_000_000_000
     clock.now += 2
-    assert due() is None  # nothing changed
+    assert due.due() is None  # nothing changed
     engine.on_candle(candle(0, 100))  # a candle: a buy and a close fill
     changes.count += 1
     clock.now += 2
-    assert due() is None  # a candle since the last beat: the burst is still on, wait
+    assert due.due() is None  # a candle since the last beat: the burst is still on, wait
     clock.now += 2
-    settled = due()  # unchanged for a beat: stored
+    settled = due.due()  # unchanged for a beat: stored
     assert settled is not None
     stored = orjson.loads(settled)
     assert stored["trades"] == engine.trade_count == 2
@@ -129,28 +129,57 @@ def test_figures_are_stored_once_settled_and_hold_the_engines_account() -> None:
     assert stored["day_start_equity"] == "10000"
     assert stored["last_candle_ts"] == {"SIM:BTCUSDT:1m": candle(0, 100).open_ms}
     clock.now += 2
-    assert due() is None
+    assert due.due() is None
 
 
 def test_figures_that_never_settle_are_still_stored_every_so_often() -> None:
     engine = StrategyEngine(compile_source(FLIPPER), EngineConfig(), MemoryJournal())
     clock, changes = Clock(), Changes()
     due = HeartbeatFigures(lambda: engine, changes, clock=clock)
-    assert due() is not None
+    assert due.due() is not None
     stored = []
     for i in range(1, 12):  # a candle between every two beats (a fast simulated market)
         engine.on_candle(candle(i, 100 + i))
         changes.count += 1
         clock.now += 2
-        stored.append(due())
+        stored.append(due.due())
     # Stored once they have kept changing for MAX_AGE_S (two beats of 2 s after the beat that
     # saw them move): every third beat, neither at every beat nor never.
     written = [i for i, text in enumerate(stored) if text is not None]
     assert written == list(range(2, len(stored), 3))
 
 
+def test_a_beat_vouches_for_figures_that_have_not_moved(tmp_path: Path) -> None:
+    """Between two candles a worker's figures do not change: each beat says the stored ones are
+    still its own, so the daemon does not take them for old (a 1h strategy's figures are not an
+    hour old ten minutes after its candle)."""
+    engine = StrategyEngine(compile_source(FLIPPER), EngineConfig(), MemoryJournal())
+    clock, changes, wall = Clock(), Changes(), [1_000_000]
+    due = HeartbeatFigures(lambda: engine, changes, clock=clock, wall_ms=lambda: wall[0])
+    writer = HeartbeatWriter(tmp_path / "heartbeat")
+    reader = HeartbeatReader(tmp_path / "heartbeat")
+    assert reader.figures_confirmed_ms() is None
+    due.store(writer)  # stored, taken at 1,000,000
+    for _ in range(3):  # idle beats
+        wall[0] += 2000
+        clock.now += 2
+        due.store(writer)
+    assert reader.figures_confirmed_ms() == 1_006_000
+    engine.on_candle(candle(0, 100))
+    changes.count += 1
+    wall[0] += 2000
+    clock.now += 2
+    due.store(writer)  # moved since it stored them: not vouched for at this beat
+    assert reader.figures_confirmed_ms() == 1_006_000
+    assert orjson.loads(reader.figures() or b"")["trades"] == 0
+    wall[0] += 2000
+    clock.now += 2
+    due.store(writer)  # settled: the new figures stored, taken now
+    assert orjson.loads(reader.figures() or b"")["at_ms"] == 1_010_000
+
+
 def test_no_engine_yet_no_figures() -> None:
-    assert HeartbeatFigures(lambda: None, Changes())() is None
+    assert HeartbeatFigures(lambda: None, Changes()).due() is None
 
 
 def _scrape(port: int) -> dict[str, float]:
