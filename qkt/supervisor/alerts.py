@@ -166,7 +166,7 @@ class Alerts:
             day = StrategyFigures(figures.equity, figures.realized, figures.trades)
             self.figures.take(handle.name, day, started, handle.deployment.balance)
             if handle.name not in self._trades:  # where new fills will count from
-                self._trades[handle.name] = _trades(handle, figures.trades)
+                self._trades[handle.name] = _trade_count(handle, figures.trades)
         self.figures.forget_all_but(h.name for h in handles)
 
     def _needs_status(self, handle: WorkerHandle, figures: LastFigures | None) -> bool:
@@ -175,7 +175,11 @@ class Alerts:
         if figures is None:
             return True
         before = self._trades.get(handle.name)
-        return self.wants_fills and before is not None and _trades(handle, figures.trades) > before
+        return (
+            self.wants_fills
+            and before is not None
+            and _trade_count(handle, figures.trades) > before
+        )
 
     def _fills(self, status: RunningStatus) -> None:
         """A fill event for the last trade when the trade count grew (fills are opt-in)."""
@@ -206,7 +210,7 @@ class Alerts:
         await self.notifier.aclose(drain_s)
 
 
-def _trades(handle: WorkerHandle, stored: int) -> int:
+def _trade_count(handle: WorkerHandle, stored: int) -> int:
     """The trade count of its last beat, else of its stored figures."""
     return stored if handle.trades is None else handle.trades
 

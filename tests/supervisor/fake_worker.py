@@ -35,7 +35,9 @@ from urllib.parse import parse_qs, urlparse
 
 from qkt import log as qkt_log
 from qkt.atomic import write_atomic
+from qkt.records import to_json
 from qkt.worker.heartbeat import HeartbeatWriter, heartbeat_file
+from qkt.worker.record import WorkerFigures
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.fake_worker")
@@ -102,20 +104,21 @@ class FakeWorker:
         }
 
     def figures(self) -> bytes:
-        """What a real worker stores in its heartbeat file (`qkt.worker.record.WorkerFigures`)."""
+        """What a real worker stores in its heartbeat file, through the same record."""
         status = self.status()
-        shown = (
-            "equity",
-            "realized",
-            "unrealized",
-            "total_pnl",
-            "trades",
-            "warm",
-            "last_candle_ts",
+        figures = WorkerFigures(
+            at_ms=int(time.time() * 1000),
+            equity=status["equity"],
+            realized=status["realized"],
+            unrealized=status["unrealized"],
+            total_pnl=status["total_pnl"],
+            day_start_equity=status["equity"],
+            trades=status["trades"],
+            warm=status["warm"],
+            halted=False,
+            last_candle_ts=status["last_candle_ts"],
         )
-        figures = {name: status[name] for name in shown}
-        figures.update(at_ms=int(time.time() * 1000), day_start_equity=status["equity"])
-        return json.dumps({**figures, "halted": False}).encode()
+        return json.dumps(to_json(figures)).encode()
 
     def trades(self) -> int:
         return int((time.time() - self.started) / 0.2)

@@ -15,7 +15,7 @@ import pytest
 from qkt.engine import NotHaltedError, PortfolioLimits
 from qkt.errors import NotFoundError
 from qkt.notify import Event, EventKind
-from qkt.records import decode
+from qkt.records import decode, to_json
 from qkt.supervisor.deployments import Deployment
 from qkt.supervisor.figures import LastFigures, figures_from_beat
 from qkt.supervisor.halts import Halts
@@ -24,6 +24,7 @@ from qkt.supervisor.records import RunningStatus
 from qkt.supervisor.riskconfig import RiskSettings
 from qkt.supervisor.riskwatch import RiskWatch
 from qkt.worker.heartbeat import HeartbeatReader, HeartbeatWriter
+from qkt.worker.record import WorkerFigures
 
 NOW = 1_772_400_000_000
 
@@ -308,13 +309,11 @@ def test_without_daemon_wide_limits_a_worker_is_read_only_when_its_heartbeat_say
 
 
 def store_figures(writer: HeartbeatWriter, equity: Decimal, day_start: Decimal) -> None:
-    """What a worker's beat stores (`qkt.worker.record.WorkerFigures`)."""
-    figures = {
-        "at_ms": NOW, "equity": str(equity), "realized": "0", "unrealized": "0",
-        "total_pnl": "0", "day_start_equity": str(day_start), "trades": 0, "warm": True,
-        "halted": False, "last_candle_ts": {},
-    }  # fmt: skip
-    assert writer.write_figures(orjson.dumps(figures))
+    """What a worker's beat stores, through the same record."""
+    figures = WorkerFigures(
+        NOW, str(equity), "0", "0", "0", str(day_start), 0, True, False, last_candle_ts={}
+    )
+    assert writer.write_figures(orjson.dumps(to_json(figures)))
 
 
 def test_daemon_wide_limits_take_the_equities_from_the_heartbeats_without_asking(
