@@ -46,7 +46,7 @@ class HistoryRing:
     def add(self, candle: Candle) -> SequencedCandle:
         """Number `candle` with the next seq, remember it (dropping the oldest) and return it."""
         self.seq += 1
-        item = SequencedCandle(candle, self.seq, self.epoch)
+        item = wire.sequenced(candle, self.seq, self.epoch)
         self._items.append(item)
         return item
 

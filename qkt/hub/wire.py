@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from qkt.hub.errors import WireError
-from qkt.market.models import Candle, CandleKey
+from qkt.market.models import Candle, CandleKey, candle_of
 from qkt.money import parse_decimal, plain
 
 WIRE_VERSION: Final = 1
@@ -48,6 +48,24 @@ class SequencedCandle:
     @property
     def key(self) -> CandleKey:
         return self.candle.key
+
+
+# Built for every candle the hub publishes and each subscriber receives: filled slot by slot, as
+# market.models.candle_of does for the Candle inside (a frozen __init__ costs twice as much).
+_SEQUENCED_SLOTS: Final = tuple(
+    getattr(SequencedCandle, name).__set__ for name in SequencedCandle.__slots__
+)
+
+
+def sequenced(candle: Candle, seq: int, epoch: int) -> SequencedCandle:
+    """`SequencedCandle(candle, seq, epoch)`, built faster (see above)."""
+    item: SequencedCandle = object.__new__(SequencedCandle)
+    set_candle, set_seq, set_epoch, set_snapshot = _SEQUENCED_SLOTS
+    set_candle(item, candle)
+    set_seq(item, seq)
+    set_epoch(item, epoch)
+    set_snapshot(item, False)
+    return item
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,27 +115,23 @@ def is_candle_topic(data: bytes) -> bool:
 def encode_candle(item: SequencedCandle) -> list[bytes]:
     """The two PUB frames of a published candle."""
     c = item.candle
-    topic_frame, key_text = _key_frames(c.key)
-    payload = {
-        "v": WIRE_VERSION,
-        "type": "candle",
-        "key": key_text,
-        "epoch": item.epoch,
-        "seq": item.seq,
-        "open_ms": c.open_ms,
-        "open": plain(c.open),
-        "high": plain(c.high),
-        "low": plain(c.low),
-        "close": plain(c.close),
-        "volume": plain(c.volume),
-    }
-    return [topic_frame, orjson.dumps(payload)]
+    topic_frame, head = _key_frames(c.key)
+    # The hub encodes every candle it publishes: the key's part of the object is made once
+    # (and escaped by orjson), the rest formatted in, half the cost of a dict for orjson.
+    # Ints and plain decimals (digits, sign, point) need no escaping.
+    rest = (
+        f'{item.epoch},"seq":{item.seq},"open_ms":{c.open_ms},"open":"{plain(c.open)}",'
+        f'"high":"{plain(c.high)}","low":"{plain(c.low)}","close":"{plain(c.close)}",'
+        f'"volume":"{plain(c.volume)}"}}'
+    )
+    return [topic_frame, head + rest.encode()]
 
 
-# A hub publishes a handful of keys many times: their topic and text are made once each.
+# A hub publishes a handful of keys many times: their topic and payload head are made once each.
 @functools.lru_cache(maxsize=4096)
-def _key_frames(key: CandleKey) -> tuple[bytes, str]:
-    return topic(key), str(key)
+def _key_frames(key: CandleKey) -> tuple[bytes, bytes]:
+    head = b'{"v":%d,"type":"candle","key":%s,"epoch":' % (WIRE_VERSION, orjson.dumps(str(key)))
+    return topic(key), head
 
 
 def encode_sync(topic_frame: bytes) -> list[bytes]:
@@ -138,7 +152,7 @@ def decode_message(frames: Sequence[bytes | memoryview]) -> SequencedCandle | Sy
     if get("type") == "candle" and type(key_text) is str and type(seq) is int and seq >= 1:
         key, key_topic = _known_key(key_text)
         if key_topic == topic_frame and type(epoch) is int:
-            return SequencedCandle(_candle(key, obj), seq, epoch)
+            return sequenced(_candle(key, obj), seq, epoch)
     if not is_candle_topic(topic_frame):
         raise WireError(f"not a candle topic: {topic_frame[:80]!r}")
     kind = _get(obj, "type", str)
@@ -322,7 +336,7 @@ def _candle(key: CandleKey, obj: dict[str, Any]) -> Candle:
     )
     if type(open_ms) is int and type(o) is type(h) is type(low) is type(c) is type(v) is str:
         try:
-            candle = Candle(
+            candle = candle_of(
                 key, open_ms, Decimal(o), Decimal(h), Decimal(low), Decimal(c), Decimal(v)
             )
         except InvalidOperation:

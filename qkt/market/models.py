@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -52,6 +52,20 @@ class CandleKey:
     broker: str
     symbol: str
     timeframe: Timeframe
+    # Keys index the hub's streams and a worker's series, several lookups for every candle,
+    # and a frozen dataclass hashes its fields anew each time (the timeframe's in Python
+    # too): the hash is taken once. It stays out of pickles (__reduce__): a str's hash is
+    # different in another process.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.broker, self.symbol, self.timeframe)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[CandleKey], tuple[str, str, Timeframe]]:
+        return CandleKey, (self.broker, self.symbol, self.timeframe)
 
     @classmethod
     def parse(cls, text: str) -> CandleKey:
@@ -81,6 +95,36 @@ class Candle:
     def end_ms(self) -> int:
         """First millisecond after the candle (exclusive end)."""
         return self.open_ms + self.key.timeframe.ms
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, the price of
+# `frozen`: half of what building a Candle costs. The hub's subscribers build one for every
+# candle of their keys, so their decoder, which has just checked the values, fills the slots
+# through their descriptors instead (the same object, equal to Candle(...), twice as fast).
+_CANDLE_SLOTS: Final = tuple(getattr(Candle, name).__set__ for name in Candle.__slots__)
+_new_object: Final = object.__new__
+
+
+def candle_of(
+    key: CandleKey,
+    open_ms: int,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: Decimal,
+) -> Candle:
+    """`Candle(key, open_ms, open, high, low, close, volume)`, built faster (see above)."""
+    candle: Candle = _new_object(Candle)
+    set_key, set_open_ms, set_open, set_high, set_low, set_close, set_volume = _CANDLE_SLOTS
+    set_key(candle, key)
+    set_open_ms(candle, open_ms)
+    set_open(candle, open)
+    set_high(candle, high)
+    set_low(candle, low)
+    set_close(candle, close)
+    set_volume(candle, volume)
+    return candle
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import orjson
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from qkt.hub import wire
 from qkt.hub.errors import WireError
 from qkt.hub.wire import SequencedCandle, SnapshotReply, SnapshotRequest, SyncMarker
-from qkt.market.models import Candle
+from qkt.market.models import Candle, CandleKey
 from tests.hub.feeds import candle, key
 
 K1M = key("BYBIT:BTCUSDT:1m")
@@ -89,6 +90,23 @@ def test_payload_carries_version_seq_key_and_decimal_strings() -> None:
         "close": "100.225",
         "volume": "1.000",
     }
+
+
+@given(symbol=st.text(st.characters(blacklist_characters=":\x00"), min_size=1, max_size=12))
+def test_a_key_with_quotes_backslashes_or_any_text_round_trips(symbol: str) -> None:
+    # The payload's key part is made once per key from a template: its text must be escaped.
+    k = CandleKey("SIM", symbol, K1M.timeframe)
+    item = SequencedCandle(candle(k, 3), 4, 5)
+    frames = wire.encode_candle(item)
+    assert orjson.loads(frames[1])["key"] == f"SIM:{symbol}:1m"
+    assert wire.decode_message(frames) == item
+
+
+def test_the_fast_builders_make_the_same_records() -> None:
+    built = wire.sequenced(candle(K1M, 2), 9, 4)
+    assert built == SequencedCandle(candle(K1M, 2), 9, 4) and built.snapshot is False
+    assert repr(built) == repr(SequencedCandle(candle(K1M, 2), 9, 4))
+    assert [f.name for f in dataclasses.fields(SequencedCandle)] == list(SequencedCandle.__slots__)
 
 
 def test_sync_marker_round_trips() -> None:
