@@ -44,6 +44,7 @@ RCVHWM: Final = 100_000
 # one, and a thousand workers receive the same minute's candle at once.
 DRAIN_BATCH: Final = 256
 _NOBLOCK: Final = int(zmq.NOBLOCK)  # an int: or-ing pyzmq's flag enum costs a call a read
+_RCVMORE: Final = int(zmq.RCVMORE)
 _LOGGED_MALFORMED: Final = 10  # log the first few bad frames, then one in every 1000
 
 
@@ -301,12 +302,22 @@ class HubSubscriber:
                 # readable and wake us again at once.
                 self._sub.getsockopt(zmq.EVENTS)
                 return
+            recv = self._sub.recv
             for _ in range(DRAIN_BATCH):
                 try:
-                    head = self._sub.recv(_NOBLOCK, copy=False)
+                    topic = recv(_NOBLOCK)
                 except zmq.Again:
                     return  # all read: the descriptor wakes us when more comes
-                gap = self._take(self._rest_of(head))
+                # The hub publishes [topic, payload] and ZeroMQ delivers a message's frames
+                # together: both are read as they are, without asking the socket whether
+                # more follow (a call that costs more than the two reads). A message of
+                # another shape fails to decode, and _skip_rest finds the next one's start.
+                try:
+                    payload = recv(_NOBLOCK)
+                except zmq.Again:
+                    self._note_malformed(WireError("a message of one frame"), [topic])
+                    return
+                gap = self._take(topic, payload)
                 if gap is not None:
                     assert self._loop is not None
                     self._repairing = self._loop.create_task(self._repair_then_read(*gap))
@@ -326,17 +337,6 @@ class HubSubscriber:
             return False
         self._paused = True
         return True
-
-    def _rest_of(self, head: zmq.Frame) -> list[bytes | memoryview]:
-        """The frames of the message that starts with `head` (ZeroMQ delivers a message's
-        frames together). Frames read without a copy carry their more-flag: a copying read
-        would ask the socket for it, one call a frame, at a cost like the read's own."""
-        frames: list[bytes | memoryview] = [head.bytes]
-        frame = head
-        while frame.more:
-            frame = self._sub.recv(_NOBLOCK, copy=False)
-            frames.append(frame.buffer)
-        return frames
 
     async def _repair_then_read(self, track: _Track, item: SequencedCandle) -> None:
         try:
@@ -362,15 +362,16 @@ class HubSubscriber:
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
 
-    def _take(self, frames: list[bytes | memoryview]) -> tuple[_Track, SequencedCandle] | None:
+    def _take(self, topic: bytes, payload: bytes) -> tuple[_Track, SequencedCandle] | None:
         """Decode and deliver one message without waiting; (track, candle) if the candle comes
         after a gap that must be repaired first. Sync: this runs once a message."""
         try:
-            message = wire.decode_message(frames)
+            message = wire.decode_message((topic, payload))
         except WireError as error:
-            self._note_malformed(error, frames)
+            self._note_malformed(error, [topic, payload])
+            self._skip_rest()
             return None
-        track = self._tracks.get(bytes(frames[0]))
+        track = self._tracks.get(topic)
         if track is None:
             return None  # unsubscribed meanwhile
         if not track.synced.done():
@@ -382,6 +383,13 @@ class HubSubscriber:
             self._buffered += 1
             return None
         return None if self._accept(track, message) else (track, message)
+
+    def _skip_rest(self) -> None:
+        """After a message that did not decode: drop the frames left of it, so that the next
+        read starts a message. (A frame misread as a payload may have begun the message after
+        a one-frame one: that one is dropped with it, and its seq's gap repaired.)"""
+        while self._sub.getsockopt(_RCVMORE):
+            self._sub.recv(_NOBLOCK)
 
     def _accept(self, track: _Track, item: SequencedCandle) -> bool:
         """Deliver `item` or drop it as a duplicate; False if a gap before it needs repair."""
