@@ -107,11 +107,14 @@ class Liveness:
 
     def watch(self, handle: WorkerHandle) -> None:
         """Map the heartbeat file of a worker that is now running (once per handle: every
-        process of a strategy beats into the same file)."""
+        process of a strategy beats into the same file), and read it once: a worker beats
+        just before it says it is ready, so its trade count is known from the deploy's answer
+        on, not only from the next look a second later."""
         if handle.heartbeat is None:
             handle.heartbeat = HeartbeatReader.open(heartbeat_file(self._state.root, handle.name))
             if handle.heartbeat is None:
                 log.warning("%s has no heartbeat file: only its exit is watched", handle.name)
+        self.last_beat(handle)
 
     def unwatch(self, handle: WorkerHandle) -> None:
         if handle.heartbeat is not None:

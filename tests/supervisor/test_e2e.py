@@ -85,6 +85,7 @@ def test_the_seed_flow(daemon: RunningDaemon, folder: Path) -> None:
 
 def test_kill_9_of_a_real_worker_restarts_it(daemon: RunningDaemon, folder: Path) -> None:
     entry = daemon.post("/deploy", json={"file": str(folder / "alpha.qkt"), "name": "gamma"})
+    assert entry.json()["trades"] == 0  # from its first beat, not "?" until the next look
     pid = entry.json()["pid"]
     daemon.seen_pids.add(pid)
     os.kill(pid, signal.SIGKILL)
