@@ -102,7 +102,6 @@ class Candle:
 # candle of their keys, so their decoder, which has just checked the values, fills the slots
 # through their descriptors instead (the same object, equal to Candle(...), twice as fast).
 _CANDLE_SLOTS: Final = tuple(getattr(Candle, name).__set__ for name in Candle.__slots__)
-_new_object: Final = object.__new__
 
 
 def candle_of(
@@ -115,7 +114,7 @@ def candle_of(
     volume: Decimal,
 ) -> Candle:
     """`Candle(key, open_ms, open, high, low, close, volume)`, built faster (see above)."""
-    candle: Candle = _new_object(Candle)
+    candle: Candle = object.__new__(Candle)
     set_key, set_open_ms, set_open, set_high, set_low, set_close, set_volume = _CANDLE_SLOTS
     set_key(candle, key)
     set_open_ms(candle, open_ms)
