@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -248,31 +248,40 @@ class HandDrivenHub:
         self.ctx.term()
 
 
+@contextlib.asynccontextmanager
+async def hand_driven(
+    history: int, on_gap: Callable[[Gap], None] | None = None
+) -> AsyncIterator[tuple[HandDrivenHub, HubSubscriber]]:
+    """A hand-driven hub on K1M and a subscriber that follows it."""
+    hub = HandDrivenHub(K1M, history=history)
+    try:
+        async with HubSubscriber(hub.endpoints, on_gap=on_gap) as sub:
+            await sub.subscribe([K1M])
+            yield hub, sub
+    finally:
+        await hub.aclose()
+
+
 def test_malformed_frames_are_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
-        hub = HandDrivenHub(K1M, history=100)
-        try:
-            async with HubSubscriber(hub.endpoints) as sub:
-                await sub.subscribe([K1M])
-                first = await hub.publish()
-                topic = wire.topic(K1M)
-                good = wire.encode_candle(SequencedCandle(candle(K1M, 1), 2, 7))
-                for frames in (
-                    [topic, b"\xff not json"],
-                    [topic, orjson.dumps({**orjson.loads(good[1]), "v": 99})],
-                    [topic],
-                    [topic, good[1], b"extra"],
-                    [topic, wire.encode_candle(SequencedCandle(candle(K15M, 0), 1, 7))[1]],
-                ):
-                    hub.publisher.send(frames)
-                second = await hub.publish()
-                assert await take(sub, 2) == [first, second]
-                # Four: the one-frame message and the three-frame one after it are one bad
-                # read (the subscriber reads a message's two frames without asking the socket
-                # where it ends, then skips to the next message's start).
-                assert sub.stats().malformed == 4
-        finally:
-            await hub.aclose()
+        async with hand_driven(100) as (hub, sub):
+            first = await hub.publish()
+            topic = wire.topic(K1M)
+            good = wire.encode_candle(SequencedCandle(candle(K1M, 1), 2, 7))
+            for frames in (
+                [topic, b"\xff not json"],
+                [topic, orjson.dumps({**orjson.loads(good[1]), "v": 99})],
+                [topic],
+                [topic, good[1], b"extra"],
+                [topic, wire.encode_candle(SequencedCandle(candle(K15M, 0), 1, 7))[1]],
+            ):
+                hub.publisher.send(frames)
+            second = await hub.publish()
+            assert await take(sub, 2) == [first, second]
+            # Four: the one-frame message and the three-frame one after it are one bad
+            # read (the subscriber reads a message's two frames without asking the socket
+            # where it ends, then skips to the next message's start).
+            assert sub.stats().malformed == 4
 
     run(scenario())
     assert "malformed frame skipped (unsupported wire version 99" in caplog.text
@@ -280,58 +289,43 @@ def test_malformed_frames_are_logged_and_skipped(caplog: pytest.LogCaptureFixtur
 
 def test_a_candle_read_past_a_one_frame_message_is_repaired_not_lost() -> None:
     async def scenario() -> None:
-        hub = HandDrivenHub(K1M, history=100)
-        try:
-            async with HubSubscriber(hub.endpoints) as sub:
-                await sub.subscribe([K1M])
-                first = await hub.publish()
-                hub.publisher.send([wire.topic(K1M)])  # a message of one frame
-                second = await hub.publish()  # its topic is misread as the payload above
-                third = await hub.publish()
-                assert await take(sub, 3) == [first, second, third]
-                stats = sub.stats()
-                assert (stats.malformed, stats.repaired, stats.missed) == (1, 1, 0)
-        finally:
-            await hub.aclose()
+        async with hand_driven(100) as (hub, sub):
+            first = await hub.publish()
+            hub.publisher.send([wire.topic(K1M)])  # a message of one frame
+            second = await hub.publish()  # its topic is misread as the payload above
+            third = await hub.publish()
+            assert await take(sub, 3) == [first, second, third]
+            stats = sub.stats()
+            assert (stats.malformed, stats.repaired, stats.missed) == (1, 1, 0)
 
     run(scenario())
 
 
 def test_a_gap_is_repaired_from_the_history_ring() -> None:
     async def scenario() -> None:
-        hub = HandDrivenHub(K1M, history=100)
-        try:
-            async with HubSubscriber(hub.endpoints) as sub:
-                await sub.subscribe([K1M])
-                sent = [await hub.publish(), await hub.publish()]
-                sent += [await hub.publish(send=False) for _ in range(3)]  # lost on the way
-                sent += [await hub.publish(), await hub.publish()]
-                assert await take(sub, 7) == sent
-                stats = sub.stats()
-                assert (stats.repaired, stats.missed) == (3, 0)
-        finally:
-            await hub.aclose()
+        async with hand_driven(100) as (hub, sub):
+            sent = [await hub.publish(), await hub.publish()]
+            sent += [await hub.publish(send=False) for _ in range(3)]  # lost on the way
+            sent += [await hub.publish(), await hub.publish()]
+            assert await take(sub, 7) == sent
+            stats = sub.stats()
+            assert (stats.repaired, stats.missed) == (3, 0)
 
     run(scenario())
 
 
 def test_a_gap_older_than_the_ring_is_reported_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
-        hub = HandDrivenHub(K1M, history=4)
         gaps: list[Gap] = []
-        try:
-            async with HubSubscriber(hub.endpoints, on_gap=gaps.append) as sub:
-                await sub.subscribe([K1M])
-                await hub.publish()  # seq 1
-                for _ in range(8):
-                    await hub.publish(send=False)  # seqs 2..9 lost on the way
-                await hub.publish()  # seq 10; the ring now holds 7..10
-                got = await take(sub, 5)
-                assert [x.seq for x in got] == [1, 7, 8, 9, 10]
-                assert gaps == [Gap(K1M, first_seq=2, last_seq=6, epoch=7)]
-                assert sub.stats().missed == 5
-        finally:
-            await hub.aclose()
+        async with hand_driven(4, gaps.append) as (hub, sub):
+            await hub.publish()  # seq 1
+            for _ in range(8):
+                await hub.publish(send=False)  # seqs 2..9 lost on the way
+            await hub.publish()  # seq 10; the ring now holds 7..10
+            got = await take(sub, 5)
+            assert [x.seq for x in got] == [1, 7, 8, 9, 10]
+            assert gaps == [Gap(K1M, first_seq=2, last_seq=6, epoch=7)]
+            assert sub.stats().missed == 5
 
     run(scenario())
     assert "SIM:BTCUSDT:1m lost 5 candle(s), seq 2..6" in caplog.text
