@@ -121,7 +121,9 @@ def test_load_dir_and_redeploy_after_a_restart(tmp_path: Path) -> None:
         (strategies / f"{name}.qkt").write_text(TRADER.format(name=name))
     (strategies / "c_broken.qkt").write_text("STRATEGY broken VERSION 1\nRULES\n  WHEN\n")
     (strategies / "notes.txt").write_text("not a strategy")
-    args = ("--load-dir", str(strategies), "--worker-ports", "41700-41720")
+    # Fixed worker ports below the kernel's ephemeral range (32768-60999 by default): a port
+    # in it may be any test's outgoing connection at that moment, which the daemon would then skip.
+    args = ("--load-dir", str(strategies), "--worker-ports", "29700-29720")
     with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
         wait_until(
             lambda: [e["state"] for e in daemon.entries().values()] == ["running"] * 2,
@@ -130,7 +132,7 @@ def test_load_dir_and_redeploy_after_a_restart(tmp_path: Path) -> None:
         )
         entries = daemon.entries()
         assert sorted(entries) == ["a_first", "b_second"]
-        assert all(41700 <= e["port"] <= 41720 for e in entries.values())
+        assert all(29700 <= e["port"] <= 29720 for e in entries.values())
         daemon.post("/deploy", json={"file": str(strategies / "a_first.qkt"), "name": "extra"})
         assert daemon.stop() == 0
         output = daemon.output()
@@ -156,18 +158,18 @@ def test_a_strategy_keeps_its_port_and_a_stopped_one_stays_stopped(tmp_path: Pat
     (strategies / "loser.qkt").write_text(TRADER.format(name="loser"))
     keeper = tmp_path / "keeper.qkt"
     keeper.write_text(TRADER.format(name="keeper"))
-    args = ("--load-dir", str(strategies), "--worker-ports", "41730-41750")
+    args = ("--load-dir", str(strategies), "--worker-ports", "29730-29750")
     with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
         daemon.wait_state("loser", "running", timeout=30)
         assert daemon.cli("deploy", str(keeper)).returncode == 0
-        assert [daemon.entries()[n]["port"] for n in ("loser", "keeper")] == [41730, 41731]
+        assert [daemon.entries()[n]["port"] for n in ("loser", "keeper")] == [29730, 29731]
         assert daemon.cli("stop", "loser").returncode == 0
         assert daemon.stop() == 0
 
     with running_daemon(tmp_path / "s", *args, worker=REAL_WORKER) as daemon:
         daemon.wait_state("keeper", "running", timeout=30)
         # Its address survives the restart, although a lower port of the range is free now.
-        assert daemon.entries()["keeper"]["port"] == 41731
+        assert daemon.entries()["keeper"]["port"] == 29731
         assert "loser" not in daemon.entries()  # stopped by the user: not brought back
         deployed = daemon.cli("deploy", str(strategies / "loser.qkt"))
         assert deployed.returncode == 0, deployed.stderr
