@@ -22,6 +22,11 @@ def span(tok: Token) -> Span:
     return Span(tok.line, tok.col)
 
 
+def adjacent(first: Token, second: Token) -> bool:
+    """`first` ends where `second` starts: written together, with no gap between them."""
+    return first.line == second.line and first.col + len(first.text) == second.col
+
+
 class Cursor:
     """Reads tokens left to right; keeps every error found and the nesting needed to recover."""
 
