@@ -30,31 +30,25 @@ Choices a trader should know (dsl.md is silent on them):
 - A position with a liquidation price (margin.py) that the candle reached is closed at that
   price (role LIQUIDATION, no slippage) before the candle's orders are matched, unless one of
   its stops fills at a price no worse; and after the matching if it is still open.
+
+The broker is three layers, a class each: `OrderBook` (orderbook.py: the open orders, counters
+and journaling), `FillingBook` (filling.py: a fill's price, fee and consequences) and
+`PaperBroker` here (placing and cancelling orders, and matching candles against them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 from qkt.dsl.program import TimeInForce
-from qkt.engine.config import EngineConfig, FillAt
-from qkt.engine.events import (
-    EventBuffer,
-    LogEvent,
-    LogLevel,
-    OrderEvent,
-    OrderRejectedEvent,
-    TradeEvent,
-)
-from qkt.engine.exits import exit_levels, worst_per_group
+from qkt.engine.config import FillAt
+from qkt.engine.events import LogEvent, LogLevel
+from qkt.engine.exits import worst_per_group
+from qkt.engine.filling import FillingBook
 from qkt.engine.margin import liquidation_price, stop_fills_first
 from qkt.engine.matching import Match, at_price, match_candle
 from qkt.engine.orders import (
-    ExitPlan,
-    Fill,
     Instrument,
     Order,
     OrderKind,
@@ -63,42 +57,14 @@ from qkt.engine.orders import (
     OrderStatus,
     Side,
 )
-from qkt.engine.portfolio import Portfolio
-from qkt.engine.protocols import Journal, OrderGate
 from qkt.market.models import Candle
-from qkt.money import BPS, CONTEXT, ONE, ZERO
 
 DAY_MS: Final = 86_400_000
 _IMMEDIATE: Final = (TimeInForce.IOC, TimeInForce.FOK)
 
 
-class PaperBroker:
+class PaperBroker(FillingBook):
     """The simulated exchange of one strategy: its order book, fills and trade count."""
-
-    def __init__(
-        self,
-        config: EngineConfig,
-        portfolio: Portfolio,
-        journal: Journal,
-        events: EventBuffer,
-        gate: OrderGate | None = None,
-    ) -> None:
-        self._config = config
-        self._gate = gate
-        self._portfolio = portfolio
-        self._journal = journal
-        self._events = events
-        self._orders: dict[int, Order] = {}  # open orders by id, in placement order
-        self._next_order = 1
-        self._next_fill = 1
-        self._next_group = 1
-        self.trade_count = 0
-        self.last_trade: Fill | None = None
-
-    @property
-    def open_orders(self) -> tuple[Order, ...]:
-        """Resting orders, and market orders waiting for the next open, in placement order."""
-        return tuple(self._orders.values())
 
     # -- placing -----------------------------------------------------------------------------
 
@@ -285,189 +251,10 @@ class PaperBroker:
             assert hit.price is not None
             self._fill(current, hit.price, candle.open_ms if hit.at_open else candle.end_ms)
 
-    # -- filling -----------------------------------------------------------------------------
-
-    def _fill(self, order: Order, raw: Decimal, ts: int) -> None:
-        instrument = order.instrument
-        qty = order.qty
-        if order.role.is_exit:
-            held = self._portfolio.position(instrument)
-            reducible = -held if order.side is Side.BUY else held
-            if reducible <= 0:
-                self._finish(order, OrderStatus.CANCELLED, "nothing to reduce", ts)
-                return
-            qty = min(qty, reducible)
-        price = self._execution_price(order, raw)
-        fee = self._fee(qty, price)
-        if order.role.is_exit and self._config.margin.enabled:
-            fee = self._exit_fee(order, qty, price, fee)
-        self._orders.pop(order.id, None)  # a halt the gate trips must not cancel it as well
-        refused = self._refused(order, qty, price, fee)
-        if refused is not None:
-            self._reject(order, refused, ts)
-            return
-        applied = self._portfolio.apply(instrument, order.side, qty, price, fee)
-        fill = Fill(
-            id=self._next_fill,
-            order_id=order.id,
-            ts=ts,
-            instrument=instrument,
-            side=order.side,
-            qty=qty,
-            price=price,
-            fee=fee,
-            realized=applied.realized,
-            position=applied.position,
-            role=order.role,
-            rule=order.rule,
-        )
-        self._next_fill += 1
-        self._journal.record_fill(fill)  # durable before anyone hears of it
-        self.trade_count += 1
-        self.last_trade = fill
-        self._finish(order, OrderStatus.FILLED, "filled", ts)
-        self._events.add(TradeEvent(fill))
-        if order.group is not None:
-            for other in list(self._orders.values()):
-                if other.group == order.group:
-                    self._finish(other, OrderStatus.CANCELLED, "oco", ts)
-        self._sweep_exits(instrument, ts)
-        if order.exits is not None:
-            self._place_exits(order, order.exits, fill)
-        if self._gate is not None:
-            self._gate.on_fill(fill)
-
-    def _fee(self, qty: Decimal, price: Decimal) -> Decimal:
-        return CONTEXT.divide(
-            CONTEXT.multiply(CONTEXT.multiply(qty, price), self._config.fee_bps), BPS
-        )
-
-    def _exit_fee(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
-        """An exit's fee, at most what the balance holds after its PnL: the paper exchange
-        never lends, so closing a position near its liquidation price cannot leave a debt."""
-        gross = self._portfolio.preview(order.instrument, order.side, qty, price, ZERO).realized
-        left = CONTEXT.add(self._portfolio.balance, gross)
-        return min(fee, max(ZERO, left))
-
-    def _refused(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> str | None:
-        return None if self._gate is None else self._gate.refuse(order, qty, price, fee)
-
-    def _reject(self, order: Order, reason: str, ts: int) -> None:
-        """Refuse an order (at placement, or when it would fill): journaled as REJECTED."""
-        self._orders.pop(order.id, None)
-        rejected = replace(order, status=OrderStatus.REJECTED)
-        self._journal.record_order(rejected)
-        self._events.add(OrderRejectedEvent(ts, rejected, reason))
-
-    def _execution_price(self, order: Order, raw: Decimal) -> Decimal:
-        if order.role is OrderRole.LIQUIDATION:
-            return raw  # at the liquidation price: the exchange takes the position over
-        slip = CONTEXT.divide(self._config.slippage_bps, BPS)
-        if order.side is Side.BUY:
-            price = CONTEXT.multiply(raw, CONTEXT.add(ONE, slip))
-        else:
-            price = CONTEXT.multiply(raw, CONTEXT.subtract(ONE, slip))
-        if order.limit is not None and order.kind in (OrderKind.LIMIT, OrderKind.STOP_LIMIT):
-            price = min(price, order.limit) if order.side is Side.BUY else max(price, order.limit)
-        return price
-
-    def _sweep_exits(self, instrument: Instrument, ts: int) -> None:
-        held = self._portfolio.position(instrument)
-        reason = "position closed" if held == 0 else "position flipped"
-        for order in list(self._open_in(instrument)):
-            if order.role.is_exit and not _reduces(order.side, held):
-                self._finish(order, OrderStatus.CANCELLED, reason, ts)
-
-    def _place_exits(self, entry: Order, plan: ExitPlan, fill: Fill) -> None:
-        opened = fill.position if entry.side is Side.BUY else -fill.position
-        if opened <= 0:
-            return  # the entry only reduced or closed a position: nothing of its own to protect
-        qty = min(fill.qty, opened)
-        group = self._take_group_id()
-        exits = exit_levels(plan, entry.side, fill.price)
-        for kind, role, level in exits:
-            if level is None or level <= 0:
-                self._events.warn_once(
-                    f"exit-{role.value}",
-                    f"{role.value.lower().replace('_', ' ')} price {level} is not positive;"
-                    " that exit was not placed",
-                    rule=entry.rule,
-                )
-                continue
-            order = Order(
-                id=self._take_order_id(),
-                instrument=entry.instrument,
-                side=entry.side.opposite,
-                kind=kind,
-                qty=qty,
-                tif=TimeInForce.GTC,
-                role=role,
-                created_ms=fill.ts,
-                rule=entry.rule,
-                stop=level if kind is OrderKind.STOP else None,
-                limit=level if kind is OrderKind.LIMIT else None,
-                trail=plan.trailing if kind is OrderKind.TRAILING else None,
-                anchor=level if kind is OrderKind.TRAILING else None,
-                group=group,
-                parent=entry.id,
-            )
-            self._rest(order, fill.ts)
-
-    # -- bookkeeping -------------------------------------------------------------------------
-
-    def _open_in(self, instrument: Instrument) -> Iterator[Order]:
-        return (o for o in list(self._orders.values()) if o.instrument == instrument)
-
-    def _rest(self, order: Order, ts: int) -> None:
-        self._orders[order.id] = order
-        self._record(order, "placed", ts)
-
-    def _finish(self, order: Order, status: OrderStatus, reason: str, ts: int) -> None:
-        self._orders.pop(order.id, None)
-        self._record(replace(order, status=status), reason, ts)
-
-    def _record(self, order: Order, reason: str, ts: int) -> None:
-        self._journal.record_order(order)
-        self._events.add(OrderEvent(ts, order, reason))
-
-    def _take_order_id(self) -> int:
-        self._next_order += 1
-        return self._next_order - 1
-
-    def _take_group_id(self) -> int:
-        self._next_group += 1
-        return self._next_group - 1
-
-    def export(self) -> dict[str, Any]:
-        """The book and counters as JSON-able data."""
-        return {
-            "orders": [order.to_json() for order in self._orders.values()],
-            "next_order": self._next_order,
-            "next_fill": self._next_fill,
-            "next_group": self._next_group,
-            "trade_count": self.trade_count,
-            "last_trade": None if self.last_trade is None else self.last_trade.to_json(),
-        }
-
-    def restore(self, data: dict[str, Any]) -> None:
-        """Load what `export` returned."""
-        self._orders = {o["id"]: Order.from_json(o) for o in data["orders"]}
-        self._next_order = data["next_order"]
-        self._next_fill = data["next_fill"]
-        self._next_group = data["next_group"]
-        self.trade_count = data["trade_count"]
-        last = data["last_trade"]
-        self.last_trade = None if last is None else Fill.from_json(last)
-
 
 def _is_immediate(order: Order) -> bool:
     """Fills at one price now (or at the next open) or not at all: market, IOC, FOK."""
     return order.kind is OrderKind.MARKET or order.tif in _IMMEDIATE
-
-
-def _reduces(side: Side, held: Decimal) -> bool:
-    """An order on `side` makes a position of `held` smaller."""
-    return held > 0 if side is Side.SELL else held < 0
 
 
 def _next_midnight(ms: int) -> int:
