@@ -1,6 +1,7 @@
 """The state behind each stateful slot of a program: indicators, CROSSES, aggregates, snapshots.
 
-Semantics (dsl.md "Meaning", program.py docstrings), and the choices made where they are silent:
+Semantics (dsl.md "Meaning", the docstrings of dsl/compiled_exprs.py), and the choices made
+where they are silent:
 - CROSSES keeps "was left > right at the previous defined evaluation". The first defined
   evaluation is undefined; an evaluation with an undefined operand is undefined and leaves the
   state alone.
