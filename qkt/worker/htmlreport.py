@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from qkt.atomic import write_atomic
-from qkt.worker.backtest import BacktestResult
+from qkt.worker.backtestresult import BacktestResult
 from qkt.worker.figures import EquityCurve
 
 MAX_POINTS: Final = 5_000

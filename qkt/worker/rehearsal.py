@@ -38,7 +38,8 @@ from qkt.worker.beatfigures import HeartbeatFigures
 from qkt.worker.heartbeat import HeartbeatWriter
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.prebuilt import prebuild_status_app, return_status_app
-from qkt.worker.runner import RunState, WorkerRunner
+from qkt.worker.runner import WorkerRunner
+from qkt.worker.runview import RunState
 from qkt.worker.spec import WorkerSpec
 
 # The features most strategies use: indicators, a crossing, a position guard, entries and exits.

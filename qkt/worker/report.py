@@ -7,7 +7,7 @@ from decimal import Decimal
 from qkt.engine import Fill
 from qkt.log import iso_utc
 from qkt.money import to_str
-from qkt.worker.backtest import BacktestSummary
+from qkt.worker.backtestresult import BacktestSummary
 
 
 def fill_line(fill: Fill, *, with_time: bool = True) -> str:

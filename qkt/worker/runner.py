@@ -10,6 +10,9 @@ file, close the journal, release the lock.
 
 The same runner serves both hosts: `run_worker` (a process of its own under a daemon) and
 `qkt run` (in the foreground, beside an in-process hub).
+
+The status port and what its routes and the heartbeat read or ask are `RunnerView`'s
+(`qkt.worker.runview`), which `WorkerRunner` inherits.
 """
 
 from __future__ import annotations
@@ -18,13 +21,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from qkt.atomic import write_atomic
@@ -47,30 +47,16 @@ from qkt.engine import (
     margin_from_flags,
 )
 from qkt.engine.state import candle_to_json
-from qkt.errors import UserError
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
-from qkt.log import iso_utc
 from qkt.money import to_str
-from qkt.records import decode
-from qkt.webserver import bind_tcp, bound_port, serving
 from qkt.worker.behind import MarketBehind
 from qkt.worker.events import EventKind, EventRing
-from qkt.worker.fastpath import fast_paths
 from qkt.worker.journal import SqliteJournal
-from qkt.worker.lifeline import Lifeline, StopReason
+from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import InstanceLock
-from qkt.worker.prebuilt import status_app_for
-from qkt.worker.record import (
-    EventsRecord,
-    HaltOutcome,
-    OrderRecord,
-    PositionRecord,
-    SubscriberRecord,
-    TradeRecord,
-    WorkerStatus,
-)
 from qkt.worker.report import fill_line
 from qkt.worker.riskctl import WorkerRisk
+from qkt.worker.runview import RunnerView, RunState
 from qkt.worker.spec import WorkerSpec
 
 log = logging.getLogger("qkt.worker")
@@ -80,14 +66,6 @@ strategy_log = logging.getLogger("qkt.strategy")
 def _candle_body(item: SequencedCandle) -> dict[str, Any]:
     """A candle event's JSON body: the candle and its seq in the hub."""
     return {**candle_to_json(item.candle), "seq": item.seq}
-
-
-class RunState(Enum):
-    """Where the worker is in its life (`/status` `state`)."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +86,7 @@ class RunnerHooks:
     on_fill: Callable[[Fill], None] | None = None
 
 
-class WorkerRunner:
+class WorkerRunner(RunnerView):
     """Runs `program` as `spec` says until the lifeline asks it to stop."""
 
     def __init__(
@@ -192,22 +170,6 @@ class WorkerRunner:
             raise RuntimeError("the candle stream ended")  # HubSubscriber never ends by itself
         with contextlib.suppress(asyncio.CancelledError):
             await trading
-
-    async def _serve(self, stack: contextlib.AsyncExitStack) -> None:
-        spec = self.spec
-        try:
-            sock = bind_tcp(spec.bind, spec.port)
-        except OSError as error:
-            raise UserError(
-                f"cannot serve the status port on {spec.bind}:{spec.port}: "
-                f"{error.strerror or error}"
-            ) from None
-        stack.callback(sock.close)
-        self.port = bound_port(sock)
-        token_file = None if spec.token_file is None else Path(spec.token_file)
-        app = status_app_for(self, self.ring, token_file)
-        await stack.enter_async_context(serving(fast_paths(app), sock))
-        log.info("status port %s:%d", spec.bind, self.port)
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:
         spec = self.spec
@@ -330,102 +292,3 @@ class WorkerRunner:
                 f"balance {to_str(account.balance)}"
             )
         self._say(f"strategy {program.name} v{program.version} from {program.path}")
-
-    # -- WorkerView (the status routes) -------------------------------------------------------
-
-    def status(self) -> WorkerStatus:
-        """The `/status` record (money as exact decimal strings)."""
-        engine = self._engine
-        assert engine is not None
-        spec, program = self.spec, self.program
-        stats = None if self._subscriber is None else self._subscriber.stats()
-        account = engine.account
-        last = engine.last_trade
-        return WorkerStatus(
-            strategy=program.name,
-            version=program.version,
-            name=spec.name,
-            pid=os.getpid(),
-            state=self.state.value,
-            started_at=iso_utc(int(self._started_wall * 1000)),
-            uptime_ms=int((time.monotonic() - self._started) * 1000),
-            file=spec.file,
-            source_hash=spec.source_hash,
-            start_balance=to_str(account.start_balance),
-            balance=to_str(account.balance),
-            equity=to_str(account.equity),
-            realized=to_str(account.realized_pnl),
-            unrealized=to_str(account.unrealized_pnl),
-            total_pnl=to_str(account.total_pnl),
-            fees=to_str(account.fees),
-            positions=[decode(PositionRecord, p.to_json()) for p in engine.positions],
-            open_orders=[decode(OrderRecord, o.to_json()) for o in engine.open_orders],
-            trades=engine.trade_count,
-            last_trade=None if last is None else decode(TradeRecord, last.to_json()),
-            keys=[str(key) for key in program.keys],
-            last_candle_ts={str(k): ms for k, ms in engine.last_candle_ms.items()},
-            warm=engine.warm,
-            candles=dict(self.candles),
-            warmup_candles=self.warmup_candles,
-            fee_bps=spec.fee_bps,
-            slippage_bps=spec.slippage_bps,
-            fill_at=spec.fill_at,
-            sim=spec.sim,
-            subscriber=None if stats is None else SubscriberRecord(**asdict(stats)),
-            events=EventsRecord(self.ring.last_id, self.ring.subscribers, self.ring.dropped),
-            risk=self._risk_control().record(),
-            indicators={
-                text: None if value is None else to_str(value)
-                for text, value in engine.indicators.items()
-            },
-        )
-
-    def trades(self, *, after: int | None, limit: int) -> list[dict[str, Any]]:
-        """Fills from the journal."""
-        assert self._journal is not None
-        return self._journal.trades(after=after, limit=limit)
-
-    def engine(self) -> StrategyEngine | None:
-        """The engine once the journal is open (None before): for the heartbeat's figures."""
-        return self._engine
-
-    def changes_so_far(self) -> int:
-        """`changes`, for the heartbeat's figures."""
-        return self.changes
-
-    def trades_so_far(self) -> int | None:
-        """The engine's trade count (None before the journal is open): for the heartbeat."""
-        return None if self._engine is None else self._engine.trade_count
-
-    def halt_changes(self) -> int:
-        """How many times the strategy's halt changed (halted, lifted, replaced) as seen by the
-        heartbeat, which carries it: the daemon reads a worker's halt only when this moves."""
-        halt = None if self._engine is None else self._engine.halt_info
-        if halt != self._last_halt:
-            self._last_halt, self._halt_changes = halt, self._halt_changes + 1
-        return self._halt_changes
-
-    def trade_total(self) -> int:
-        """Fills in the journal."""
-        assert self._journal is not None
-        return self._journal.trade_count()
-
-    def halt(self, reason: str, by: str, kind: str) -> HaltOutcome:
-        """`POST /halt`: no new entries."""
-        return self._risk_control().halt(reason, by, kind)
-
-    def resume(self, by: str) -> HaltOutcome:
-        """`POST /resume`."""
-        return self._risk_control().resume(by)
-
-    def kill(self, flatten: bool, reason: str, by: str) -> HaltOutcome:
-        """`POST /kill`: halt, cancel every order, optionally flatten."""
-        return self._risk_control().kill(flatten, reason, by)
-
-    def _risk_control(self) -> WorkerRisk:
-        assert self._risk is not None, "the worker has not started"
-        return self._risk
-
-    def request_stop(self, flatten: bool) -> None:
-        """`POST /stop`."""
-        self.lifeline.request_stop(StopReason.REQUEST, flatten=flatten, detail="POST /stop")

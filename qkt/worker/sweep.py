@@ -26,7 +26,8 @@ from qkt.dsl.parser import parse
 from qkt.engine import EngineConfig
 from qkt.errors import QktError, UserError
 from qkt.market import csvdata
-from qkt.worker.backtest import BacktestSummary, run_backtest
+from qkt.worker.backtest import run_backtest
+from qkt.worker.backtestresult import BacktestSummary
 
 MAX_RUNS: Final = 10_000
 # Figures a sweep can be ranked by, and whether bigger is better.
