@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from qkt.hub.client import Gap, HubSubscriber, SubscriberStats
+from qkt.hub.client import HubSubscriber, SubscriberStats
+from qkt.hub.config import DEFAULT_BACKFILL, HubConfig
 from qkt.hub.endpoints import HubEndpoints
 from qkt.hub.errors import HubError, HubUnavailableError, UnknownKeyError, WireError
-from qkt.hub.hub import DEFAULT_BACKFILL, CandleHub, FeedFactory, HubConfig
+from qkt.hub.hub import CandleHub
+from qkt.hub.intake import FeedFactory
+from qkt.hub.reader import Gap
 from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats, Warmth
 from qkt.hub.wire import SequencedCandle
 

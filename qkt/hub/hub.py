@@ -1,7 +1,9 @@
 """The CandleHub: ref-counted candle keys over per-broker feeds, fanned out on ZeroMQ.
 
 Each key's ring is backfilled once from its feed's history source on the first acquire, and
-each key's freshness (live or stale) is watched; see `keystream`.
+each key's freshness (live or stale) is watched; see `keystream`. The feeds, the per-candle path
+and the freshness watch are `FeedIntake`'s (intake.py), which `CandleHub` builds on; its settings
+are `HubConfig` (config.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -19,48 +20,25 @@ import zmq
 import zmq.asyncio
 
 from qkt.hub import wire
-from qkt.hub.endpoints import HubEndpoints, Transport, claim_ipc_path, ipc_path, plan_endpoints
+from qkt.hub.config import DEFAULT_BACKFILL as DEFAULT_BACKFILL
+from qkt.hub.config import HubConfig as HubConfig
+from qkt.hub.endpoints import HubEndpoints, claim_ipc_path, ipc_path, plan_endpoints
 from qkt.hub.errors import HubError
+from qkt.hub.intake import FeedFactory as FeedFactory
+from qkt.hub.intake import FeedIntake, Listener
 from qkt.hub.keystream import KeyStream
-from qkt.hub.publisher import DEFAULT_SNDHWM, Publisher
-from qkt.hub.records import FeedEvent, KeyFreshness, KeyHistory, KeyStats
-from qkt.hub.snapshot import DEFAULT_HISTORY, DEFAULT_HOLD_S, HistoryRing, SnapshotResponder
-from qkt.hub.wire import SequencedCandle
+from qkt.hub.publisher import Publisher
+from qkt.hub.records import KeyFreshness, KeyHistory, KeyStats
+from qkt.hub.snapshot import HistoryRing, SnapshotResponder
 from qkt.market.feed import CandleFeed
-from qkt.market.history import MAX_HISTORY, HasHistory, HistorySource
-from qkt.market.models import Candle, CandleKey
+from qkt.market.history import MAX_HISTORY
+from qkt.market.models import CandleKey
 from qkt.paths import StateDir
 
 log = logging.getLogger(__name__)
 
-FeedFactory = Callable[[str], CandleFeed]
-Listener = Callable[[FeedEvent], None]
-FAILED_FEED_STATE = "failed"  # the pump of a feed died: its keys get no more candles
-DEFAULT_BACKFILL = 500  # closed candles backfilled per key unless acquire asks otherwise
 
-
-@dataclass(frozen=True, slots=True)
-class HubConfig:
-    """How a hub binds and how much it remembers."""
-
-    history: int = DEFAULT_HISTORY  # candles kept per key for snapshots and gap repair
-    sndhwm: int = DEFAULT_SNDHWM
-    transport: Transport = "auto"  # auto: ipc in the state dir if the paths fit, else tcp
-    tcp_host: str = "127.0.0.1"
-    close_timeout_s: float = 5.0
-    backfill: int = DEFAULT_BACKFILL  # history per key when `acquire` does not say
-    backfill_timeout_s: float = 120.0  # one history fetch, all its pages and retries
-    snapshot_hold_s: float = DEFAULT_HOLD_S  # a snapshot of a key being backfilled waits this
-    freshness_interval_s: float = 0.25  # how often every key's staleness is judged
-
-    def __post_init__(self) -> None:
-        if self.history < 1:
-            raise ValueError(f"hub history must keep at least 1 candle per key, got {self.history}")
-        if self.sndhwm < 0 or self.close_timeout_s <= 0:
-            raise ValueError("hub sndhwm must be >= 0 and close_timeout_s > 0")
-
-
-class CandleHub:
+class CandleHub(FeedIntake):
     """Owns one feed per broker and one stream per acquired key; publishes closed candles.
 
     Runs inside an asyncio loop: `await start()`, then `acquire`/`release` from that loop, then
@@ -281,33 +259,7 @@ class CandleHub:
             lines.append(stream.stats(*self._feed_health(key.broker)))
         return lines
 
-    # -- feeds -------------------------------------------------------------------------------
-
-    def _feed(self, broker: str) -> CandleFeed:
-        feed = self._feeds.get(broker)
-        if feed is None:
-            feed = self._factory(broker)
-            self._feeds[broker] = feed
-            self._pumps[broker] = asyncio.get_running_loop().create_task(
-                self._pump(broker, feed), name=f"hub-pump-{broker}"
-            )
-        return feed
-
-    def _feed_health(self, broker: str) -> tuple[str, int | None]:
-        feed = self._feeds[broker]
-        status = feed.status()
-        state = FAILED_FEED_STATE if broker in self._failed else status.state.value
-        return state, status.last_message_age_ms
-
-    @staticmethod
-    def _history_source(feed: CandleFeed) -> HistorySource | None:
-        if not isinstance(feed, HasHistory):
-            return None
-        try:
-            return feed.history_source()
-        except Exception:
-            log.exception("the %s feed's history source failed to open", feed.broker)
-            return None
+    # -- the snapshot responder's questions (given to it in `start`) -------------------------
 
     def _ring_of(self, key: CandleKey) -> HistoryRing | None:
         stream = self._keys.get(key)
@@ -320,50 +272,3 @@ class CandleHub:
     def _filling(self, key: CandleKey) -> asyncio.Event | None:
         stream = self._keys.get(key)
         return None if stream is None else stream.ready
-
-    async def _pump(self, broker: str, feed: CandleFeed) -> None:
-        try:
-            async for candle in feed.candles():
-                self._publish(candle)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The protocol says candles() never raises; if one does, say so loudly and show it
-            # in /hub rather than restart a feed whose state we cannot trust.
-            self._failed.add(broker)
-            log.exception("the %s feed failed; its keys get no more candles", broker)
-
-    def _publish(self, candle: Candle) -> None:
-        stream = self._keys.get(candle.key)
-        if stream is None:
-            self.dropped_unacquired += 1
-            return
-        stream.offer(candle)
-
-    def _send(self, item: SequencedCandle) -> None:
-        assert self._publisher is not None  # candles flow only after start()
-        self._publisher.send(wire.encode_candle(item))
-
-    async def _watch_freshness(self) -> None:
-        """Judge every key's freshness periodically; tell listeners about each change. Fetch a
-        candle the feed owes from history (KeyStream.fetch_overdue)."""
-        while True:
-            await asyncio.sleep(self._config.freshness_interval_s)
-            for key, stream in list(self._keys.items()):
-                feed_state = self._feed_health(key.broker)[0]
-                stream.fetch_overdue(feed_state)
-                event = stream.check(feed_state)
-                if event is None:
-                    continue
-                log.log(
-                    logging.WARNING if event.stale else logging.INFO,
-                    "%s is %s: %s",
-                    key,
-                    "stale" if event.stale else "live",
-                    event.reason,
-                )
-                for listener in list(self._listeners):
-                    try:
-                        listener(event)
-                    except Exception:
-                        log.exception("a feed event listener failed")

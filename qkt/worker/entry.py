@@ -45,6 +45,7 @@ log = logging.getLogger("qkt.worker")
 # code is packed with the rehearsed code all the same (`prepare_fork`).
 LIVE_ONLY: Final = (
     "qkt.hub.client",
+    "qkt.hub.reader",
     "qkt.hub.requester",
     "qkt.worker.lifeline",
     "qkt.worker.entry",
