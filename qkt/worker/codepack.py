@@ -82,7 +82,9 @@ def pack_code(hot: dict[types.CodeType, None]) -> int:
             _copy(code, hot, copies)
     changed = 0
     for obj in gc.get_objects():
-        if isinstance(obj, types.FunctionType):
+        # type(), not isinstance(): a weak proxy among the objects whose referent is already
+        # gone raises ReferenceError when isinstance() asks it for its __class__.
+        if type(obj) is types.FunctionType:
             new = copies.get(obj.__code__)
             if new is not None:
                 obj.__code__ = new
