@@ -3,7 +3,8 @@
 `load_config(state, file, flags)` is the one way to build it: the file's settings, then the
 flags over them, every key checked against `KEYS` (a misspelt key is an error naming it, from
 the file or from code), every value against its type and range, then one frozen DaemonConfig.
-Defaults live once, in the dataclasses below; a setting left out keeps its default.
+Defaults live once, in the dataclasses (daemonconfig.py and each section's own); a setting left
+out keeps its default.
 
 The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms`):
 
@@ -24,194 +25,34 @@ The file's sections and keys (one unit per quantity: a key says it, `_s` or `_ms
     [notify]   summary_at, and one [notify.NAME] table per alert channel (docs/alerts.md):
                read by `qkt.notify.load_notify_config`, with secrets from the environment
 
-A new setting is one `KEYS` entry (its type and check) and one field of its section's
-dataclass, read in `_build`; a new section is a new dataclass and its keys.
+A new setting is one `KEYS` entry (its type and check, in configkeys.py) and one field of its
+section's dataclass (DaemonConfig and WorkerSettings are in daemonconfig.py), read in `_build`;
+a new section is a new dataclass and its keys.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from qkt.engine import parse_leverage, parse_margin, parse_max_daily_loss, parse_max_drawdown_pct
 from qkt.log import MB, LogRotation
 from qkt.market.feed import FeedOptions
-from qkt.notify import NotifyConfig, load_notify_config
+from qkt.notify import load_notify_config
 from qkt.paths import StateDir
 from qkt.supervisor.brake import BrakeSettings
+from qkt.supervisor.configkeys import KEYS as KEYS
+from qkt.supervisor.daemonconfig import DaemonConfig as DaemonConfig
+from qkt.supervisor.daemonconfig import PortRange as PortRange
+from qkt.supervisor.daemonconfig import WorkerSettings as WorkerSettings
 from qkt.supervisor.errors import ConfigError
 from qkt.supervisor.restart import RestartPolicy
-from qkt.supervisor.riskconfig import (
-    LIMIT_NAMES,
-    SUBSECTIONS,
-    RiskSettings,
-    limit_parser,
-    parsed_by,
-    risk_settings,
-)
+from qkt.supervisor.riskconfig import SUBSECTIONS, risk_settings
 
-SpawnMethod = Literal["fork", "exec"]
-SPAWN_METHODS: Final = ("fork", "exec")
-WORKER_MODULE: Final = "qkt.worker"
 NOTIFY_SECTION: Final = "notify"
-
-
-@dataclass(frozen=True, slots=True)
-class PortRange:
-    """The inclusive range `--worker-ports LO-HI` takes workers' status ports from."""
-
-    lo: int
-    hi: int
-
-    @classmethod
-    def parse(cls, text: str) -> PortRange:
-        """Parse `9100-9199`; ConfigError saying what is wrong."""
-        lo_text, dash, hi_text = text.strip().partition("-")
-        try:
-            lo, hi = int(lo_text), int(hi_text if dash else lo_text)
-        except ValueError:
-            raise ConfigError(f"bad port range {text!r}: expected LO-HI, e.g. 9100-9199") from None
-        if not 1 <= lo <= hi <= 65535:
-            raise ConfigError(f"bad port range {text!r}: need 1 <= LO <= HI <= 65535")
-        return cls(lo, hi)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.lo, self.hi + 1))
-
-    def __str__(self) -> str:
-        return f"{self.lo}-{self.hi}"
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSettings:
-    """How the daemon starts, watches and stops workers."""
-
-    module: str = WORKER_MODULE  # `python -m MODULE SPEC` / `MODULE.run_worker(spec)`
-    spawn: SpawnMethod = "fork"  # fork server, or a plain interpreter per worker
-    bind: str = "127.0.0.1"
-    ports: PortRange | None = None  # None: ephemeral ports
-    ready_timeout_s: float = 30.0
-    stop_timeout_ms: int = 5000  # grace before SIGKILL (as `qkt stop --timeout`)
-    # No heartbeat for this long (stretched by the box's load) and the worker is hung.
-    hang_timeout_s: float = 20.0
-    log_tail: int = 20  # log lines kept in a crashed worker's status
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonConfig:
-    """Everything `qkt daemon` runs with."""
-
-    state: StateDir
-    load_dir: Path | None = None
-    control_port: int = 0
-    feed: FeedOptions = field(default_factory=FeedOptions)
-    workers: WorkerSettings = field(default_factory=WorkerSettings)
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
-    deploy_concurrency: int = 8  # deploys at start (load dir, redeploys) run this many at once
-    # Workers starting at once (deploys and restarts): a spawn costs a core for a while.
-    spawn_concurrency: int = field(default_factory=lambda: max(2, 2 * (os.cpu_count() or 1)))
-    brake: BrakeSettings = field(default_factory=BrakeSettings)
-    control_connections: int = 64  # control-plane connections at once (TCP and Unix socket)
-    control_header_timeout_s: float = 10.0  # to send a whole request, or be disconnected
-    logs: LogRotation = field(default_factory=LogRotation)  # the daemon's log and its workers'
-    tick_s: float = 0.2
-    risk: RiskSettings = field(default_factory=RiskSettings)
-    history_wait_s: float = 60.0  # a deploy waits at most this for its keys' history
-    notify: NotifyConfig = field(default_factory=NotifyConfig)  # alert channels (`[notify.*]`)
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _port(value: int) -> str | None:
-    return None if 0 <= value <= 65535 else "must be a port, 0 to 65535"
-
-
-def _not_negative(value: float) -> str | None:
-    return None if value >= 0 else "must be 0 or more"
-
-
-def _at_least_one(value: int) -> str | None:
-    return None if value >= 1 else "must be 1 or more"
-
-
-def _spawn(value: str) -> str | None:
-    return None if value in SPAWN_METHODS else "must be 'fork' or 'exec'"
-
-
-def _ports(value: str) -> str | None:
-    PortRange.parse(value)  # its own ConfigError says what is wrong
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One setting: the type its value has, and what else it must satisfy (None: fine, else
-    the reason it is not)."""
-
-    kind: type
-    check: Callable[[Any], str | None] | None = None
-    obsolete: bool = False  # accepted and ignored (an older qkt's setting), not listed
-    number_as_text: bool = False  # a TOML number is taken as its text (money: `250`, `"250"`)
-
-
-def risk_keys() -> dict[str, Key]:
-    """`[risk]` and `[risk.default]`: each value checked by its flag's parser."""
-    money = {"number_as_text": True}
-    keys = {
-        "risk.max_daily_loss": Key(str, parsed_by(parse_max_daily_loss), **money),
-        "risk.max_drawdown_pct": Key(str, parsed_by(parse_max_drawdown_pct), **money),
-        "risk.flatten": Key(bool),
-        "risk.check_interval_s": Key(float, _positive),
-        "risk.default.leverage": Key(str, parsed_by(parse_leverage), **money),
-        "risk.default.margin": Key(str, parsed_by(parse_margin)),
-    }
-    for name in LIMIT_NAMES:
-        keys[f"risk.default.{name}"] = Key(str, parsed_by(limit_parser(name)), **money)
-    return keys
-
-
-KEYS: Final[dict[str, Key]] = {
-    "daemon.load_dir": Key(str),
-    "daemon.control_port": Key(int, _port),
-    "daemon.spawn": Key(str, _spawn),
-    "daemon.deploy_concurrency": Key(int, _positive),
-    "daemon.spawn_concurrency": Key(int, _positive),
-    "daemon.control_connections": Key(int, _positive),
-    "daemon.control_header_timeout_s": Key(float, _positive),
-    "daemon.history_wait_s": Key(float, _positive),
-    "sim.seed": Key(int),
-    "sim.speed": Key(float, _positive),
-    "bybit.spot_url": Key(str),
-    "bybit.linear_url": Key(str),
-    "bybit.rest_url": Key(str),
-    "workers.bind": Key(str),
-    "workers.ports": Key(str, _ports),
-    "workers.module": Key(str),
-    "workers.ready_timeout_s": Key(float, _positive),
-    "workers.stop_timeout_ms": Key(int, _positive),
-    "workers.hang_timeout_s": Key(float, _positive),
-    # Obsolete since liveness is the heartbeat (hang_timeout_s): still accepted, and ignored, so
-    # that a config file written for an older qkt loads.
-    "workers.ping_interval_s": Key(float, _positive, obsolete=True),
-    "workers.ping_timeout_s": Key(float, _positive, obsolete=True),
-    "workers.ping_failures": Key(int, _positive, obsolete=True),
-    "restart.attempts": Key(int),
-    "restart.window_s": Key(float),
-    "restart.backoff_s": Key(float),
-    "restart.backoff_max_s": Key(float),
-    "restart.brake_crashes": Key(int, _positive),
-    "restart.brake_window_s": Key(float, _positive),
-    "restart.brake_pause_s": Key(float, _positive),
-    "logs.max_mb": Key(float, _not_negative),
-    "logs.backups": Key(int, _at_least_one),
-    **risk_keys(),
-}
 
 
 def load_config(

@@ -1,7 +1,8 @@
 """Fleet: the registry's bookkeeping of its workers between requests: hub keys, crashes and
 restarts (with the brake and the watchdog), and deployments.json.
 
-`Registry` (deploy, stop, queries) builds on it; both run on the daemon's event loop only.
+`FleetQueries` (fleetqueries.py: handles, statuses, figures) builds on it, and `Registry`
+(registry.py: deploy, stop) on that; all run on the daemon's event loop only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from qkt.hub import CandleHub
 from qkt.notify import Event
 from qkt.supervisor import deployments
 from qkt.supervisor.brake import RestartBrake
-from qkt.supervisor.config import DaemonConfig
+from qkt.supervisor.daemonconfig import DaemonConfig
 from qkt.supervisor.errors import OutOfResourcesError, resource_error
 from qkt.supervisor.handle import WorkerHandle, WorkerState
 from qkt.supervisor.lifecycle import WorkerProcesses

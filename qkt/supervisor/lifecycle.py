@@ -18,7 +18,7 @@ from typing import Final
 
 from qkt.hub import CandleHub
 from qkt.osproc import read_int_file
-from qkt.supervisor.config import DaemonConfig
+from qkt.supervisor.daemonconfig import DaemonConfig
 from qkt.supervisor.errors import NoFreePortError, WorkerStartError
 from qkt.supervisor.handle import WorkerHandle
 from qkt.supervisor.logs import read_tail
