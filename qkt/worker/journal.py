@@ -38,12 +38,14 @@ from qkt.engine import Account, EngineState, Fill, Order, SignalEvent
 from qkt.money import to_str
 from qkt.paths import make_private_dir
 from qkt.worker.journalfile import (
-    _SIDE_FILES,
-    _create_private,
-    _is_corruption,
-    _move_aside,
-    _refuse_after_corruption,
-    _tighten,
+    SIDE_FILES,
+    checkpoint_pages,
+    create_private,
+    is_corruption,
+    move_aside,
+    refuse_after_corruption,
+    reserve_wal,
+    tighten,
 )
 from qkt.worker.journalfile import JournalError as JournalError
 
@@ -115,8 +117,8 @@ class SqliteJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         make_private_dir(path.parent)
-        _refuse_after_corruption(path)
-        _create_private(path)
+        refuse_after_corruption(path)
+        create_private(path)
         # Autocommit mode: transactions are explicit (`transaction()`), one per candle.
         self._db = sqlite3.connect(path, isolation_level=None)
         try:
@@ -128,7 +130,7 @@ class SqliteJournal:
             self._open()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            if _is_corruption(error):
+            if is_corruption(error):
                 self._refuse_damaged(str(error))
             raise JournalError(f"cannot open journal {path}: {error}") from None
         except BaseException:
@@ -145,7 +147,7 @@ class SqliteJournal:
             self._refuse_damaged("; ".join(problems))
 
     def _refuse_damaged(self, problem: str) -> None:
-        aside = _move_aside(self.path)
+        aside = move_aside(self.path)
         raise JournalError(
             f"cannot open journal {self.path}: it is damaged ({problem}); moved it to "
             f"{aside.name} and not trading on it. To start this strategy afresh, remove "
@@ -153,8 +155,8 @@ class SqliteJournal:
         )
 
     def _open(self) -> None:
-        for suffix in _SIDE_FILES:  # left by an older qkt with the default mode
-            _tighten(f"{self.path}{suffix}")
+        for suffix in SIDE_FILES:  # left by an older qkt with the default mode
+            tighten(f"{self.path}{suffix}")
         db = self._db
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
@@ -165,6 +167,9 @@ class SqliteJournal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        pages = checkpoint_pages(self.path)
+        db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        reserve_wal(self.path, int(db.execute("PRAGMA page_size").fetchone()[0]), pages)
         if version < SCHEMA_VERSION:
             with self._begin():
                 self._create()
