@@ -19,8 +19,8 @@ from it) to start the strategy afresh.
 The journal and its `-wal`/`-shm` files are 0600 in a 0700 folder (SQLite gives the side files the
 database's mode): fills and balances are nobody else's business.
 
-The file's modes, the damage check's verdict and the setting aside of a damaged journal are
-`qkt.worker.journalfile`'s.
+The file's modes, the damage check's verdict, the setting aside of a damaged journal, the room
+its WAL takes and the WAL size at which it is checkpointed are `qkt.worker.journalfile`'s.
 """
 
 from __future__ import annotations

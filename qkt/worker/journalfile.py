@@ -114,16 +114,19 @@ def checkpoint_pages(path: Path) -> int:
 def reserve_wal(path: Path, page_size: int, pages: int) -> None:
     """Allocate now the disk space the WAL of the journal at `path` takes once it holds `pages`.
 
-    SQLite appends to a WAL until its checkpoint and never shrinks it. While it grows, each
-    commit's flush has the file system allocate blocks and journal that, and a thousand workers
-    committing in the same second grow their WALs in small steps among each other's: their
-    extents multiply (ext4 allocates and frees extent blocks, a discard each on a `discard`
-    mount) and the flushes wait on each other's metadata. In a 1,000-strategy burst the flush
-    took a median 1 ms in the first minute and 265-372 ms in the next two (docs/performance.md,
-    "Candle-burst latency"). Allocated up front (posix_fallocate: the blocks read as zeros), the
-    frames land in blocks the file already has. SQLite reads frames only up to the first whose
-    salt or checksum does not match, so the zeros past them are never taken for frames. Best
-    effort: a file system that refuses, or a full disk, leaves the WAL growing as before.
+    SQLite appends to a WAL until its checkpoint and, while the journal is open, never shrinks
+    it (it removes it when the journal closes; the next open reserves it again). While it
+    grows, each commit's flush has the file system allocate blocks and journal that, and a
+    thousand workers committing in the same second grow their WALs in small steps among each
+    other's: their extents multiply (ext4 allocates and frees extent blocks, a discard each on
+    a `discard` mount) and the flushes wait on each other's metadata. In a 1,000-strategy burst
+    the flush took a median 1 ms in the first minute and 265-372 ms in the next two
+    (docs/performance.md, "Candle-burst latency"). Allocated up front (posix_fallocate: the
+    blocks read as zeros), the frames land in blocks the file already has. SQLite reads frames
+    only up to the first whose salt or checksum does not match, so the zeros past them are
+    never taken for frames. Best effort: a file system that refuses, or a full disk, leaves the
+    WAL growing as before. Only the worker opens its journal (under its lock): nothing else
+    writes the WAL meanwhile.
     """
     size = _WAL_HEADER + (_FRAME_HEADER + page_size) * (pages + _SLACK_FRAMES)
     try:
@@ -133,8 +136,7 @@ def reserve_wal(path: Path, page_size: int, pages: int) -> None:
     except OSError:
         return
     try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.posix_fallocate(fd, 0, size)
     finally:
         os.close(fd)
