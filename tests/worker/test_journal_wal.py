@@ -63,6 +63,8 @@ def test_journals_opened_together_checkpoint_on_different_candles(tmp_path: Path
     assert all(
         CHECKPOINT_MIN_PAGES <= checkpoint_pages(j.path) <= CHECKPOINT_MAX_PAGES for j in journals
     )
+    for journal in journals:
+        journal._db.execute("PRAGMA synchronous=OFF")  # only the checkpoints are looked at
     engines = [StrategyEngine(PROGRAM, EngineConfig(), j) for j in journals]
     first_sizes = [j.path.stat().st_size for j in journals]
     checkpointed_at: dict[int, int] = {}  # journal -> the candle whose commit checkpointed it
@@ -70,7 +72,6 @@ def test_journals_opened_together_checkpoint_on_different_candles(tmp_path: Path
         for i, (journal, engine) in enumerate(zip(journals, engines, strict=True)):
             if i in checkpointed_at:
                 continue
-            journal._db.execute("PRAGMA synchronous=OFF")  # only the checkpoints are looked at
             _step(journal, engine, _candle(n, str(100 + n % 9)))
             if journal.path.stat().st_size > first_sizes[i]:  # the database grows at a checkpoint
                 checkpointed_at[i] = n
