@@ -26,7 +26,7 @@ thousand workers each bring back into the CPU's caches at every burst.
 
 Then the disk's part of a burst: a thousand workers each commit their own journal at the same
 moment, and the disk takes the flushes (fdatasync, as SQLite's commit) one after another. Timed
-with a thread per file, each appending a commit's worth (24 KiB, six WAL frames) and flushing
+with a thread per file, each appending a commit's worth (20 KiB, five WAL frames) and flushing
 it at once: when the last flush returns is the floor of the burst's latency no CPU work removes.
 """
 
@@ -216,7 +216,7 @@ def _referenced_kib(pid: int) -> tuple[float, float]:
     return writable, text
 
 
-def concurrent_flushes(count: int, size: int = 24 * 1024) -> list[float]:
+def concurrent_flushes(count: int, size: int = 20 * 1024) -> list[float]:
     """Milliseconds until each of `count` files, written and flushed by `count` threads at
     once, is on disk (sorted)."""
     with tempfile.TemporaryDirectory(prefix="qkt-flush-") as tmp:

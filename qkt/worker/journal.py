@@ -53,6 +53,9 @@ SCHEMA_VERSION: Final = 1
 MAX_PAGE: Final = 1000
 CACHE_KIB: Final = 256  # SQLite's page cache per journal
 
+# `seq` is the rowid: the journal never deletes a row, so it only grows. AUTOINCREMENT would
+# promise the same and cost an update of `sqlite_sequence` in every candle's transaction, one
+# more page to write and flush per commit (journals made before 2026-12-03 still have it).
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fills (
@@ -72,14 +75,14 @@ CREATE TABLE IF NOT EXISTS fills (
     recorded_ms INTEGER NOT NULL      -- wall clock
 );
 CREATE TABLE IF NOT EXISTS orders (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     order_id INTEGER NOT NULL,
     status TEXT NOT NULL,
     recorded_ms INTEGER NOT NULL,
     data TEXT NOT NULL                -- Order.to_json()
 );
 CREATE TABLE IF NOT EXISTS signals (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,
     candle_ms INTEGER NOT NULL,
     rule INTEGER NOT NULL,

@@ -1,5 +1,6 @@
 """The journal's WAL: its room on disk taken when it opens, a journal killed with it reopens
-whole, and journals opened together do not checkpoint on the same candle."""
+whole, journals opened together do not checkpoint on the same candle, and a candle's commit
+writes a page for each table it adds to and no more."""
 
 from __future__ import annotations
 
@@ -81,3 +82,20 @@ def test_journals_opened_together_checkpoint_on_different_candles(tmp_path: Path
     assert len(set(checkpointed_at.values())) >= len(journals) // 2, checkpointed_at
     for journal in journals:
         journal.close()
+
+
+def test_a_candle_that_fills_commits_one_page_per_table_it_writes(tmp_path: Path) -> None:
+    # A thousand workers flush their commits in the same second: every page a commit writes is
+    # a WAL frame to write and flush. A fill's candle writes a signal, an order, a fill, an
+    # equity row and the state: five tables, five pages (AUTOINCREMENT would add a sixth, its
+    # sqlite_sequence row, in every commit).
+    journal = SqliteJournal(tmp_path / "journal.sqlite")
+    engine = StrategyEngine(PROGRAM, EngineConfig(), journal)
+    db = journal._db
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the next commit writes from frame 0
+    _step(journal, engine, _candle(0, "100"))
+    frames = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    assert len(journal.trades()) == 1
+    assert frames == 5
+    journal.close()
