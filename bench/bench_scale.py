@@ -16,9 +16,10 @@ rule runs: two fills, journaled in the candle's one transaction), then:
   p50/p99 over all N workers on the same minute, against a raw pyzmq PUB->SUB one-way hop over
   ipc; and the p99 of each of the
   next minutes' bursts too (QKT_BENCH_BURSTS minutes in all, default 4): one burst swings with
-  what else the box does at that second; with the CPU it cost per worker and the share of
+  what else the box does at that second; with the CPU it cost per worker, the share of
   the box's CPU the hypervisor took meanwhile (steal time: on a shared VM the same burst can
-  cost several times the CPU from one run to the next);
+  cost several times the CPU from one run to the next) and what the box's other processes
+  used (kernel threads such as the memory monitor `kdamond`: `bench/box_watch.py`);
 - `qkt list` wall time against `python -c pass` (median of 5 each);
 - daemon restart: SIGTERM, start again, time until all N are `running` again, and the slowest
   `GET /list` answered meanwhile.
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.box_watch import busiest, cpu_by_process, stolen_s, vmstat
 from bench.daemons import connect_when_up
 from bench.publish_watch import ASKED_BY_S, PublishWatch
 from bench.scale_baselines import bare_process_rss, pyzmq_hop_ms, timed_runs
@@ -104,24 +106,6 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
         except psutil.Error:
             pass
     return total
-
-
-def _vmstat() -> dict[str, int]:
-    """The kernel's counters of pages read back in (major faults, evicted file pages faulted
-    again): a box that reclaims idle memory behind the workers' backs (DAMON's pageout on a
-    VM, say) makes a burst fault its code back in, which shows as CPU and latency."""
-    try:
-        lines = Path("/proc/vmstat").read_text().splitlines()
-    except OSError:
-        return {}
-    wanted = ("pgmajfault", "workingset_refault_file")
-    return {k: int(v) for k, v in (line.split() for line in lines) if k in wanted}
-
-
-def _stolen_s() -> float:
-    """CPU seconds the hypervisor has taken from this box's vCPUs so far (steal time: a vCPU
-    wanted to run and the host ran something else); 0 where the kernel does not report it."""
-    return float(getattr(psutil.cpu_times(), "steal", 0.0))
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -205,14 +189,18 @@ def run(count: int) -> None:
             minute = int(time.time() // 60 + 1) * 60
             tree = _tree(proc.pid)
             cpu_before, window_start = _cpu_s(tree), time.monotonic()
-            daemon_before, faults_before = _cpu_s(tree[:1]), _vmstat()
-            stolen_before = _stolen_s()
+            daemon_before, faults_before = _cpu_s(tree[:1]), vmstat()
+            stolen_before = stolen_s()
+            others_before = cpu_by_process({p.pid for p in tree} | {os.getpid()})
             time.sleep(minute + 20 - time.time())
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             daemon_burst_ms = (_cpu_s(tree[:1]) - daemon_before - idle_daemon * window) * 1000
-            faults = {k: v - faults_before.get(k, 0) for k, v in _vmstat().items()}
-            stolen_share = (_stolen_s() - stolen_before) / (window * (os.cpu_count() or 1))
+            faults = {k: v - faults_before.get(k, 0) for k, v in vmstat().items()}
+            stolen_share = (stolen_s() - stolen_before) / (window * (os.cpu_count() or 1))
+            others = busiest(
+                others_before, cpu_by_process({p.pid for p in tree} | {os.getpid()}), window
+            )
             # Again after a candle and an answer to the daemon's `/status` (a `qkt status`, the
             # alerts' figures): what a worker holds from then on. The daemon asks its workers
             # at a bounded rate (statuses.py: 20 a second), hence the wait.
@@ -302,6 +290,12 @@ def run(count: int) -> None:
             f"{stolen_share * 100:.1f} %",
             "of the box's cores, /proc/stat",
             stolen_share,
+        ),
+        (
+            "other processes, that minute",
+            f"{sum(c for _, c in others):.3f} cores",
+            ", ".join(f"{name} {c:.3f}" for name, c in others[:3]),
+            sum(c for _, c in others),
         ),
         *(
             (f"{name} during the burst", f"{pages}", "pages, the whole box", 0.0)

@@ -1,0 +1,52 @@
+"""What the rest of the box did while a bench measured a burst: the hypervisor's steal time,
+pages faulted back in, and the CPU of every process outside the bench's (kernel threads too).
+
+On a VM the same burst of a thousand workers can take half as long again from one minute to
+the next; these say whether the box had its cores to itself meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import psutil
+
+
+def vmstat() -> dict[str, int]:
+    """The kernel's counters of pages read back in (major faults, evicted file pages faulted
+    again): a box that reclaims idle memory behind the workers' backs (DAMON's pageout on a
+    VM, say) makes a burst fault its code back in, which shows as CPU and latency."""
+    try:
+        lines = Path("/proc/vmstat").read_text().splitlines()
+    except OSError:
+        return {}
+    wanted = ("pgmajfault", "workingset_refault_file")
+    return {k: int(v) for k, v in (line.split() for line in lines) if k in wanted}
+
+
+def stolen_s() -> float:
+    """CPU seconds the hypervisor has taken from this box's vCPUs so far (steal time: a vCPU
+    wanted to run and the host ran something else); 0 where the kernel does not report it."""
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
+
+
+def cpu_by_process(exclude: set[int]) -> dict[tuple[int, str], float]:
+    """CPU seconds so far of each process on the box (kernel threads included) but `exclude`."""
+    found: dict[tuple[int, str], float] = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.pid not in exclude and times is not None:
+            found[(process.pid, process.info["name"] or "?")] = times.user + times.system
+    return found
+
+
+def busiest(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], seconds: float
+) -> list[tuple[str, float]]:
+    """Cores each kind of process used between the two readings, busiest first: processes named
+    alike are summed (`kworker/0:1` and `kworker/1:2` are `kworker`)."""
+    cores: dict[str, float] = defaultdict(float)
+    for key, spent in after.items():
+        cores[key[1].split("/")[0]] += (spent - before.get(key, 0.0)) / seconds
+    return sorted(cores.items(), key=lambda item: -item[1])
