@@ -191,16 +191,15 @@ def run(count: int) -> None:
             cpu_before, window_start = _cpu_s(tree), time.monotonic()
             daemon_before, faults_before = _cpu_s(tree[:1]), vmstat()
             stolen_before = stolen_s()
-            others_before = cpu_by_process({p.pid for p in tree} | {os.getpid()})
+            bench_pids = {p.pid for p in tree} | {os.getpid()}  # the others are the rest
+            others_before = cpu_by_process(bench_pids)
             time.sleep(minute + 20 - time.time())
             window = time.monotonic() - window_start
             burst_cpu_ms = (_cpu_s(tree) - cpu_before - idle * window) * 1000 / count
             daemon_burst_ms = (_cpu_s(tree[:1]) - daemon_before - idle_daemon * window) * 1000
             faults = {k: v - faults_before.get(k, 0) for k, v in vmstat().items()}
             stolen_share = (stolen_s() - stolen_before) / (window * (os.cpu_count() or 1))
-            others = busiest(
-                others_before, cpu_by_process({p.pid for p in tree} | {os.getpid()}), window
-            )
+            others = busiest(others_before, cpu_by_process(bench_pids), window)
             # Again after a candle and an answer to the daemon's `/status` (a `qkt status`, the
             # alerts' figures): what a worker holds from then on. The daemon asks its workers
             # at a bounded rate (statuses.py: 20 a second), hence the wait.
