@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import time
 
+# The last second written and its text: a log line's time is most of what formatting it costs
+# (`gmtime` and `strftime`), and the lines of a candle, or of any busy moment, share a second.
+_last_second: tuple[int | None, str] = (None, "")
+
 
 def iso_utc(epoch_ms: int, *, millis: bool = True) -> str:
     """`2026-05-08T15:02:14.234Z` (or `...:14Z` without `millis`): the one way qkt writes a time
     for people, in logs, status answers and tables, whatever the machine's zone."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
+    global _last_second
+    second = epoch_ms // 1000
+    cached_second, stamp = _last_second  # one read: another thread may replace it
+    if second != cached_second:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, stamp)
     return f"{stamp}.{epoch_ms % 1000:03d}Z" if millis else f"{stamp}Z"
