@@ -74,7 +74,15 @@ class UtcIsoFormatter(logging.Formatter):
         return iso_utc(int(record.created * 1000))
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        plain = not (record.exc_info or record.exc_text or record.stack_info)
+        if self._fmt == LINE_FORMAT and plain:
+            # LINE_FORMAT written directly: the same line as `logging.Formatter` makes of it,
+            # without its generic steps (a thousand workers log the same candle's lines).
+            record.message = record.getMessage()
+            stamp = iso_utc(int(record.created * 1000))
+            line = f"{stamp} {record.levelname:<5} {record.name}: {record.message}"
+        else:
+            line = super().format(record)
         repeats: list[str] = getattr(record, _REPEATS, [])
         if not repeats:
             return line
