@@ -110,6 +110,12 @@ _FILL_COLUMNS: Final = (
 )  # fmt: skip
 
 
+_INSERT_FILL: Final = (
+    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, recorded_ms) "
+    f"VALUES ({', '.join('?' * (len(_FILL_COLUMNS) + 1))})"
+)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -216,13 +222,27 @@ class SqliteJournal:
     # -- the engine's Journal ----------------------------------------------------------------
 
     def record_fill(self, fill: Fill) -> None:
-        """Insert a fill (inside the candle's transaction)."""
-        row = fill.to_json()
-        values = [row[column] for column in _FILL_COLUMNS]
+        """Insert a fill (inside the candle's transaction): the columns of `_FILL_COLUMNS`, each
+        as `Fill.to_json` writes it, read here from the fill without making that dict."""
+        instrument = fill.instrument
         self._db.execute(
-            f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, recorded_ms) "
-            f"VALUES ({', '.join('?' * (len(_FILL_COLUMNS) + 1))})",
-            (*values, _now_ms()),
+            _INSERT_FILL,
+            (
+                fill.id,
+                fill.order_id,
+                fill.ts,
+                instrument.broker,
+                instrument.symbol,
+                fill.side.value,
+                to_str(fill.qty),
+                to_str(fill.price),
+                to_str(fill.fee),
+                to_str(fill.realized),
+                to_str(fill.position),
+                fill.role.value,
+                fill.rule,
+                _now_ms(),
+            ),
         )
 
     def record_order(self, order: Order) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qkt.dsl import compile_source
-from qkt.engine import EngineConfig, StrategyEngine
+from qkt.engine import EngineConfig, StrategyEngine, TradeEvent
 from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import CACHE_KIB, SCHEMA_VERSION, JournalError, SqliteJournal
 
@@ -86,6 +86,27 @@ def test_trades_page_forward_and_the_default_is_the_latest(tmp_path: Path) -> No
     assert [t["id"] for t in journal.trades(after=0, limit=4)] == [1, 2, 3, 4]
     assert [t["id"] for t in journal.trades(after=8, limit=4)] == [9, 10]
     assert [t["id"] for t in journal.trades(limit=3)] == [8, 9, 10]
+    journal.close()
+
+
+def test_a_journaled_fill_reads_back_as_the_fill_itself(tmp_path: Path) -> None:
+    # Every column as Fill.to_json writes it (the journal fills its row without that dict),
+    # with fees and a realized loss among them.
+    journal = SqliteJournal(tmp_path / "journal.sqlite")
+    program = compile_source(
+        "STRATEGY f VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\n"
+        "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 0.25\n"
+        "WHEN POSITION.btc > 0 THEN CLOSE btc\n"
+    )
+    engine = StrategyEngine(program, EngineConfig(fee_bps=Decimal("7.5")), journal)
+    fills = []
+    for i, close in enumerate(["100.5", "101.25", "99.125"]):
+        with journal.transaction():
+            events = engine.on_candle(_candle(i, close))
+        fills += [event.fill for event in events if isinstance(event, TradeEvent)]
+    assert len(fills) >= 3 and all(fill.fee for fill in fills)
+    assert any(fill.realized < 0 for fill in fills)
+    assert journal.trades() == [fill.to_json() for fill in fills]
     journal.close()
 
 
