@@ -20,7 +20,7 @@ from typing import Final
 import zmq
 
 from qkt.hub import wire
-from qkt.hub.errors import WireError
+from qkt.hub.errors import HubError, WireError
 from qkt.hub.requester import SnapshotRequester
 from qkt.hub.wire import SequencedCandle, SyncMarker
 from qkt.market.models import CandleKey
@@ -50,6 +50,13 @@ class Gap:
     @property
     def count(self) -> int:
         return self.last_seq - self.first_seq + 1
+
+
+def stopped_error(error: BaseException) -> HubError:
+    """What the consumer hears when the reader stopped on `error`."""
+    stopped = HubError(f"the hub subscriber's reader stopped: {error!r}")
+    stopped.__cause__ = error
+    return stopped
 
 
 class _Phase(enum.Enum):
@@ -84,6 +91,8 @@ class SubscriberReader:
     _paused: bool
     _repairing: asyncio.Task[None] | None
     _closed: bool
+    _consumer: Callable[[SequencedCandle], None] | None
+    _consuming: asyncio.Future[None] | None
     _delivered: int
     _duplicates: int
     _buffered: int
@@ -110,7 +119,37 @@ class SubscriberReader:
 
     def _pump(self) -> None:
         """Read and deliver what is queued on the socket, without waiting: up to DRAIN_BATCH
-        messages, then again on the loop's next turn."""
+        messages, then again on the loop's next turn; with a consumer (`consume`), hand it
+        what was read before returning."""
+        self._read()
+        if self._consumer is not None:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Call the consumer with each delivered candle, in order, in this callback: no task
+        step and no future per candle. A consumer that raises ends `consume` with its error."""
+        out = self._out
+        while out and (consumer := self._consumer) is not None:
+            try:
+                consumer(out.popleft())
+            except Exception as error:
+                self._end_consuming(error)
+                return
+        if self._paused:
+            self._paused = False
+            self._pump_soon()
+
+    def _end_consuming(self, error: BaseException | None) -> None:
+        """`consume` returns (None: closed) or raises `error`; no candle is handed over after."""
+        self._consumer = None
+        done = self._consuming
+        if done is not None and not done.done():
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def _read(self) -> None:
         if self._closed:
             return
         try:
@@ -176,6 +215,8 @@ class SubscriberReader:
         if self._failed is not None and not self._failed.done():
             self._failed.set_exception(error)
         self._ready.set()
+        if self._consuming is not None:
+            self._end_consuming(stopped_error(error))
 
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())

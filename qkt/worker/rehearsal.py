@@ -122,7 +122,7 @@ class _RehearsalRunner(WorkerRunner):
         for item in _candles(self):
             decoded = decode_message(encode_candle(item))  # the wire format, both ways
             assert isinstance(decoded, SequencedCandle)
-            self._on_candle(replace(decoded, snapshot=item.snapshot))  # (not on the wire)
+            self._take_candle(replace(decoded, snapshot=item.snapshot))  # (not on the wire)
         self.lifeline.beat()
         psutil.Process(os.getpid())  # what the lifeline makes of its parent
         with contextlib.suppress(TimeoutError):  # the HTTP server's idle tick: a timeout

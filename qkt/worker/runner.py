@@ -187,7 +187,12 @@ class WorkerRunner(RunnerView):
         self._say(f"running on {', '.join(str(k) for k in keys)}")
         if self.hooks.on_ready is not None:
             self.hooks.on_ready(self.port)
-        async for item in subscriber:
+        await subscriber.consume(self._take_candle)
+
+    def _take_candle(self, item: SequencedCandle) -> None:
+        # The subscriber calls this from its reader as each candle comes: once a stop is under
+        # way (the trading task cancelled, not yet ended), no candle is traded any more.
+        if self.state is RunState.RUNNING:
             self._on_candle(item)
 
     def _stop(self, engine: StrategyEngine, journal: SqliteJournal) -> RunSummary:

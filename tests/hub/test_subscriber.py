@@ -17,6 +17,7 @@ from qkt.hub import (
     Gap,
     HubConfig,
     HubEndpoints,
+    HubError,
     HubSubscriber,
     HubUnavailableError,
     UnknownKeyError,
@@ -459,3 +460,68 @@ def test_a_gap_whose_repair_gets_no_answer_is_reported(caplog: pytest.LogCapture
 
     run(scenario())
     assert "lost 1 candle(s), seq 2..2: the repair request timed out" in caplog.text
+
+
+def test_a_consumer_gets_the_warmup_then_every_candle_in_order_until_closed(
+    state_root: Path,
+) -> None:
+    # consume(): the same candles as `async for`, handed over in the reader's callback,
+    # a repaired gap among them; it returns once the subscriber is closed.
+    async def scenario() -> None:
+        async with running_hub(state_root, K1M) as (hub, feeds):
+            for i in range(10):
+                feeds["SIM"].push(candle(K1M, i))
+            await wait_until_async(lambda: hub.stats()[0].seq == 10)
+            sub = HubSubscriber(hub.endpoints)
+            await sub.subscribe([K1M], warmup=4)
+            got: list[SequencedCandle] = []
+            consuming = asyncio.create_task(sub.consume(got.append))
+            for i in range(10, 30):
+                feeds["SIM"].push(candle(K1M, i))
+            await wait_until_async(lambda: len(got) == 24)
+            assert [x.seq for x in got] == list(range(7, 31))
+            assert [x.snapshot for x in got] == [True] * 4 + [False] * 20
+            assert [x.candle for x in got] == [candle(K1M, i) for i in range(6, 30)]
+            assert not consuming.done()
+            await sub.aclose()
+            await asyncio.wait_for(consuming, 5)  # returns: closed
+
+    run(scenario())
+
+
+def test_a_consumer_that_raises_ends_consume_with_its_error_and_gets_nothing_more() -> None:
+    async def scenario() -> None:
+        async with hand_driven(100) as (hub, sub):
+            got: list[int] = []
+
+            def consumer(item: SequencedCandle) -> None:
+                got.append(item.seq)
+                if item.seq == 2:
+                    raise OSError(28, "No space left on device")
+
+            consuming = asyncio.create_task(sub.consume(consumer))
+            for _ in range(4):
+                await hub.publish()
+            with pytest.raises(OSError, match="No space left"):
+                await asyncio.wait_for(consuming, 5)
+            await hub.publish()
+            await wait_until_async(lambda: sub.stats().delivered == 5)  # read, not handed over
+            assert got == [1, 2]
+
+    run(scenario())
+
+
+def test_a_reader_that_stops_ends_consume_with_a_hub_error() -> None:
+    async def scenario() -> None:
+        async with hand_driven(100) as (hub, sub):
+            got: list[SequencedCandle] = []
+            consuming = asyncio.create_task(sub.consume(got.append))
+            await hub.publish()
+            await wait_until_async(lambda: len(got) == 1)
+            sub._fail(RuntimeError("the socket broke"))  # as the reader does on an error
+            with pytest.raises(HubError, match="reader stopped: RuntimeError"):
+                await asyncio.wait_for(consuming, 5)
+            with pytest.raises(HubError, match="reader stopped"):
+                await sub.consume(got.append)  # and says so to a consumer that comes later
+
+    run(scenario())
