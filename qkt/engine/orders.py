@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from qkt.dsl.program import TimeInForce
 from qkt.market.models import CandleKey
@@ -220,6 +220,13 @@ class Order:
         )
 
 
+FILL_FIELDS: Final = (
+    "id", "order_id", "ts", "broker", "symbol", "side", "qty", "price", "fee", "realized",
+    "position", "role", "rule",
+)  # fmt: skip
+"""The keys of `Fill.to_json`, in order: also the journal's columns of a fill."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution: `realized` is the change it made to realized PnL, its fee included."""
@@ -239,21 +246,26 @@ class Fill:
 
     def to_json(self) -> dict[str, Any]:
         """spec.md's trade fields (`ts side symbol qty price fee realized`) and a few more."""
-        return {
-            "id": self.id,
-            "order_id": self.order_id,
-            "ts": self.ts,
-            "broker": self.instrument.broker,
-            "symbol": self.instrument.symbol,
-            "side": self.side.value,
-            "qty": to_str(self.qty),
-            "price": to_str(self.price),
-            "fee": to_str(self.fee),
-            "realized": to_str(self.realized),
-            "position": to_str(self.position),
-            "role": self.role.value,
-            "rule": self.rule,
-        }
+        return dict(zip(FILL_FIELDS, self.values(), strict=True))
+
+    def values(self) -> tuple[int | str | None, ...]:
+        """The values of `to_json`, in `FILL_FIELDS` order (the journal's row of a fill)."""
+        instrument = self.instrument
+        return (
+            self.id,
+            self.order_id,
+            self.ts,
+            instrument.broker,
+            instrument.symbol,
+            self.side.value,
+            to_str(self.qty),
+            to_str(self.price),
+            to_str(self.fee),
+            to_str(self.realized),
+            to_str(self.position),
+            self.role.value,
+            self.rule,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fill:

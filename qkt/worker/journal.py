@@ -35,6 +35,7 @@ from typing import Any, Final
 import orjson
 
 from qkt.engine import Account, EngineState, Fill, Order, SignalEvent
+from qkt.engine.orders import FILL_FIELDS
 from qkt.money import to_str
 from qkt.paths import make_private_dir
 from qkt.worker.journalfile import (
@@ -104,15 +105,10 @@ CREATE TABLE IF NOT EXISTS state (
 );
 """
 
-_FILL_COLUMNS: Final = (
-    "id", "order_id", "ts", "broker", "symbol", "side", "qty", "price", "fee", "realized",
-    "position", "role", "rule",
-)  # fmt: skip
-
 
 _INSERT_FILL: Final = (
-    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, recorded_ms) "
-    f"VALUES ({', '.join('?' * (len(_FILL_COLUMNS) + 1))})"
+    f"INSERT INTO fills ({', '.join(FILL_FIELDS)}, recorded_ms) "
+    f"VALUES ({', '.join('?' * (len(FILL_FIELDS) + 1))})"
 )
 
 
@@ -222,28 +218,8 @@ class SqliteJournal:
     # -- the engine's Journal ----------------------------------------------------------------
 
     def record_fill(self, fill: Fill) -> None:
-        """Insert a fill (inside the candle's transaction): the columns of `_FILL_COLUMNS`, each
-        as `Fill.to_json` writes it, read here from the fill without making that dict."""
-        instrument = fill.instrument
-        self._db.execute(
-            _INSERT_FILL,
-            (
-                fill.id,
-                fill.order_id,
-                fill.ts,
-                instrument.broker,
-                instrument.symbol,
-                fill.side.value,
-                to_str(fill.qty),
-                to_str(fill.price),
-                to_str(fill.fee),
-                to_str(fill.realized),
-                to_str(fill.position),
-                fill.role.value,
-                fill.rule,
-                _now_ms(),
-            ),
-        )
+        """Insert a fill (inside the candle's transaction)."""
+        self._db.execute(_INSERT_FILL, (*fill.values(), _now_ms()))
 
     def record_order(self, order: Order) -> None:
         """Append an order's new state."""
@@ -298,7 +274,7 @@ class SqliteJournal:
         """Fills as `Fill.to_json()`, oldest first: those with an id above `after` (the first
         `limit` of them), or without `after` the last `limit`."""
         limit = max(0, min(limit, MAX_PAGE))
-        columns = ", ".join(_FILL_COLUMNS)
+        columns = ", ".join(FILL_FIELDS)
         if after is None:
             rows = self._db.execute(
                 f"SELECT {columns} FROM fills ORDER BY id DESC LIMIT ?", (limit,)
@@ -308,7 +284,7 @@ class SqliteJournal:
             rows = self._db.execute(
                 f"SELECT {columns} FROM fills WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             ).fetchall()
-        return [dict(zip(_FILL_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(FILL_FIELDS, row, strict=True)) for row in rows]
 
     def trade_count(self) -> int:
         """How many fills the journal holds."""
