@@ -49,7 +49,7 @@ from typing import Final
 from qkt.dsl import compile_source
 from qkt.engine import EngineConfig, EngineEvent, SignalEvent, StrategyEngine, TradeEvent
 from qkt.hub.wire import SequencedCandle, decode_message, encode_candle
-from qkt.log import RepeatFilter, RuleFiringFilter, configure
+from qkt.log import configure
 from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.report import fill_line
@@ -163,12 +163,7 @@ MINUTES: Final = _MinuteClock()
 
 
 def _file_logger(path: Path) -> logging.Logger:
-    configure(file=path)  # as a worker sets itself up
-    for handler in logging.getLogger().handlers:  # the same filters, on the candles' clock
-        for old in list(handler.filters):
-            handler.removeFilter(old)
-        handler.addFilter(RuleFiringFilter(clock=MINUTES))
-        handler.addFilter(RepeatFilter(clock=MINUTES))
+    configure(file=path, clock=MINUTES)  # as a worker sets itself up, on the candles' clock
     return logging.getLogger("qkt.strategy")
 
 

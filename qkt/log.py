@@ -280,8 +280,10 @@ def configure(
     stream: TextIO | None = None,
     level: int = logging.INFO,
     rotation: LogRotation | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Route the root logger to `file` and/or `stream`, replacing earlier handlers.
+    """Route the root logger to `file` and/or `stream`, replacing earlier handlers; `clock`
+    (seconds) is the time the filters of repeated lines and rule firings count by.
 
     A worker calls this after fork/spawn with only its own file, so that each strategy's log holds
     only its own lines (the OS separates them, not a filter).
@@ -299,8 +301,8 @@ def configure(
         handlers.append(logging.StreamHandler(stream))
     for handler in handlers:
         handler.setFormatter(formatter)
-        handler.addFilter(RuleFiringFilter())
-        handler.addFilter(RepeatFilter())
+        handler.addFilter(RuleFiringFilter(clock=clock))
+        handler.addFilter(RepeatFilter(clock=clock))
         root.addHandler(handler)
     root.setLevel(level)
     # A line names its logger, level and time only: skip what a record would otherwise look up
