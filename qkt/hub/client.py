@@ -149,10 +149,7 @@ class HubSubscriber(SubscriberReader):
         while not self._out:
             if self._closed:
                 raise StopAsyncIteration
-            if self._failed is not None and self._failed.done():
-                error = self._failed.exception()  # never None: only _fail completes it
-                assert error is not None
-                raise stopped_error(error)
+            self._raise_if_stopped()
             self._ready.clear()
             await self._ready.wait()
         item = self._out.popleft()
@@ -170,10 +167,7 @@ class HubSubscriber(SubscriberReader):
         the reader stopped."""
         if self._consuming is not None:
             raise HubError("this subscriber already has a consumer")
-        if self._failed is not None and self._failed.done():
-            error = self._failed.exception()
-            assert error is not None
-            raise stopped_error(error)
+        self._raise_if_stopped()
         if self._closed:
             return
         done = self._consuming = asyncio.get_running_loop().create_future()
@@ -183,6 +177,13 @@ class HubSubscriber(SubscriberReader):
             await done
         finally:
             self._consumer = self._consuming = None
+
+    def _raise_if_stopped(self) -> None:
+        """HubError if the reader stopped on an error (the consumer must hear why)."""
+        if self._failed is not None and self._failed.done():
+            error = self._failed.exception()  # never None: only _fail completes it
+            assert error is not None
+            raise stopped_error(error)
 
     async def aclose(self) -> None:
         """Stop reading and close both sockets without lingering."""
