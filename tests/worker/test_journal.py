@@ -21,6 +21,13 @@ PROGRAM = compile_source(
 )
 
 
+FLIP = compile_source(
+    "STRATEGY f VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\n"
+    "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 1\n"
+    "WHEN POSITION.btc > 0 THEN CLOSE btc\n"
+)  # a buy on one candle, its close on the next
+
+
 def _candle(i: int, close: str) -> Candle:
     price = Decimal(close)
     return Candle(KEY, 1_767_225_600_000 + i * 60_000, price, price, price, price, Decimal(1))
@@ -74,12 +81,7 @@ def test_a_failed_candle_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def test_trades_page_forward_and_the_default_is_the_latest(tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "journal.sqlite")
-    program = compile_source(
-        "STRATEGY f VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\n"
-        "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 1\n"
-        "WHEN POSITION.btc > 0 THEN CLOSE btc\n"
-    )
-    engine = StrategyEngine(program, EngineConfig(), journal)
+    engine = StrategyEngine(FLIP, EngineConfig(), journal)
     for i in range(5):
         _step(journal, engine, _candle(i, "100"))
     assert journal.trade_count() == 10
@@ -93,12 +95,7 @@ def test_a_journaled_fill_reads_back_as_the_fill_itself(tmp_path: Path) -> None:
     # Every column as Fill.to_json writes it (the journal fills its row without that dict),
     # with fees and a realized loss among them.
     journal = SqliteJournal(tmp_path / "journal.sqlite")
-    program = compile_source(
-        "STRATEGY f VERSION 1\nSYMBOLS btc = SIM:BTCUSDT EVERY 1m\n"
-        "RULES WHEN POSITION.btc == 0 THEN BUY btc SIZING 0.25\n"
-        "WHEN POSITION.btc > 0 THEN CLOSE btc\n"
-    )
-    engine = StrategyEngine(program, EngineConfig(fee_bps=Decimal("7.5")), journal)
+    engine = StrategyEngine(FLIP, EngineConfig(fee_bps=Decimal("7.5")), journal)
     fills = []
     for i, close in enumerate(["100.5", "101.25", "99.125"]):
         with journal.transaction():
