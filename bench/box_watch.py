@@ -45,8 +45,16 @@ def busiest(
     before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], seconds: float
 ) -> list[tuple[str, float]]:
     """Cores each kind of process used between the two readings, busiest first: processes named
-    alike are summed (`kworker/0:1` and `kworker/1:2` are `kworker`)."""
+    alike are summed (`kworker/0:1` and `kworker/1:2` are `kworker`); a kernel worker is named by
+    the work queue it last ran when read (`kworker/u8:0-ext4-rsv-conversion` is
+    `kworker:ext4-rsv-conversion`), which says what kind of kernel work it was."""
     cores: dict[str, float] = defaultdict(float)
     for key, spent in after.items():
-        cores[key[1].split("/")[0]] += (spent - before.get(key, 0.0)) / seconds
+        cores[_kind(key[1])] += (spent - before.get(key, 0.0)) / seconds
     return sorted(cores.items(), key=lambda item: -item[1])
+
+
+def _kind(name: str) -> str:
+    kind, _, rest = name.partition("/")
+    _, dash, queue = rest.partition("-")
+    return f"{kind}:{queue}" if kind == "kworker" and dash else kind
