@@ -1,4 +1,4 @@
-"""`held_lines()`: a worker's candle lines made early, written at once after its commit, or never."""
+"""`held_lines()`: a worker's candle lines made early, written after its commit, or never."""
 
 from __future__ import annotations
 
