@@ -31,26 +31,34 @@ def stolen_s() -> float:
     return float(getattr(psutil.cpu_times(), "steal", 0.0))
 
 
-def cpu_by_process(exclude: set[int]) -> dict[tuple[int, str], float]:
+# A process by its pid and start time (a pid can be reused), with its name and CPU seconds.
+Readings = dict[tuple[int, float], tuple[str, float]]
+
+
+def cpu_by_process(exclude: set[int]) -> Readings:
     """CPU seconds so far of each process on the box (kernel threads included) but `exclude`."""
-    found: dict[tuple[int, str], float] = {}
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        times = process.info["cpu_times"]
-        if process.pid not in exclude and times is not None:
-            found[(process.pid, process.info["name"] or "?")] = times.user + times.system
+    found: Readings = {}
+    for process in psutil.process_iter(["name", "cpu_times", "create_time"]):
+        times, started = process.info["cpu_times"], process.info["create_time"]
+        if process.pid not in exclude and times is not None and started is not None:
+            name = process.info["name"] or "?"
+            found[(process.pid, started)] = (name, times.user + times.system)
     return found
 
 
-def busiest(
-    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], seconds: float
-) -> list[tuple[str, float]]:
+def busiest(before: Readings, after: Readings, seconds: float) -> list[tuple[str, float]]:
     """Cores each kind of process used between the two readings, busiest first: processes named
     alike are summed (`kworker/0:1` and `kworker/1:2` are `kworker`); a kernel worker is named by
     the work queue it last ran when read (`kworker/u8:0-ext4-rsv-conversion` is
-    `kworker:ext4-rsv-conversion`), which says what kind of kernel work it was."""
+    `kworker:ext4-rsv-conversion`), which says roughly what kind of kernel work it was.
+
+    A process is matched by pid and start time, not by name: a kernel worker's name changes
+    with its work queue, and matched by name a renamed one counted all the CPU it had used since
+    the box booted. A process missing from `before` started in between: all its CPU counts."""
     cores: dict[str, float] = defaultdict(float)
-    for key, spent in after.items():
-        cores[_kind(key[1])] += (spent - before.get(key, 0.0)) / seconds
+    for key, (name, spent) in after.items():
+        earlier = before.get(key, (name, 0.0))[1]  # absent before: started in between
+        cores[_kind(name)] += (spent - earlier) / seconds
     return sorted(cores.items(), key=lambda item: -item[1])
 
 
