@@ -13,17 +13,12 @@ deploys (on every candle a buy and a close: two orders, two fills, one transacti
    survive a power cut;
 4. the log lines of its fill and of the rule that fired, through the worker's own logging
    (`qkt.log.configure`: its file handler, filters and format), the filters counting a minute
-   per candle as a live 1m worker's do (so every rule line is written, not counted). The
-   runner makes them inside the transaction and writes them once it has committed
-   (`qkt.log.held_lines`); the table times them on their own.
+   per candle as a live 1m worker's do (so every rule line is written, not counted).
 
 The same commit with `synchronous=OFF` is timed as well, to show the fsync's share. Medians
 and 99th percentiles in microseconds per candle, one process, CANDLES candles (default 2,000).
 Then the CPU time of all four steps, one candle after another and after 50 ms idle before each:
-a worker meets a candle after a minute of sleep, with its code and data out of the CPU's caches;
-and once more with 30 ms idle after the commit too: in a burst the commit's flush gives the core
-to other workers, and the worker finishes its candle (the lines written, the events published)
-with caches they have filled.
+a worker meets a candle after a minute of sleep, with its code and data out of the CPU's caches.
 
 Then how much memory one candle's work touches (pages the kernel marks referenced, read from
 `/proc/PID/smaps` of a forked worker by its parent while it waits): the private part (Python's
@@ -52,12 +47,12 @@ from pathlib import Path
 from typing import Final
 
 from qkt.dsl import compile_source
-from qkt.engine import EngineConfig, StrategyEngine
+from qkt.engine import EngineConfig, EngineEvent, SignalEvent, StrategyEngine, TradeEvent
 from qkt.hub.wire import SequencedCandle, decode_message, encode_candle
-from qkt.log import configure, held_lines
+from qkt.log import configure
 from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import SqliteJournal
-from qkt.worker.report import log_events
+from qkt.worker.report import fill_line
 
 STRATEGY: Final = """\
 STRATEGY burst VERSION 1
@@ -120,14 +115,13 @@ def run(count: int, synchronous: str) -> dict[str, list[float]]:
                 journal.save_state(engine.export_state())
             steps["engine"].append((engine_done - began) / 1000)
             steps["journal"].append((clock() - engine_done) / 1000)
-            timed("log", lambda e=events: log_events(log, e))  # type: ignore[misc]
+            timed("log", lambda e=events: _report(log, e))  # type: ignore[misc]
     return steps
 
 
-def run_cpu(count: int, pause_s: float, flush_pause_s: float = 0.0) -> list[float]:
+def run_cpu(count: int, pause_s: float) -> list[float]:
     """This thread's CPU time (µs) for each of `count` candles, all four steps, one after
-    another or after a pause each, and another pause after the commit if `flush_pause_s` (WARM_UP
-    candles before them warm the code up, untimed)."""
+    another or after a pause each (WARM_UP candles before them warm the code up, untimed)."""
     out = []
     with _worker() as (journal, engine, log):
         for n, frames in enumerate(candles(WARM_UP + count)):
@@ -135,10 +129,19 @@ def run_cpu(count: int, pause_s: float, flush_pause_s: float = 0.0) -> list[floa
             if timed and pause_s:
                 time.sleep(pause_s)
             began = time.thread_time_ns()
-            _one_candle(frames, journal, engine, log, flush_pause_s if timed else 0.0)
+            _one_candle(frames, journal, engine, log)
             if timed:
                 out.append((time.thread_time_ns() - began) / 1000)
     return out
+
+
+def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
+    """The runner's lines for a candle's events: each fill and each rule that fired."""
+    for event in events:
+        if isinstance(event, TradeEvent):
+            log.info("%s", fill_line(event.fill, with_time=False))
+        elif isinstance(event, SignalEvent):
+            log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
 
 
 class _MinuteClock:
@@ -208,23 +211,16 @@ def touched_kib(count: int) -> tuple[float, float, float]:
 
 
 def _one_candle(
-    frames: list[bytes],
-    journal: SqliteJournal,
-    engine: StrategyEngine,
-    log: logging.Logger,
-    flush_pause_s: float = 0.0,
+    frames: list[bytes], journal: SqliteJournal, engine: StrategyEngine, log: logging.Logger
 ) -> None:
     MINUTES.next_candle()
     item = decode_message(frames)
     assert isinstance(item, SequencedCandle)
-    with held_lines():  # as the runner: the lines made before the commit, written after it
-        with journal.transaction():
-            events = engine.on_candle(item.candle)
-            journal.record_equity(item.candle.end_ms, engine.account)
-            journal.save_state(engine.export_state())
-            log_events(log, events)
-        if flush_pause_s:  # in a burst, other workers take the core while the flush waits
-            time.sleep(flush_pause_s)
+    with journal.transaction():
+        events = engine.on_candle(item.candle)
+        journal.record_equity(item.candle.end_ms, engine.account)
+        journal.save_state(engine.export_state())
+    _report(log, events)
 
 
 def _referenced_kib(pid: int) -> tuple[float, float]:
@@ -299,13 +295,12 @@ def main() -> None:
     )
     # The same steps, each candle after a pause: what a worker meets, woken once a candle, its
     # code and data no longer in the CPU's caches (CPU time of this thread, so not the sleep).
-    # Last, as in a burst: the core given away at the commit's flush as well, for 30 ms.
-    for pause_s, flush_pause_s in ((0.0, 0.0), (0.05, 0.0), (0.05, 0.03)):
-        cpu = run_cpu(200, pause_s, flush_pause_s)
-        when = "back to back" if not pause_s else f"after {pause_s:g} s idle"
-        if flush_pause_s:
-            when += f" and {flush_pause_s:g} s idle after the commit"
-        print(f"CPU of all four, {when}: median {statistics.median(cpu):.0f} µs a candle")
+    for pause_s in (0.0, 0.05):
+        cpu = run_cpu(200, pause_s)
+        print(
+            f"CPU of all four, {'back to back' if not pause_s else f'after {pause_s:g} s idle'}: "
+            f"median {statistics.median(cpu):.0f} µs a candle"
+        )
     private, shared, idle = touched_kib(40)
     print(
         f"Memory one candle touches: {private:.0f} KiB private, {shared:.0f} KiB of shared code "

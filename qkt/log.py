@@ -10,25 +10,60 @@ times, then once more with how many copies were left out ("... repeated 315 more
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TextIO
 
-from qkt.logfile import MB as MB
-from qkt.logfile import LogRotation as LogRotation
-from qkt.logfile import PrivateLogFileHandler as PrivateLogFileHandler
-from qkt.logfile import held_lines as held_lines
 from qkt.paths import make_private_dir
 from qkt.timefmt import iso_utc as iso_utc  # re-exported: the one time format
 
 LINE_FORMAT: Final = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+LOG_FILE_MODE: Final = 0o600
 # At most REPEAT_BURST identical lines per REPEAT_WINDOW_S seconds; the rest are counted.
 REPEAT_WINDOW_S: Final = 10.0
 REPEAT_BURST: Final = 5
 _REPEAT_KEYS_MAX: Final = 1000
+MB: Final = 1024 * 1024
+ENV_MAX_BYTES: Final = "QKT_LOG_MAX_BYTES"
+ENV_BACKUPS: Final = "QKT_LOG_BACKUPS"
+DEFAULT_MAX_BYTES: Final = 50 * MB
+DEFAULT_BACKUPS: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LogRotation:
+    """Size-based rotation of every log file: at most `(backups + 1) * max_bytes` per log
+    (plus one line); `max_bytes` 0 turns rotation off."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    backups: int = DEFAULT_BACKUPS
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 0 or self.backups < 1:
+            raise ValueError("log rotation needs max_bytes >= 0 and backups >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LogRotation:
+        """The rotation the daemon handed down (its workers inherit its environment)."""
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                int(env.get(ENV_MAX_BYTES, DEFAULT_MAX_BYTES)),
+                int(env.get(ENV_BACKUPS, DEFAULT_BACKUPS)),
+            )
+        except ValueError:
+            return cls()
+
+    def export(self, env: MutableMapping[str, str]) -> None:
+        """Hand this rotation to every process started from here (the daemon's workers)."""
+        env[ENV_MAX_BYTES] = str(self.max_bytes)
+        env[ENV_BACKUPS] = str(self.backups)
 
 
 class UtcIsoFormatter(logging.Formatter):
@@ -54,6 +89,81 @@ class UtcIsoFormatter(logging.Formatter):
         stamp = self.formatTime(record)
         notes = [f"{stamp} {'WARN':<5} qkt.log: {note}" for note in repeats]
         return "\n".join([*notes, line])
+
+
+def open_private_append(path: Path) -> int:
+    """An fd appending to `path`, created 0600; never through a symlink (ELOOP instead): a log
+    in a state dir another user could once write to must not be a way into someone's file."""
+    return os.open(
+        path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOG_FILE_MODE
+    )
+
+
+class PrivateLogFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file that rotates by size, is reopened at its path when someone else moved or
+    deleted it (logrotate), is created 0600 and is never opened through a symlink.
+
+    A line costs one `stat` (has the file moved? how long is it?) and one `write`;
+    RotatingFileHandler's own check stats the path twice more, seeks and formats every record
+    twice, which shows when a thousand workers log the same candle.
+    """
+
+    def __init__(self, filename: Path, rotation: LogRotation | None = None) -> None:
+        rotation = rotation or LogRotation()
+        self.dev, self.ino, self.size = -1, -1, 0
+        super().__init__(
+            filename,
+            maxBytes=rotation.max_bytes,
+            backupCount=rotation.backups,
+            encoding="utf-8",
+        )
+        self._statstream()
+
+    def _statstream(self) -> None:
+        if self.stream is not None:
+            info = os.fstat(self.stream.fileno())
+            self.dev, self.ino, self.size = info.st_dev, info.st_ino, info.st_size
+
+    def _reopen_if_moved(self) -> io.TextIOWrapper:
+        """The stream to write to, with `size` brought up to date: a file no longer at our
+        path (moved or deleted by someone else) is reopened there, as WatchedFileHandler does."""
+        try:
+            info: os.stat_result | None = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            info = None
+        if info is not None and (info.st_dev, info.st_ino) == (self.dev, self.ino) and self.stream:
+            self.size = info.st_size  # what this handler wrote, and the process's own stderr
+            return self.stream
+        if self.stream is not None:
+            self.stream.flush()
+            self.stream.close()
+        self.stream = stream = self._open()
+        self._statstream()
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = self._reopen_if_moved()
+            line = self.format(record) + self.terminator
+            size = len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
+            # A file holds at most max_bytes, unless one line alone is longer.
+            if self.maxBytes > 0 and self.size and self.size + size > self.maxBytes:
+                self.doRollover()
+                stream = self._reopen_if_moved()
+            stream.write(line)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        self._statstream()
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_private_append(Path(self.baseFilename))
+        return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
 
 
 _REPEATS: Final = "qkt_repeats"

@@ -48,14 +48,13 @@ from qkt.engine import (
 )
 from qkt.engine.state import candle_to_json
 from qkt.hub import Gap, HubEndpoints, HubSubscriber, SequencedCandle
-from qkt.log import held_lines
 from qkt.money import to_str
 from qkt.worker.behind import MarketBehind
 from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import InstanceLock
-from qkt.worker.report import log_events
+from qkt.worker.report import fill_line
 from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.runview import RunnerView, RunState
 from qkt.worker.spec import WorkerSpec
@@ -234,44 +233,42 @@ class WorkerRunner(RunnerView):
             self.warmup_candles += 1
             self._report(engine.warm_up(candle))
             return
-        # One transaction per candle, committed before anything about it is reported. Its log
-        # lines are made inside it, while the candle's code is still in the CPU's caches, and
-        # written when it has committed (dropped if it fails): the commit's flush gives the core
-        # to other workers, and what runs after it meets caches they have filled.
-        with held_lines(), journal.transaction():
+        # One transaction per candle, committed before anything about it is reported.
+        with journal.transaction():
             events = engine.on_candle(candle)
             journal.record_equity(candle.end_ms, engine.account)
             journal.save_state(engine.export_state())
-            log_events(strategy_log, events)
         self.candles[str(candle.key)] = self.candles.get(str(candle.key), 0) + 1
         self.ring.publish(EventKind.CANDLE, functools.partial(_candle_body, item), ts=candle.end_ms)
-        self._publish(events)
+        self._report(events)
 
     def _report(self, events: list[EngineEvent]) -> None:
-        log_events(strategy_log, events)
-        self._publish(events)
-
-    def _publish(self, events: list[EngineEvent]) -> None:
-        """Events into the ring (SSE, `qkt logs`), counted by the risk watch, fills to hooks."""
         self.changes += 1
         if self._risk is not None:
             self._risk.count(events)
-        publish = self.ring.publish
         for event in events:
             if isinstance(event, TradeEvent):
-                publish(EventKind.TRADE, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.TRADE, event.to_json, ts=event.ts)
+                strategy_log.info("%s", fill_line(event.fill, with_time=False))
                 if self.hooks.on_fill is not None:
                     self.hooks.on_fill(event.fill)
             elif isinstance(event, SignalEvent):
-                publish(EventKind.SIGNAL, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.SIGNAL, event.to_json, ts=event.ts)
+                strategy_log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
             elif isinstance(event, OrderEvent):
-                publish(EventKind.ORDER, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.ORDER, event.to_json, ts=event.ts)
             elif isinstance(event, LogEvent):
-                publish(EventKind.LOG, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.LOG, event.to_json, ts=event.ts)
+                level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
+                strategy_log.log(level, "%s", event.message)
             elif isinstance(event, RiskEvent):
-                publish(EventKind.RISK, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.RISK, event.to_json, ts=event.ts)
+                strategy_log.warning(
+                    "RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason
+                )
             elif isinstance(event, OrderRejectedEvent):
-                publish(EventKind.REJECTED, event.to_json, ts=event.ts)
+                self.ring.publish(EventKind.REJECTED, event.to_json, ts=event.ts)
+                strategy_log.info("order rejected: %s", event.reason)
 
     def _now_ms(self) -> int:
         """The engine's clock: market time (the latest candle's close; the wall clock before
