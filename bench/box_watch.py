@@ -57,7 +57,7 @@ def busiest(before: Readings, after: Readings, seconds: float) -> list[tuple[str
     the box booted. A process missing from `before` started in between: all its CPU counts."""
     cores: dict[str, float] = defaultdict(float)
     for key, (name, spent) in after.items():
-        earlier = before.get(key, (name, 0.0))[1]  # absent before: started in between
+        earlier = before[key][1] if key in before else 0.0  # absent: started in between
         cores[_kind(name)] += (spent - earlier) / seconds
     return sorted(cores.items(), key=lambda item: -item[1])
 

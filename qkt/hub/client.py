@@ -28,7 +28,7 @@ from qkt.hub import wire
 from qkt.hub.endpoints import HubEndpoints
 from qkt.hub.errors import HubError, HubUnavailableError, UnknownKeyError
 from qkt.hub.reader import Gap as Gap
-from qkt.hub.reader import SubscriberReader, _Phase, _Track, stopped_error
+from qkt.hub.reader import SubscriberReader, _Phase, _Track
 from qkt.hub.requester import SnapshotRequester
 from qkt.hub.wire import SequencedCandle
 from qkt.market.models import CandleKey
@@ -177,13 +177,6 @@ class HubSubscriber(SubscriberReader):
             await done
         finally:
             self._consumer = self._consuming = None
-
-    def _raise_if_stopped(self) -> None:
-        """HubError if the reader stopped on an error (the consumer must hear why)."""
-        if self._failed is not None and self._failed.done():
-            error = self._failed.exception()  # never None: only _fail completes it
-            assert error is not None
-            raise stopped_error(error)
 
     async def aclose(self) -> None:
         """Stop reading and close both sockets without lingering."""

@@ -208,6 +208,14 @@ class SubscriberReader:
     def _stopped(self) -> bool:
         return self._failed is not None and self._failed.done()
 
+    def _raise_if_stopped(self) -> None:
+        """HubError if the reader stopped on an error (the consumer must hear why)."""
+        if self._stopped:
+            assert self._failed is not None
+            error = self._failed.exception()  # never None: only _fail completes it
+            assert error is not None
+            raise stopped_error(error)
+
     def _fail(self, error: BaseException) -> None:
         """The reader stopped: the consumer and a waiting subscribe() hear why."""
         if self._loop is not None and not self._sub.closed:
@@ -215,8 +223,7 @@ class SubscriberReader:
         if self._failed is not None and not self._failed.done():
             self._failed.set_exception(error)
         self._ready.set()
-        if self._consuming is not None:
-            self._end_consuming(stopped_error(error))
+        self._end_consuming(stopped_error(error))
 
     def _any_syncing(self) -> bool:
         return any(track.phase is _Phase.SYNCING for track in self._tracks.values())
