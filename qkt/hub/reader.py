@@ -35,6 +35,8 @@ log = logging.getLogger("qkt.hub.client")
 DRAIN_BATCH: Final = 256
 _NOBLOCK: Final = int(zmq.NOBLOCK)  # an int: or-ing pyzmq's flag enum costs a call a read
 _RCVMORE: Final = int(zmq.RCVMORE)
+_EVENTS: Final = int(zmq.EVENTS)
+_POLLIN: Final = int(zmq.POLLIN)
 _LOGGED_MALFORMED: Final = 10  # log the first few bad frames, then one in every 1000
 
 
@@ -159,12 +161,17 @@ class SubscriberReader:
                 # readable and wake us again at once.
                 self._sub.getsockopt(zmq.EVENTS)
                 return
-            recv = self._sub.recv
+            recv, ask = self._sub.recv, self._sub.getsockopt
             for _ in range(DRAIN_BATCH):
+                # Asked, not tried: a read of an empty socket raises zmq.Again, an exception
+                # made in Python that cost a cold worker ~45 us a candle (docs/performance.md).
+                # Asking EVENTS also takes in what woke the descriptor, as a read would.
+                if not int(ask(_EVENTS)) & _POLLIN:
+                    return  # all read: the descriptor wakes us when more comes
                 try:
                     topic = recv(_NOBLOCK)
                 except zmq.Again:
-                    return  # all read: the descriptor wakes us when more comes
+                    return
                 # The hub publishes [topic, payload] and ZeroMQ delivers a message's frames
                 # together: both are read as they are, without asking the socket whether
                 # more follow (a call that costs more than the two reads). A message of
