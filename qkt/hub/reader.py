@@ -164,7 +164,7 @@ class SubscriberReader:
             recv, ask = self._sub.recv, self._sub.getsockopt
             for _ in range(DRAIN_BATCH):
                 # Asked, not tried: a read of an empty socket raises zmq.Again, an exception
-                # made in Python that cost a cold worker ~45 us a candle (docs/performance.md).
+                # made in Python that cost a cold worker ~35 us a candle (docs/performance.md).
                 # Asking EVENTS also takes in what woke the descriptor, as a read would.
                 if not int(ask(_EVENTS)) & _POLLIN:
                     return  # all read: the descriptor wakes us when more comes
