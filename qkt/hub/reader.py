@@ -159,7 +159,7 @@ class SubscriberReader:
                 # Not reading now (a repair or the consumer will call again); asking EVENTS
                 # lets ZeroMQ take in what woke the descriptor, which would otherwise stay
                 # readable and wake us again at once.
-                self._sub.getsockopt(zmq.EVENTS)
+                self._sub.getsockopt(_EVENTS)
                 return
             recv, ask = self._sub.recv, self._sub.getsockopt
             for _ in range(DRAIN_BATCH):
@@ -170,7 +170,7 @@ class SubscriberReader:
                     return  # all read: the descriptor wakes us when more comes
                 try:
                     topic = recv(_NOBLOCK)
-                except zmq.Again:
+                except zmq.Again:  # not after a POLLIN, but a refused read must not end us
                     return
                 # The hub publishes [topic, payload] and ZeroMQ delivers a message's frames
                 # together: both are read as they are, without asking the socket whether
