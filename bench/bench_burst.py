@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Final
 
 from qkt.dsl import compile_source
-from qkt.engine import EngineConfig, EngineEvent, SignalEvent, StrategyEngine, TradeEvent
+from qkt.engine import EngineConfig, StrategyEngine
 from qkt.hub.wire import SequencedCandle, decode_message, encode_candle
 from qkt.log import configure
 from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import SqliteJournal
-from qkt.worker.report import fill_line
+from qkt.worker.report import log_events
 
 STRATEGY: Final = """\
 STRATEGY burst VERSION 1
@@ -115,7 +115,7 @@ def run(count: int, synchronous: str) -> dict[str, list[float]]:
                 journal.save_state(engine.export_state())
             steps["engine"].append((engine_done - began) / 1000)
             steps["journal"].append((clock() - engine_done) / 1000)
-            timed("log", lambda e=events: _report(log, e))  # type: ignore[misc]
+            timed("log", lambda e=events: log_events(log, e))  # type: ignore[misc]
     return steps
 
 
@@ -133,15 +133,6 @@ def run_cpu(count: int, pause_s: float) -> list[float]:
             if timed:
                 out.append((time.thread_time_ns() - began) / 1000)
     return out
-
-
-def _report(log: logging.Logger, events: list[EngineEvent]) -> None:
-    """The runner's lines for a candle's events: each fill and each rule that fired."""
-    for event in events:
-        if isinstance(event, TradeEvent):
-            log.info("%s", fill_line(event.fill, with_time=False))
-        elif isinstance(event, SignalEvent):
-            log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
 
 
 class _MinuteClock:
@@ -220,7 +211,7 @@ def _one_candle(
         events = engine.on_candle(item.candle)
         journal.record_equity(item.candle.end_ms, engine.account)
         journal.save_state(engine.export_state())
-    _report(log, events)
+    log_events(log, events)
 
 
 def _referenced_kib(pid: int) -> tuple[float, float]:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
-from qkt.engine import Fill
+from qkt.engine import (
+    EngineEvent,
+    Fill,
+    LogEvent,
+    LogLevel,
+    OrderRejectedEvent,
+    RiskEvent,
+    SignalEvent,
+    TradeEvent,
+)
 from qkt.log import iso_utc
 from qkt.money import to_str
 from qkt.worker.backtestresult import BacktestSummary
@@ -17,6 +27,23 @@ def fill_line(fill: Fill, *, with_time: bool = True) -> str:
         f"{to_str(fill.price)} fee {to_str(fill.fee)} realized {to_str(fill.realized)}"
     )
     return f"{iso_utc(fill.ts)} {text}" if with_time else text
+
+
+def log_events(log: logging.Logger, events: list[EngineEvent]) -> None:
+    """A strategy's log lines for its events: fills, rules that fired, its own LOG lines, risk
+    actions and rejected orders (orders placed are in the journal and the events only)."""
+    for event in events:
+        if isinstance(event, TradeEvent):
+            log.info("%s", fill_line(event.fill, with_time=False))
+        elif isinstance(event, SignalEvent):
+            log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
+        elif isinstance(event, LogEvent):
+            level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
+            log.log(level, "%s", event.message)
+        elif isinstance(event, RiskEvent):
+            log.warning("RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason)
+        elif isinstance(event, OrderRejectedEvent):
+            log.info("order rejected: %s", event.reason)
 
 
 def money(value: Decimal) -> str:

@@ -54,7 +54,7 @@ from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import InstanceLock
-from qkt.worker.report import fill_line
+from qkt.worker.report import log_events
 from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.runview import RunnerView, RunState
 from qkt.worker.spec import WorkerSpec
@@ -243,32 +243,28 @@ class WorkerRunner(RunnerView):
         self._report(events)
 
     def _report(self, events: list[EngineEvent]) -> None:
+        """A candle's events, once journaled: log lines, the ring (SSE, `qkt logs`), the risk
+        watch's counts, fills to the hooks."""
+        log_events(strategy_log, events)
         self.changes += 1
         if self._risk is not None:
             self._risk.count(events)
+        publish = self.ring.publish
         for event in events:
             if isinstance(event, TradeEvent):
-                self.ring.publish(EventKind.TRADE, event.to_json, ts=event.ts)
-                strategy_log.info("%s", fill_line(event.fill, with_time=False))
+                publish(EventKind.TRADE, event.to_json, ts=event.ts)
                 if self.hooks.on_fill is not None:
                     self.hooks.on_fill(event.fill)
             elif isinstance(event, SignalEvent):
-                self.ring.publish(EventKind.SIGNAL, event.to_json, ts=event.ts)
-                strategy_log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
+                publish(EventKind.SIGNAL, event.to_json, ts=event.ts)
             elif isinstance(event, OrderEvent):
-                self.ring.publish(EventKind.ORDER, event.to_json, ts=event.ts)
+                publish(EventKind.ORDER, event.to_json, ts=event.ts)
             elif isinstance(event, LogEvent):
-                self.ring.publish(EventKind.LOG, event.to_json, ts=event.ts)
-                level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
-                strategy_log.log(level, "%s", event.message)
+                publish(EventKind.LOG, event.to_json, ts=event.ts)
             elif isinstance(event, RiskEvent):
-                self.ring.publish(EventKind.RISK, event.to_json, ts=event.ts)
-                strategy_log.warning(
-                    "RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason
-                )
+                publish(EventKind.RISK, event.to_json, ts=event.ts)
             elif isinstance(event, OrderRejectedEvent):
-                self.ring.publish(EventKind.REJECTED, event.to_json, ts=event.ts)
-                strategy_log.info("order rejected: %s", event.reason)
+                publish(EventKind.REJECTED, event.to_json, ts=event.ts)
 
     def _now_ms(self) -> int:
         """The engine's clock: market time (the latest candle's close; the wall clock before
