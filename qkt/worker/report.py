@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
+from typing import Final
 
 from qkt.engine import (
     EngineEvent,
@@ -19,6 +21,10 @@ from qkt.log import iso_utc
 from qkt.money import to_str
 from qkt.worker.backtestresult import BacktestSummary
 
+# How long after its commit a candle's lines are written: past the second in which every
+# 1m strategy on the box trades the same candle.
+LINES_DELAY_S: Final = 1.0
+
 
 def fill_line(fill: Fill, *, with_time: bool = True) -> str:
     """`<ISO time> FILL BUY 0.01 BTCUSDT @ 65000.12 fee 0.65 realized 0` (the fill's own time)."""
@@ -29,21 +35,100 @@ def fill_line(fill: Fill, *, with_time: bool = True) -> str:
     return f"{iso_utc(fill.ts)} {text}" if with_time else text
 
 
-def log_events(log: logging.Logger, events: list[EngineEvent]) -> None:
+def log_events(log: logging.Logger, events: list[EngineEvent], at: float | None = None) -> None:
     """A strategy's log lines for its events: fills, rules that fired, its own LOG lines, risk
-    actions and rejected orders (orders placed are in the journal and the events only)."""
+    actions and rejected orders (orders placed are in the journal and the events only).
+    `at` (epoch seconds) is the time the lines carry when they are written after it (LaterLines);
+    None stamps them now."""
     for event in events:
         if isinstance(event, TradeEvent):
-            log.info("%s", fill_line(event.fill, with_time=False))
+            _line(log, logging.INFO, at, "%s", fill_line(event.fill, with_time=False))
         elif isinstance(event, SignalEvent):
-            log.info("rule %d fired (line %d): %s", event.rule, event.line, event.text)
+            _line(
+                log,
+                logging.INFO,
+                at,
+                "rule %d fired (line %d): %s",
+                event.rule,
+                event.line,
+                event.text,
+            )
         elif isinstance(event, LogEvent):
             level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
-            log.log(level, "%s", event.message)
+            _line(log, level, at, "%s", event.message)
         elif isinstance(event, RiskEvent):
-            log.warning("RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason)
+            reason = event.reason
+            _line(
+                log,
+                logging.WARNING,
+                at,
+                "RISK %s %s by %s: %s",
+                event.action,
+                event.kind,
+                event.by,
+                reason,
+            )
         elif isinstance(event, OrderRejectedEvent):
-            log.info("order rejected: %s", event.reason)
+            _line(log, logging.INFO, at, "order rejected: %s", event.reason)
+
+
+def _line(log: logging.Logger, level: int, at: float | None, msg: str, *args: object) -> None:
+    if at is None:
+        log.log(level, msg, *args)
+    elif log.isEnabledFor(level):
+        # What Logger.log does, with the record's time set to `at` (its msecs as LogRecord
+        # makes them; LINE_FORMAT has no file or line, so the caller is not looked up).
+        record = log.makeRecord(log.name, level, "(unknown file)", 0, msg, args, None)
+        record.relativeCreated += (at - record.created) * 1000
+        record.created, record.msecs = at, int((at - int(at)) * 1000) + 0.0
+        log.handle(record)
+
+
+class LaterLines:
+    """A strategy's log lines written `delay_s` after its events were journaled, stamped with
+    the time they were reported.
+
+    Every 1m strategy on a box takes its candle in the same second; with a thousand of them
+    the cores are the queue, and a worker that writes its lines before the next one trades
+    delays that trade. Words come after every decision: a candle's lines wait here while the
+    other workers take theirs (docs/performance.md, "The log lines after the burst"). Lines
+    keep their order: `now` and `flush` write the waiting ones first (the runner calls them for
+    an operator's action, before a line of its own and when it stops: nothing waits past the
+    worker).
+    """
+
+    def __init__(self, log: logging.Logger, delay_s: float = LINES_DELAY_S) -> None:
+        self._log = log
+        self._delay_s = delay_s
+        self._waiting: list[tuple[list[EngineEvent], float]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, events: list[EngineEvent], at: float) -> None:
+        """`events`' lines, `delay_s` from now (at once outside an event loop)."""
+        if not events:
+            return
+        self._waiting.append((events, at))
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self._delay_s, self.flush)
+
+    def now(self, events: list[EngineEvent]) -> None:
+        """`events`' lines at once, after the ones waiting (an operator's halt, a flatten)."""
+        self.flush()
+        log_events(self._log, events)
+
+    def flush(self) -> None:
+        """Write every waiting line now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, []
+        for events, at in waiting:
+            log_events(self._log, events, at)
 
 
 def money(value: Decimal) -> str:

@@ -54,7 +54,7 @@ from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import InstanceLock
-from qkt.worker.report import log_events
+from qkt.worker.report import LaterLines
 from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.runview import RunnerView, RunState
 from qkt.worker.spec import WorkerSpec
@@ -109,6 +109,7 @@ class WorkerRunner(RunnerView):
             margin=margin_from_flags(spec.leverage, "on" if spec.margin else "off"),
         )
         self.ring = EventRing(spec.events_capacity)
+        self._lines = LaterLines(strategy_log)
         self.state = RunState.STARTING
         self.port: int | None = None
         self.candles: dict[str, int] = {str(key): 0 for key in program.keys}
@@ -133,6 +134,7 @@ class WorkerRunner(RunnerView):
         """Run until stopped; raises what made it fail (AlreadyRunningError, HubError, ...)."""
         spec = self.spec
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(self._lines.flush)  # however the run ends, no line is left waiting
             lock = InstanceLock(spec.state.strategy_dir(spec.name) / "worker.lock", spec.name)
             lock.acquire()
             stack.callback(lock.release)
@@ -231,7 +233,7 @@ class WorkerRunner(RunnerView):
         self._market_ms = max(self._market_ms, candle.end_ms)
         if item.snapshot:
             self.warmup_candles += 1
-            self._report(engine.warm_up(candle))
+            self._report(engine.warm_up(candle), later=True)
             return
         # One transaction per candle, committed before anything about it is reported.
         with journal.transaction():
@@ -240,12 +242,16 @@ class WorkerRunner(RunnerView):
             journal.save_state(engine.export_state())
         self.candles[str(candle.key)] = self.candles.get(str(candle.key), 0) + 1
         self.ring.publish(EventKind.CANDLE, functools.partial(_candle_body, item), ts=candle.end_ms)
-        self._report(events)
+        self._report(events, later=True)
 
-    def _report(self, events: list[EngineEvent]) -> None:
-        """A candle's events, once journaled: log lines, the ring (SSE, `qkt logs`), the risk
-        watch's counts, fills to the hooks."""
-        log_events(strategy_log, events)
+    def _report(self, events: list[EngineEvent], *, later: bool = False) -> None:
+        """Events once journaled: log lines (`later`, a candle's: a second later, stamped now;
+        an operator's action's at once), the ring (SSE), the risk watch's counts, fills to the
+        hooks."""
+        if later:
+            self._lines.add(events, time.time())
+        else:
+            self._lines.now(events)
         self.changes += 1
         if self._risk is not None:
             self._risk.count(events)
@@ -279,7 +285,9 @@ class WorkerRunner(RunnerView):
         )
 
     def _say(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
-        """A worker line: in the log file and in the event ring."""
+        """A worker line: in the log file (after the strategy's lines made before it) and in
+        the event ring."""
+        self._lines.flush()
         log.log(logging.WARNING if level is LogLevel.WARNING else logging.INFO, "%s", message)
         self.ring.publish(EventKind.LOG, {"level": level.value, "message": message, "rule": None})
 

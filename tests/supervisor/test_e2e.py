@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -43,6 +44,12 @@ def hub_keys(daemon: RunningDaemon) -> dict[str, int]:
     return {k["key"]: k["subscribers"] for k in daemon.get("/hub").json()}
 
 
+def _log_with_a_fill(path: Path) -> str:
+    """The log once it has a FILL line (a candle's lines come a second after it), else ""."""
+    log = path.read_text()
+    return log if "FILL" in log else ""
+
+
 def test_the_seed_flow(daemon: RunningDaemon, folder: Path) -> None:
     for name in ("alpha", "beta"):
         result = daemon.cli("deploy", str(folder / f"{name}.qkt"))
@@ -69,8 +76,9 @@ def test_the_seed_flow(daemon: RunningDaemon, folder: Path) -> None:
         what="both strategies to trade",
     )
     for name, other in (("alpha", "beta"), ("beta", "alpha")):
-        log = (daemon.state.logs_dir / f"{name}.log").read_text()
-        assert f"worker {name} starting" in log and "FILL" in log
+        log_file = daemon.state.logs_dir / f"{name}.log"
+        log = wait_until(functools.partial(_log_with_a_fill, log_file), what=f"FILL in {log_file}")
+        assert f"worker {name} starting" in log
         assert f"worker {other}" not in log and str(folder / f"{other}.qkt") not in log
 
     tail = daemon.cli("logs", "alpha", "--lines", "5")

@@ -80,11 +80,17 @@ def check_breach(daemon: RunningDaemon, name: str, kind: str, by: str = "risk") 
     halt = halted_by(daemon, name, kind)
     assert halt["by"] == by and f"{kind} " in halt["reason"] and "breached" in halt["reason"]
     assert f"{kind} by {by}" in cli(daemon, "status", name).stdout
-    # The event: in the strategy's log (the ring of /events may have moved on since).
-    log = daemon.state.log_file(name).read_text()
-    assert f"RISK halt {kind} by {by}: {halt['reason']}" in log or (
-        f"RISK kill {kind} by {by}: {halt['reason']}" in log
-    ), log[-2000:]
+    # The event: in the strategy's log (the ring of /events may have moved on since), where a
+    # candle's lines arrive a second after it.
+    lines = (
+        f"RISK halt {kind} by {by}: {halt['reason']}",
+        f"RISK kill {kind} by {by}: {halt['reason']}",
+    )
+    wait_until(
+        lambda: any(line in daemon.state.log_file(name).read_text() for line in lines),
+        timeout=10,
+        what=f"{lines[0]!r} in {name}'s log",
+    )
     metrics = worker(daemon, name, "/metrics").text
     assert f'qkt_halts_total{{reason="{kind}",strategy="{name}"}}' in metrics, metrics
     return halt
