@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
+from logging import INFO, WARNING
 from typing import Final
 
 from qkt.engine import (
@@ -40,36 +41,21 @@ def log_events(log: logging.Logger, events: list[EngineEvent], at: float | None 
     actions and rejected orders (orders placed are in the journal and the events only).
     `at` (epoch seconds) is the time the lines carry when they are written after it (LaterLines);
     None stamps them now."""
+
+    def say(level: int, msg: str, *args: object) -> None:
+        _line(log, level, at, msg, *args)
+
     for event in events:
         if isinstance(event, TradeEvent):
-            _line(log, logging.INFO, at, "%s", fill_line(event.fill, with_time=False))
+            say(INFO, "%s", fill_line(event.fill, with_time=False))
         elif isinstance(event, SignalEvent):
-            _line(
-                log,
-                logging.INFO,
-                at,
-                "rule %d fired (line %d): %s",
-                event.rule,
-                event.line,
-                event.text,
-            )
+            say(INFO, "rule %d fired (line %d): %s", event.rule, event.line, event.text)
         elif isinstance(event, LogEvent):
-            level = logging.WARNING if event.level is LogLevel.WARNING else logging.INFO
-            _line(log, level, at, "%s", event.message)
+            say(WARNING if event.level is LogLevel.WARNING else INFO, "%s", event.message)
         elif isinstance(event, RiskEvent):
-            reason = event.reason
-            _line(
-                log,
-                logging.WARNING,
-                at,
-                "RISK %s %s by %s: %s",
-                event.action,
-                event.kind,
-                event.by,
-                reason,
-            )
+            say(WARNING, "RISK %s %s by %s: %s", event.action, event.kind, event.by, event.reason)
         elif isinstance(event, OrderRejectedEvent):
-            _line(log, logging.INFO, at, "order rejected: %s", event.reason)
+            say(INFO, "order rejected: %s", event.reason)
 
 
 def _line(log: logging.Logger, level: int, at: float | None, msg: str, *args: object) -> None:
