@@ -58,9 +58,8 @@ def test_lines_wait_then_come_in_order_with_the_time_they_were_reported(
         await asyncio.sleep(0)  # the loop turns: nothing is written before the delay
         assert handler.records == []
         await wait_until_async(lambda: len(handler.records) >= 3, timeout=5)
-        lines.add(
-            _events("fourth"), REPORTED_AT + 1
-        )  # a new timer; the first ones stay written once
+        # Lines added after a flush get a timer of their own; the first ones stay written once.
+        lines.add(_events("fourth"), REPORTED_AT + 1)
         await wait_until_async(lambda: len(handler.records) >= 4, timeout=5)
 
     asyncio.run(main())

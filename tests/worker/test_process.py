@@ -79,6 +79,10 @@ def test_worker_serves_trades_journals_and_exits_0_on_sigterm(
     assert fills >= 4 and saved == 1
     log = spec.log_file.read_text()
     assert "FILL BUY 0.01 BTCUSDT" in log and "stopping (SIGTERM)" in log
+    # A candle's lines are written a second after it, yet the file stays in time order: the
+    # worker's own lines (the stop's) first write those still waiting.
+    stamps = [line.split(" ", 1)[0] for line in log.splitlines() if line.startswith("20")]
+    assert stamps == sorted(stamps)
 
 
 def test_snapshot_history_warms_up_and_is_never_traded(tmp_path: Path, hub: HubEndpoints) -> None:
