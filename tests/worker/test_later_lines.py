@@ -24,6 +24,9 @@ class _Kept(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
+    def messages(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
     def lines(self) -> list[str]:
         formatter = UtcIsoFormatter(LINE_FORMAT)
         return [formatter.format(record) for record in self.records]
@@ -81,11 +84,11 @@ def test_flush_writes_the_waiting_lines_at_once(
         lines = LaterLines(log, delay_s=0.1)
         lines.add(_events("made before the stop"), REPORTED_AT)
         lines.flush()
-        assert [r.getMessage() for r in handler.records] == ["made before the stop"]
+        assert handler.messages() == ["made before the stop"]
         lines.add(_events("after"), REPORTED_AT)  # lines after a flush wait for their own timer
         assert len(handler.records) == 1
         await wait_until_async(lambda: len(handler.records) >= 2, timeout=5)
-        assert [r.getMessage() for r in handler.records] == ["made before the stop", "after"]
+        assert handler.messages() == ["made before the stop", "after"]
 
     asyncio.run(main())
 
@@ -99,7 +102,7 @@ def test_lines_written_now_come_after_the_waiting_ones(
         lines = LaterLines(log, delay_s=60)
         lines.add(_events("a candle's line"), REPORTED_AT)
         lines.now(_events("an operator's halt"))
-        assert [r.getMessage() for r in handler.records] == [
+        assert handler.messages() == [
             "a candle's line",
             "an operator's halt",
         ]
@@ -114,7 +117,7 @@ def test_outside_an_event_loop_lines_are_written_at_once(
 ) -> None:
     log, handler = kept
     LaterLines(log, delay_s=60).add(_events("no loop"), REPORTED_AT)
-    assert [r.getMessage() for r in handler.records] == ["no loop"]
+    assert handler.messages() == ["no loop"]
     assert handler.records[0].created == REPORTED_AT
 
 
