@@ -22,7 +22,9 @@ rule runs: two fills, journaled in the candle's one transaction), then:
   used (kernel threads such as the memory monitor `kdamond`: `bench/box_watch.py`);
 - `qkt list` wall time against `python -c pass` (median of 5 each);
 - daemon restart: SIGTERM, start again, time until all N are `running` again, and the slowest
-  `GET /list` answered meanwhile.
+  `GET /list` answered meanwhile; then the p99 of the first burst once all are back, for most
+  workers their first live candle since the restart (a fresh fork's first candle costs more:
+  `qkt/worker/prewarm.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -132,22 +134,34 @@ def _sleep_to_second(second: int) -> None:
     time.sleep((second - now % 60) % 60)
 
 
+def _fill_times(log: Path) -> Iterator[float]:
+    """The wall times (epoch s) of a worker's FILL lines, in the order written."""
+    for line in log.read_text(errors="replace").splitlines():
+        match = FILL_TIME.match(line)
+        if match is not None:
+            yield datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
+
+
 def _fills(logs: Path, first: int, last: int) -> dict[int, list[float]]:
     """For each minute from `first` to `last` (epoch s): each worker's first FILL after the
     candle closing then (wall time, epoch s)."""
     found: dict[int, list[float]] = {m: [] for m in range(first, last + 1, 60)}
     for log in logs.glob("s*.log"):
         seen: set[int] = set()
-        for line in log.read_text(errors="replace").splitlines():
-            match = FILL_TIME.match(line)
-            if match is None:
-                continue
-            at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
+        for at in _fill_times(log):
             minute = int(at // 60) * 60
             if minute in found and minute not in seen:
                 seen.add(minute)
                 found[minute].append(at)
     return found
+
+
+def _first_fills(logs: Path, since: float) -> list[float]:
+    """Each worker's first FILL at or after `since` (wall time, epoch s)."""
+    firsts = (
+        next((at for at in _fill_times(log) if at >= since), None) for log in logs.glob("s*.log")
+    )
+    return [at for at in firsts if at is not None]
 
 
 def _since_sent(fills: list[float], minute: int, sent: dict[str, float]) -> list[float]:
@@ -226,12 +240,26 @@ def run(count: int) -> None:
             bursts = {m: _since_sent(f, m, watch.published(m)) for m, f in fills.items()}
             burst = bursts[minute]
             sent = [at - minute for at in watch.published(minute).values()]
+            restarted_at = time.time()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
             proc = _daemon(state)
             client = connect_when_up(state, proc)
             recover_s, slowest_list = _wait_running(client, count, 1800)
             client.close()
+            # The first burst once all are back: for most workers their first live candle
+            # since the restart (the copy-on-write faults of a fresh fork: `prewarm`).
+            watch = PublishWatch(state)
+            watch.start()
+            after = int(time.time() // 60 + 1) * 60
+            time.sleep(max(0.0, after + ASKED_BY_S - time.time()))
+            watch.stop()
+            after_burst = _since_sent(
+                _fills(state.logs_dir, after, after)[after], after, watch.published(after)
+            )
+            firsts = sum(
+                after <= at < after + 60 for at in _first_fills(state.logs_dir, restarted_at)
+            )
         finally:
             watch.stop()
             proc.send_signal(signal.SIGTERM)
@@ -309,6 +337,12 @@ def run(count: int) -> None:
         ("restarts during the run", f"{restarts}", "target 0", float(restarts)),
         ("daemon restart, all running", f"{recover_s:.0f} s", "target <= 180 s", recover_s / 180),
         ("slowest GET /list meanwhile", f"{slowest_list * 1000:.0f} ms", "", slowest_list),
+        (
+            "first burst after it, p99",
+            f"{_percentile(after_burst, 0.99):.0f} ms",
+            f"{firsts} of {len(after_burst)} on their first live candle",
+            0.0,
+        ),
     ]
     print(f"{'measure':34} {'qkt':>14}  {'baseline (same run)':30} ratio")
     for name, ours, base, ratio in rows:

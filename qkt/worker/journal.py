@@ -119,8 +119,10 @@ def _now_ms() -> int:
 class SqliteJournal:
     """The engine's `Journal` on a SQLite file; also the worker's trade history and saved state."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        """`durable=False`: a scratch journal (`prewarm`), never flushed, no WAL reserved."""
         self.path = path
+        self._durable = durable
         make_private_dir(path.parent)
         refuse_after_corruption(path)
         create_private(path)
@@ -170,11 +172,12 @@ class SqliteJournal:
                 f"({SCHEMA_VERSION}): upgrade qkt, or move the journal away to start afresh"
             )
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'OFF'}")
         db.execute("PRAGMA busy_timeout=5000")
         pages = checkpoint_pages(self.path)
         db.execute(f"PRAGMA wal_autocheckpoint={pages}")
-        reserve_wal(self.path, int(db.execute("PRAGMA page_size").fetchone()[0]), pages)
+        if self._durable:
+            reserve_wal(self.path, int(db.execute("PRAGMA page_size").fetchone()[0]), pages)
         if version < SCHEMA_VERSION:
             with self._begin():
                 self._create()

@@ -23,7 +23,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -33,11 +32,11 @@ from qkt.dsl import compile_bytes
 from qkt.hub import SequencedCandle
 from qkt.hub.wire import decode_message, encode_candle
 from qkt.log import configure
-from qkt.market.models import Candle
 from qkt.worker.beatfigures import HeartbeatFigures
 from qkt.worker.heartbeat import HeartbeatWriter
 from qkt.worker.lifeline import Lifeline, StopReason
 from qkt.worker.prebuilt import prebuild_status_app, return_status_app
+from qkt.worker.prewarm import made_up_candles
 from qkt.worker.runner import WorkerRunner
 from qkt.worker.runview import RunState
 from qkt.worker.spec import WorkerSpec
@@ -56,8 +55,6 @@ RULES
 """
 TOKEN: Final = "rehearsal"
 CANDLES: Final = 12  # enough to warm the indicators and run every rule a few times
-_MINUTE_MS: Final = 60_000
-_START_MS: Final = 1_700_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +116,7 @@ class _RehearsalRunner(WorkerRunner):
 
     async def _trade(self, stack: contextlib.AsyncExitStack) -> None:
         self.state = RunState.RUNNING
-        for item in _candles(self):
+        for item in made_up_candles(self.program.keys, CANDLES):
             decoded = decode_message(encode_candle(item))  # the wire format, both ways
             assert isinstance(decoded, SequencedCandle)
             self._take_candle(replace(decoded, snapshot=item.snapshot))  # (not on the wire)
@@ -133,19 +130,6 @@ class _RehearsalRunner(WorkerRunner):
                 self.answers[path] = await _get(self.spec.bind, self.port, path)
         self.lifeline.request_stop(StopReason.REQUEST, detail="rehearsal over")
         await asyncio.Event().wait()  # cancelled by the stop
-
-
-def _candles(runner: WorkerRunner) -> list[SequencedCandle]:
-    """A zigzag, so that the averages cross both ways and every rule fires."""
-    out = []
-    for key in runner.program.keys:
-        for i in range(CANDLES):
-            price = Decimal(100 + (i % 4) * 3 - (i % 3))
-            candle = Candle(
-                key, _START_MS + i * _MINUTE_MS, price, price + 1, price - 1, price, Decimal(5)
-            )
-            out.append(SequencedCandle(candle, seq=i + 1, epoch=1, snapshot=i < 2))
-    return out
 
 
 async def _get(host: str, port: int, path: str) -> int:

@@ -54,6 +54,7 @@ from qkt.worker.events import EventKind, EventRing
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.lifeline import Lifeline
 from qkt.worker.lock import InstanceLock
+from qkt.worker.prewarm import prewarm
 from qkt.worker.report import LaterLines
 from qkt.worker.riskctl import WorkerRisk
 from qkt.worker.runview import RunnerView, RunState
@@ -152,6 +153,8 @@ class WorkerRunner(RunnerView):
             )
             self._note_start(engine)
             risk.apply_saved(spec.halt)
+            # The first candle's copy-on-write faults now, not in the burst of the first live one.
+            prewarm(self.program, self.config, spec.journal_file.parent)
             if spec.observe:
                 await self._serve(stack)
             await self._trade_until_stopped(stack)

@@ -77,6 +77,7 @@ def test_worker_serves_trades_journals_and_exits_0_on_sigterm(
         fills = db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
         saved = db.execute("SELECT COUNT(*) FROM state").fetchone()[0]
     assert fills >= 4 and saved == 1
+    assert not list(spec.journal_file.parent.glob("prewarm*"))  # its scratch journal is gone
     log = spec.log_file.read_text()
     assert "FILL BUY 0.01 BTCUSDT" in log and "stopping (SIGTERM)" in log
     # A candle's lines are written a second after it, yet the file stays in time order: the
