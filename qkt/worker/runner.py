@@ -1,8 +1,9 @@
 """`WorkerRunner`: one strategy's life, from lock to exit, inside one asyncio loop.
 
-Start: take the strategy's lock, open the journal and restore the engine from it, serve the
-status port (bound first), subscribe to the hub (history through `warm_up`, never traded, also
-after a restart), then write the port file: the worker is ready. Run: every live candle is one
+Start: take the strategy's lock, open the journal and restore the engine from it, run the
+program once on made-up candles in a scratch journal (`prewarm`), serve the status port (bound
+first), subscribe to the hub (history through `warm_up`, never traded, also after a restart),
+then write the port file: the worker is ready. Run: every live candle is one
 journal transaction (fills, orders, signals, equity, engine state) committed before its events
 are reported to the log, the event ring, SSE and the host. Stop (signal, `POST /stop`, dead
 parent): stop trading, flatten if asked, close the subscriber, stop the server, remove the port
@@ -153,8 +154,7 @@ class WorkerRunner(RunnerView):
             )
             self._note_start(engine)
             risk.apply_saved(spec.halt)
-            # The first candle's copy-on-write faults now, not in the burst of the first live one.
-            prewarm(self.program, self.config, spec.journal_file.parent)
+            prewarm(self.program, self.config, spec.journal_file.parent)  # its first candle now
             if spec.observe:
                 await self._serve(stack)
             await self._trade_until_stopped(stack)
