@@ -31,7 +31,9 @@ from qkt.market.models import Candle, CandleKey
 from qkt.worker.journal import SqliteJournal
 from qkt.worker.journalfile import SIDE_FILES
 
-CANDLES: Final = 3  # the first copies everything a candle touches; a few more for the orders
+# The first candle copies most of what any candle touches; the next ones what follows an entry
+# (the position's marks, an exit, its fill).
+CANDLES: Final = 3
 SCRATCH: Final = "prewarm.sqlite"
 _START_MS: Final = 1_700_000_000_000
 
@@ -82,6 +84,8 @@ def made_up_candles(keys: tuple[CandleKey, ...], count: int) -> list[SequencedCa
 
 
 def _remove(scratch: Path) -> None:
+    """Best effort: one that cannot be removed is opened as it is next time (or, if it cannot
+    be, that is said then)."""
     for suffix in ("", *SIDE_FILES):
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        with contextlib.suppress(OSError):
             Path(f"{scratch}{suffix}").unlink()

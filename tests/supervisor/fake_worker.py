@@ -60,6 +60,10 @@ class FakeWorker:
         self.rules = directives(spec.source)
         self.started = time.time()
         self.stop = threading.Event()
+        # Set by SIGTERM's handler. Not `stop.set()` there: the handler runs in the main thread
+        # between two bytecodes, possibly while that thread holds the event's own lock inside
+        # `stop.wait()`, and the lock is not reentrant: the worker hung (and outlived its test).
+        self.terminated = False
         self.hung = threading.Event()
         self.flattened = False
         self.heartbeat: HeartbeatWriter | None = None
@@ -192,7 +196,7 @@ class FakeWorker:
         if "ignore-sigterm" in self.rules:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         else:
-            signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+            signal.signal(signal.SIGTERM, self._on_sigterm)
         server = ThreadingHTTPServer((spec.bind, spec.port), self.handler())
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -204,10 +208,13 @@ class FakeWorker:
             write_atomic(spec.port_file, f"{port}\n")
         return self.loop()
 
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        self.terminated = True  # the loop sees it within its 50 ms tick
+
     def loop(self) -> int:
         crash_after = float(self.rules.get("crash-after") or "inf")
         hang_after = float(self.rules.get("hang-after") or "inf")
-        while not self.stop.wait(0.05):
+        while not self.stop.wait(0.05) and not self.terminated:
             age = time.time() - self.started
             if self.spec.parent_pid is not None and not _alive(self.spec.parent_pid):
                 log.warning("fake: the daemon is gone, exiting")
