@@ -207,11 +207,7 @@ def _one_candle(
     MINUTES.next_candle()
     item = decode_message(frames)
     assert isinstance(item, SequencedCandle)
-    with journal.transaction():
-        events = engine.on_candle(item.candle)
-        journal.record_equity(item.candle.end_ms, engine.account)
-        journal.save_state(engine.export_state())
-    log_events(log, events)
+    log_events(log, journal.commit_candle(engine, item.candle))
 
 
 def _referenced_kib(pid: int) -> tuple[float, float]:

@@ -60,10 +60,7 @@ def _worker(warm: bool) -> list[Sample]:
         began, faults = time.thread_time_ns(), _faults()
         item = decode_message(frames)
         assert isinstance(item, SequencedCandle)
-        with journal.transaction():
-            engine.on_candle(item.candle)
-            journal.record_equity(item.candle.end_ms, engine.account)
-            journal.save_state(engine.export_state())
+        journal.commit_candle(engine, item.candle)
         samples.append(((time.thread_time_ns() - began) // 1000, _faults() - faults))
     journal.close()
     shutil.rmtree(folder)

@@ -30,7 +30,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -49,6 +49,10 @@ from qkt.worker.journalfile import (
     tighten,
 )
 from qkt.worker.journalfile import JournalError as JournalError
+
+if TYPE_CHECKING:
+    from qkt.engine import EngineEvent, StrategyEngine
+    from qkt.market.models import Candle
 
 SCHEMA_VERSION: Final = 1
 MAX_PAGE: Final = 1000
@@ -239,6 +243,16 @@ class SqliteJournal:
         )
 
     # -- the worker's records ----------------------------------------------------------------
+
+    def commit_candle(self, engine: StrategyEngine, candle: Candle) -> list[EngineEvent]:
+        """A live candle traded as one transaction (the fills, orders and signals the engine
+        journals, the equity row, the engine's state), committed before any of its events is
+        reported; the events."""
+        with self.transaction():
+            events = engine.on_candle(candle)
+            self.record_equity(candle.end_ms, engine.account)
+            self.save_state(engine.export_state())
+        return events
 
     def record_equity(self, ts: int, account: Account) -> None:
         """The account after the candle closing at `ts` (one row per close time)."""

@@ -53,11 +53,7 @@ def prewarm(program: Program, config: EngineConfig, folder: Path) -> int:
             for item in made_up_candles(program.keys, CANDLES):
                 decoded = decode_message(encode_candle(item))  # the hub's wire, both ways
                 assert isinstance(decoded, SequencedCandle)
-                candle = decoded.candle
-                with journal.transaction():  # as the runner's live candle, in its order
-                    events = engine.on_candle(candle)
-                    journal.record_equity(candle.end_ms, engine.account)
-                    journal.save_state(engine.export_state())
+                events = journal.commit_candle(engine, decoded.candle)  # as the runner does
                 fills += sum(1 for event in events if isinstance(event, TradeEvent))
             return fills
         finally:

@@ -238,11 +238,7 @@ class WorkerRunner(RunnerView):
             self.warmup_candles += 1
             self._report(engine.warm_up(candle), later=True)
             return
-        # One transaction per candle, committed before anything about it is reported.
-        with journal.transaction():
-            events = engine.on_candle(candle)
-            journal.record_equity(candle.end_ms, engine.account)
-            journal.save_state(engine.export_state())
+        events = journal.commit_candle(engine, candle)  # committed before anything is reported
         self.candles[str(candle.key)] = self.candles.get(str(candle.key), 0) + 1
         self.ring.publish(EventKind.CANDLE, functools.partial(_candle_body, item), ts=candle.end_ms)
         self._report(events, later=True)
